@@ -1,0 +1,459 @@
+//! The engine: where the subscription graph is published.
+//!
+//! Readers `load()` the current [`Graph`] from one `ArcSwap` and look things
+//! up in it: no lock, no shared write (the load guard uses the reading
+//! thread's own debt slot), no allocation.
+//!
+//! Writers take the writer mutex, clone the latest graph (three root
+//! pointers), change the clone by path copying, and publish it with one
+//! `store`. Only then do they notify watches, still under the writer mutex,
+//! so watch notifications happen in publish order.
+//!
+//! # Reclamation
+//!
+//! A replaced graph goes on the writer's `retired` list. `store` pays every
+//! reader debt on the old graph, so afterwards its strong count counts every
+//! reader still holding it; a retired graph whose count has fallen to one
+//! (ours) is unreachable and is dropped — on the writer's thread, during a
+//! later write. Readers therefore never run graph destructors, and memory
+//! held only by dropped snapshots is freed by the next write at the latest.
+
+use crate::entry::ThreadEntry;
+use crate::graph::{ConnNode, ErasedEntry, Graph};
+use crate::set::{SubscriberSet, ThreadSet};
+use crate::snapshot::{Snapshot, Subscribers};
+use crate::sync::{Arc, ArcSwap, Mutex, StdArc};
+use crate::watch::SubscriberWatch;
+use crate::{Caps, NotConnected};
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+
+/// What a thread or connection id must be: a small copyable key (a `u64`
+/// newtype in practice). Implemented for every type that qualifies.
+pub trait Key: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static {}
+
+impl<K: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static> Key for K {}
+
+/// The writer's side of the engine, guarded by the writer mutex.
+struct Writer<T: Key, C: Key> {
+    /// The graph most recently published (the one readers load).
+    latest: Arc<Graph<T, C>>,
+    /// Replaced graphs that a reader may still hold.
+    retired: Vec<Arc<Graph<T, C>>>,
+}
+
+/// The connection/thread state engine. Share it as `Arc<Engine<..>>`.
+///
+/// * `T`: thread id, `C`: connection id.
+/// * `S`: per-thread host state ([`ThreadEntry::state`]).
+/// * `M`: the command type listeners receive ([`ThreadEntry::send`]).
+///
+/// Every method takes `&self`. Reads (`subscribers`, `has_subscribers`,
+/// `threads_of`, `first_subscriber_with`, `subscribers_with`,
+/// `is_connected`, `caps`, `get_thread`, `snapshot`, `for_each_subscriber`)
+/// never wait for a writer. Writes are serialised by one internal mutex held
+/// for the few microseconds of a path copy.
+///
+/// # Examples
+///
+/// ```
+/// use switchboard_core::{Caps, Engine};
+///
+/// let engine: Engine<u64, u64> = Engine::new();
+/// engine.connect(1, Caps::NONE);
+/// engine.connect(2, Caps(0b1));
+/// engine.subscribe(10, 2).unwrap();
+/// engine.subscribe(10, 1).unwrap();
+/// assert_eq!(engine.subscribers(10).to_vec(), [1, 2]);
+/// assert_eq!(engine.first_subscriber_with(10, Caps(0b1)), Some(2));
+/// assert_eq!(engine.disconnect(2), Vec::<u64>::new()); // 10 still has 1
+/// assert_eq!(engine.disconnect(1), [10]); // 10 lost its last subscriber
+/// ```
+pub struct Engine<T: Key, C: Key, S = (), M = ()> {
+    current: ArcSwap<Graph<T, C>>,
+    writer: Mutex<Writer<T, C>>,
+    _entries: PhantomData<fn() -> (S, M)>,
+}
+
+impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Default for Engine<T, C, S, M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C, S, M> {
+    /// An empty engine.
+    pub fn new() -> Self {
+        let graph = Arc::new(Graph::new());
+        Engine {
+            current: ArcSwap::new(Arc::clone(&graph)),
+            writer: Mutex::new(Writer {
+                latest: graph,
+                retired: Vec::new(),
+            }),
+            _entries: PhantomData,
+        }
+    }
+
+    fn entry_of(erased: &ErasedEntry) -> &ThreadEntry<T, S, M> {
+        erased
+            .downcast_ref()
+            .expect("every entry in this engine's graph has this engine's types")
+    }
+
+    fn entry_arc(erased: &ErasedEntry) -> StdArc<ThreadEntry<T, S, M>> {
+        StdArc::clone(erased)
+            .downcast()
+            .expect("every entry in this engine's graph has this engine's types")
+    }
+
+    /// Runs `f` on a copy of the latest graph under the writer mutex and
+    /// publishes the result if `f` says it changed anything. `f` returns
+    /// `(changed, output)`; `after` then runs on the published graph (still
+    /// under the mutex) to notify watches.
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&mut Graph<T, C>) -> (bool, R),
+        after: impl FnOnce(&Graph<T, C>, &R),
+    ) -> R {
+        let mut w = self.writer.lock();
+        let mut next = Graph::clone(&w.latest);
+        let (changed, out) = f(&mut next);
+        if changed {
+            let next = Arc::new(next);
+            self.current.store(Arc::clone(&next));
+            let old = std::mem::replace(&mut w.latest, next);
+            w.retired.push(old);
+            // Strong count 1: only this list holds it, no reader can (see
+            // the module docs), so dropping it here frees it on our side.
+            w.retired.retain(|g| Arc::strong_count(g) > 1);
+            after(&w.latest, &out);
+        }
+        out
+    }
+
+    // ---------------------------------------------------------------- connections
+
+    /// Marks `c` live with `caps`. Returns `true` if it was not live before;
+    /// calling it again for a live connection updates its caps and returns
+    /// `false`.
+    pub fn connect(&self, c: C, caps: Caps) -> bool {
+        self.write(
+            |g| match g.conns.get(&c) {
+                Some(node) if node.caps == caps => (false, false),
+                Some(_) => {
+                    if let Some(node) = g.conns.get_mut(&c) {
+                        node.caps = caps;
+                    }
+                    (true, false)
+                }
+                None => {
+                    g.conns.insert(
+                        c,
+                        ConnNode {
+                            caps,
+                            threads: ThreadSet::Empty,
+                        },
+                    );
+                    (true, true)
+                }
+            },
+            |_, _| {},
+        )
+    }
+
+    /// Drops `c` and all its subscriptions. Returns the threads it left
+    /// without any subscriber, ascending (their watches flip to `false`).
+    /// An unknown or already disconnected `c` returns an empty `Vec`.
+    ///
+    /// After it returns no snapshot shows `c`, and a `subscribe` of `c`
+    /// fails until `c` connects again (with no subscriptions).
+    pub fn disconnect(&self, c: C) -> Vec<T> {
+        self.write(
+            |g| {
+                let Some(node) = g.conns.remove(&c) else {
+                    return (false, Vec::new());
+                };
+                let mut emptied = Vec::new();
+                for t in node.threads.iter() {
+                    let Some(set) = g.subs.get_mut(&t) else {
+                        debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
+                        continue;
+                    };
+                    set.remove(&c);
+                    if set.is_empty() {
+                        g.subs.remove(&t);
+                        emptied.push(t);
+                    }
+                    debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
+                }
+                (true, emptied)
+            },
+            |g, emptied| {
+                for t in emptied {
+                    if let Some(e) = g.threads.get(t) {
+                        Self::entry_of(e).watch_cell().set(false);
+                    }
+                }
+            },
+        )
+    }
+
+    /// Whether `c` is live.
+    pub fn is_connected(&self, c: C) -> bool {
+        self.current.load().conns.contains_key(&c)
+    }
+
+    /// The caps of `c`, if it is live.
+    pub fn caps(&self, c: C) -> Option<Caps> {
+        self.current.load().caps(&c)
+    }
+
+    // -------------------------------------------------------------- subscriptions
+
+    /// Subscribes live connection `c` to thread `t`, creating the thread's
+    /// entry if needed, and returns the entry. Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`NotConnected`] if `c` is not live; then nothing changes (in
+    /// particular no thread entry is created).
+    pub fn subscribe(&self, t: T, c: C) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected> {
+        {
+            // Fast path: the edge is already there (a valid linearization
+            // point for an idempotent subscribe).
+            let g = self.current.load();
+            if g.conns.get(&c).is_some_and(|n| n.threads.contains(&t)) {
+                if let Some(e) = g.threads.get(&t) {
+                    return Ok(Self::entry_arc(e));
+                }
+            }
+        }
+        self.write(
+            |g| {
+                let Some(conn) = g.conns.get_mut(&c) else {
+                    return (false, Err(NotConnected));
+                };
+                if !conn.threads.insert(t) {
+                    let e = g.threads.get(&t).map(|e| (Self::entry_arc(e), false));
+                    return (false, e.ok_or(NotConnected));
+                }
+                let entry = match g.threads.get(&t) {
+                    Some(e) => Self::entry_arc(e),
+                    None => {
+                        let e = StdArc::new(ThreadEntry::new(t));
+                        g.threads.insert(t, StdArc::clone(&e) as ErasedEntry);
+                        e
+                    }
+                };
+                let first = match g.subs.get_mut(&t) {
+                    Some(set) => {
+                        set.insert(c);
+                        false
+                    }
+                    None => {
+                        g.subs.insert(t, SubscriberSet::one(c));
+                        true
+                    }
+                };
+                debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
+                (true, Ok((entry, first)))
+            },
+            |_, out| {
+                if let Ok((entry, true)) = out {
+                    entry.watch_cell().set(true);
+                }
+            },
+        )
+        .map(|(entry, _)| entry)
+    }
+
+    /// Removes the edge `t`–`c`. Returns whether it existed. The thread entry
+    /// stays even if this was its last subscriber (its watch flips to
+    /// `false`).
+    pub fn unsubscribe(&self, t: T, c: C) -> bool {
+        let (existed, _) = self.write(
+            |g| {
+                let Some(conn) = g.conns.get(&c) else {
+                    return (false, (false, false));
+                };
+                if !conn.threads.contains(&t) {
+                    return (false, (false, false));
+                }
+                if let Some(conn) = g.conns.get_mut(&c) {
+                    conn.threads.remove(&t);
+                }
+                let mut emptied = false;
+                if let Some(set) = g.subs.get_mut(&t) {
+                    set.remove(&c);
+                    emptied = set.is_empty();
+                }
+                if emptied {
+                    g.subs.remove(&t);
+                }
+                debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
+                (true, (true, emptied))
+            },
+            |g, &(_, emptied)| {
+                if emptied {
+                    if let Some(e) = g.threads.get(&t) {
+                        Self::entry_of(e).watch_cell().set(false);
+                    }
+                }
+            },
+        );
+        existed
+    }
+
+    /// The subscribers of `t` at this instant, ascending. Never locks or
+    /// allocates; the result is a frozen view.
+    pub fn subscribers(&self, t: T) -> Subscribers<C> {
+        Subscribers::new(self.current.load().subscribers(&t))
+    }
+
+    /// Calls `f` with each subscriber of `t`, ascending, on one frozen graph.
+    /// The cheapest fan-out: no lock, no allocation, no reference count
+    /// touched. `f` runs while the graph is pinned, so keep it short.
+    pub fn for_each_subscriber(&self, t: T, mut f: impl FnMut(C)) {
+        if let Some(set) = self.current.load().subscribers(&t) {
+            set.iter().for_each(&mut f);
+        }
+    }
+
+    /// Whether `t` has at least one subscriber.
+    pub fn has_subscribers(&self, t: T) -> bool {
+        self.current.load().subs.contains_key(&t)
+    }
+
+    /// The threads `c` is subscribed to, ascending (empty if `c` is not live).
+    pub fn threads_of(&self, c: C) -> Vec<T> {
+        self.current.load().threads_of(&c)
+    }
+
+    /// The smallest subscriber of `t` whose caps contain `required`.
+    pub fn first_subscriber_with(&self, t: T, required: Caps) -> Option<C> {
+        self.current.load().first_subscriber_with(&t, required)
+    }
+
+    /// Every subscriber of `t` whose caps contain `required`, ascending.
+    pub fn subscribers_with(&self, t: T, required: Caps) -> Vec<C> {
+        let g = self.current.load();
+        match g.subscribers(&t) {
+            Some(set) => set
+                .iter()
+                .filter(|c| g.caps(c).is_some_and(|caps| caps.contains(required)))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    // -------------------------------------------------------------------- threads
+
+    /// The entry of `t`, created (with `S::default()`, no listener, no
+    /// subscribers) if it does not exist.
+    pub fn thread(&self, t: T) -> StdArc<ThreadEntry<T, S, M>> {
+        if let Some(e) = self.current.load().threads.get(&t) {
+            return Self::entry_arc(e);
+        }
+        self.write(
+            |g| match g.threads.get(&t) {
+                Some(e) => (false, Self::entry_arc(e)),
+                None => {
+                    let e = StdArc::new(ThreadEntry::new(t));
+                    g.threads.insert(t, StdArc::clone(&e) as ErasedEntry);
+                    (true, e)
+                }
+            },
+            |_, _| {},
+        )
+    }
+
+    /// The entry of `t`, if it exists. Never locks.
+    pub fn get_thread(&self, t: T) -> Option<StdArc<ThreadEntry<T, S, M>>> {
+        self.current.load().threads.get(&t).map(Self::entry_arc)
+    }
+
+    fn remove_thread_where(&self, t: T, idle_only: bool) -> bool {
+        let removed = self.write(
+            |g| {
+                if idle_only && g.subs.contains_key(&t) {
+                    return (false, None);
+                }
+                let Some(entry) = g.threads.remove(&t) else {
+                    return (false, None);
+                };
+                if let Some(set) = g.subs.remove(&t) {
+                    for c in set.iter() {
+                        if let Some(conn) = g.conns.get_mut(&c) {
+                            conn.threads.remove(&t);
+                        }
+                        debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
+                    }
+                }
+                (true, Some(entry))
+            },
+            |_, entry| {
+                if let Some(e) = entry {
+                    let watch = Self::entry_of(e).watch_cell();
+                    watch.set(false);
+                    watch.close();
+                }
+            },
+        );
+        match removed {
+            Some(e) => {
+                Self::entry_of(&e).clear_listener();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes `t`: drops its edges both ways, clears its listener (the
+    /// token fires, the queue closes) and closes its watches. Returns whether
+    /// it existed.
+    pub fn remove_thread(&self, t: T) -> bool {
+        self.remove_thread_where(t, false)
+    }
+
+    /// Removes `t` as [`remove_thread`](Self::remove_thread) does, but only
+    /// if it has no subscriber at that instant. Atomic against a racing
+    /// `subscribe`: either the subscribe comes first and this returns
+    /// `false`, or this comes first and the subscribe creates a new entry.
+    pub fn remove_thread_if_idle(&self, t: T) -> bool {
+        self.remove_thread_where(t, true)
+    }
+
+    /// Clears every thread's listener (shutdown); entries stay.
+    pub fn clear_all_listeners(&self) {
+        let g = self.current.load();
+        g.threads.for_each(|_, e| Self::entry_of(e).clear_listener());
+    }
+
+    /// A watch on whether `t` has subscribers; `None` if `t` does not exist.
+    pub fn watch_subscribers(&self, t: T) -> Option<SubscriberWatch> {
+        self.current
+            .load()
+            .threads
+            .get(&t)
+            .map(|e| Self::entry_of(e).watch())
+    }
+
+    /// A consistent view of the whole graph at this instant. Never locks or
+    /// allocates. Holding it keeps that graph version alive.
+    pub fn snapshot(&self) -> Snapshot<T, C> {
+        Snapshot::new(self.current.load())
+    }
+}
+
+impl<T: Key, C: Key, S, M> fmt::Debug for Engine<T, C, S, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = self.current.load();
+        f.debug_struct("Engine")
+            .field("connections", &g.conns.len())
+            .field("threads", &g.threads.len())
+            .field("subscribed_threads", &g.subs.len())
+            .finish()
+    }
+}

@@ -1,0 +1,171 @@
+//! The subscription graph: one immutable value, published whole.
+//!
+//! A [`Graph`] is what readers load from the engine's `ArcSwap` and what a
+//! [`Snapshot`](crate::Snapshot) pins. Writers clone the current graph (three
+//! root-pointer copies), change the clone by path copying, and publish it
+//! with one store (see `engine.rs`).
+//!
+//! # Invariants (hold in every published graph)
+//!
+//! 1. **Indexes mirror each other.** `c ∈ subs[t]` ⇔ `t ∈ conns[c].threads`.
+//! 2. **No edge to a dead connection.** Every connection named in `subs` is a
+//!    key of `conns` (a connection is live iff it is a key of `conns`).
+//! 3. **No edge to a missing thread.** Every key of `subs` is a key of
+//!    `threads`.
+//! 4. **No empty forward sets.** `subs[t]` is absent rather than empty, so
+//!    `has_subscribers(t)` ⇔ `subs.contains_key(t)`.
+//! 5. Every set is ascending and in its canonical representation, every trie
+//!    in canonical shape (`set.rs`, `trie.rs`).
+//!
+//! `check_edge` re-checks 1–4 for the keys a write touched (in debug builds,
+//! on every publish); [`Graph::validate`] checks everything.
+
+use crate::set::{SubscriberSet, ThreadSet};
+use crate::sync::StdArc;
+use crate::trie::Trie;
+use crate::Caps;
+use std::any::Any;
+use std::hash::Hash;
+
+/// A thread entry with its host-state and message types erased, so that
+/// snapshots are generic over the keys only.
+pub(crate) type ErasedEntry = StdArc<dyn Any + Send + Sync>;
+
+/// A live connection: its capabilities and the threads it follows.
+#[derive(Clone)]
+pub(crate) struct ConnNode<T: Copy + Ord> {
+    pub(crate) caps: Caps,
+    pub(crate) threads: ThreadSet<T>,
+}
+
+/// One published version of the whole graph.
+pub(crate) struct Graph<T: Copy + Ord, C: Copy + Ord> {
+    /// Every thread entry, subscribed or not.
+    pub(crate) threads: Trie<T, ErasedEntry>,
+    /// Forward index: thread → its subscribers (non-empty sets only).
+    pub(crate) subs: Trie<T, SubscriberSet<C>>,
+    /// Live connections with their capabilities and the reverse index.
+    pub(crate) conns: Trie<C, ConnNode<T>>,
+}
+
+impl<T: Copy + Ord, C: Copy + Ord> Clone for Graph<T, C> {
+    fn clone(&self) -> Self {
+        Graph {
+            threads: self.threads.clone(),
+            subs: self.subs.clone(),
+            conns: self.conns.clone(),
+        }
+    }
+}
+
+impl<T, C> Graph<T, C>
+where
+    T: Copy + Ord + Hash + std::fmt::Debug,
+    C: Copy + Ord + Hash + std::fmt::Debug,
+{
+    pub(crate) fn new() -> Self {
+        Graph {
+            threads: Trie::new(),
+            subs: Trie::new(),
+            conns: Trie::new(),
+        }
+    }
+
+    /// The subscribers of `t` (empty if none).
+    #[inline]
+    pub(crate) fn subscribers(&self, t: &T) -> Option<&SubscriberSet<C>> {
+        self.subs.get(t)
+    }
+
+    /// Smallest subscriber of `t` whose caps contain `required`.
+    pub(crate) fn first_subscriber_with(&self, t: &T, required: Caps) -> Option<C> {
+        self.subs
+            .get(t)?
+            .iter()
+            .find(|c| self.caps(c).is_some_and(|caps| caps.contains(required)))
+    }
+
+    #[inline]
+    pub(crate) fn caps(&self, c: &C) -> Option<Caps> {
+        self.conns.get(c).map(|n| n.caps)
+    }
+
+    pub(crate) fn threads_of(&self, c: &C) -> Vec<T> {
+        self.conns
+            .get(c)
+            .map(|n| n.threads.iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// Re-checks invariants 1–4 for the edges of `t` and `c` only: cheap
+    /// enough to run on every publish in debug builds.
+    pub(crate) fn check_edge(&self, t: &T, c: &C) -> Result<(), String> {
+        let forward = self.subs.get(t).is_some_and(|s| s.contains(c));
+        let conn = self.conns.get(c);
+        let reverse = conn.is_some_and(|n| n.threads.contains(t));
+        if forward != reverse {
+            return Err(format!("edge {t:?}-{c:?}: forward {forward}, reverse {reverse}"));
+        }
+        if self.subs.get(t).is_some_and(|s| s.is_empty()) {
+            return Err(format!("empty subscriber set stored for {t:?}"));
+        }
+        if self.subs.contains_key(t) && !self.threads.contains_key(t) {
+            return Err(format!("{t:?} has subscribers but no entry"));
+        }
+        Ok(())
+    }
+
+    /// Checks every invariant; O(edges · log n).
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        self.threads.check()?;
+        self.subs.check()?;
+        self.conns.check()?;
+        let mut err = None;
+        let mut forward_edges = 0usize;
+        self.subs.for_each(|t, set| {
+            if err.is_some() {
+                return;
+            }
+            forward_edges += set.len();
+            if let Err(e) = set.check() {
+                err = Some(format!("subscribers of {t:?}: {e}"));
+            } else if set.is_empty() {
+                err = Some(format!("empty subscriber set stored for {t:?}"));
+            } else if !self.threads.contains_key(t) {
+                err = Some(format!("{t:?} has subscribers but no entry"));
+            } else if let Some(c) = set
+                .iter()
+                .find(|c| !self.conns.get(c).is_some_and(|n| n.threads.contains(t)))
+            {
+                err = Some(format!(
+                    "edge {t:?}-{c:?} is in the forward index only (or {c:?} is not live)"
+                ));
+            }
+        });
+        let mut reverse_edges = 0usize;
+        self.conns.for_each(|c, node| {
+            if err.is_some() {
+                return;
+            }
+            reverse_edges += node.threads.len();
+            if let Err(e) = node.threads.check() {
+                err = Some(format!("threads of {c:?}: {e}"));
+            } else if let Some(t) = node
+                .threads
+                .iter()
+                .find(|t| !self.subs.get(t).is_some_and(|s| s.contains(c)))
+            {
+                err = Some(format!("edge {t:?}-{c:?} is in the reverse index only"));
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if forward_edges != reverse_edges {
+            return Err(format!(
+                "{forward_edges} forward edges but {reverse_edges} reverse edges"
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! One-shot replies to listener requests.
+//!
+//! A [`Reply`] and its [`PendingReply`] share one slot:
+//!
+//! | state     | entered by                         | `wait` returns        |
+//! |-----------|------------------------------------|-----------------------|
+//! | `Waiting` | `pair()`                           | blocks                |
+//! | `Ready`   | `Reply::send`                      | `Ok(r)`, then `Taken` |
+//! | `Dropped` | `Reply` dropped unsent             | `Err(ReplyError)`     |
+//! | `Taken`   | the answer was returned once        | `Err(ReplyError)`     |
+//!
+//! `Waiting` is left exactly once, so a pending reply resolves exactly once
+//! whatever happens to the command carrying the `Reply` (queued and never
+//! read, dropped with a closed queue, given back by `NoListener`).
+
+use crate::error::{ReplyError, ReplyTimeoutError};
+use crate::sync::{Arc, Condvar, Mutex};
+use std::fmt;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+enum State<R> {
+    Waiting(Option<Waker>),
+    Ready(R),
+    Dropped,
+    Taken,
+}
+
+struct Shared<R> {
+    state: Mutex<State<R>>,
+    resolved: Condvar,
+}
+
+impl<R> Shared<R> {
+    /// Leaves `Waiting` for `next`; a no-op in any other state.
+    fn resolve(&self, next: State<R>) {
+        let mut state = self.state.lock();
+        if let State::Waiting(waker) = std::mem::replace(&mut *state, next) {
+            drop(state);
+            self.resolved.notify_all();
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// Creates a connected reply pair.
+pub(crate) fn pair<R>() -> (Reply<R>, PendingReply<R>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::Waiting(None)),
+        resolved: Condvar::new(),
+    });
+    (
+        Reply {
+            shared: Some(Arc::clone(&shared)),
+        },
+        PendingReply { shared },
+    )
+}
+
+/// The answering half of a request: put it in the command, and the listener
+/// calls [`send`](Self::send). Dropping it unsent resolves the
+/// [`PendingReply`] with an error.
+pub struct Reply<R> {
+    /// `None` once sent.
+    shared: Option<Arc<Shared<R>>>,
+}
+
+impl<R> Reply<R> {
+    /// Answers the request. If the requester gave up, the answer is dropped.
+    pub fn send(mut self, r: R) {
+        if let Some(shared) = self.shared.take() {
+            shared.resolve(State::Ready(r));
+        }
+    }
+}
+
+impl<R> Drop for Reply<R> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.resolve(State::Dropped);
+        }
+    }
+}
+
+impl<R> fmt::Debug for Reply<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply").finish_non_exhaustive()
+    }
+}
+
+/// The waiting half of a request made with
+/// [`ThreadEntry::request`](crate::ThreadEntry::request).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use switchboard_core::{Engine, Reply};
+///
+/// enum Cmd {
+///     Add(u32, u32, Reply<u32>),
+/// }
+///
+/// let engine: Engine<u64, u64, (), Cmd> = Engine::new();
+/// let entry = engine.thread(1);
+/// let listener = entry.set_listener(&Arc::new(()));
+/// let worker = std::thread::spawn(move || {
+///     while let Ok(Cmd::Add(a, b, reply)) = listener.recv() {
+///         reply.send(a + b);
+///     }
+/// });
+/// let pending = entry.request(|reply| Cmd::Add(2, 3, reply)).unwrap();
+/// assert_eq!(pending.wait(), Ok(5));
+/// entry.clear_listener();
+/// worker.join().unwrap();
+/// ```
+pub struct PendingReply<R> {
+    shared: Arc<Shared<R>>,
+}
+
+impl<R> PendingReply<R> {
+    fn take(state: &mut State<R>) -> Option<Result<R, ReplyError>> {
+        match std::mem::replace(state, State::Taken) {
+            State::Ready(r) => Some(Ok(r)),
+            State::Dropped | State::Taken => Some(Err(ReplyError)),
+            waiting @ State::Waiting(_) => {
+                *state = waiting;
+                None
+            }
+        }
+    }
+
+    /// Blocks until the answer arrives or the [`Reply`] is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`ReplyError`] if the `Reply` was dropped unsent: the command was
+    /// discarded, or its listener was replaced, cleared or removed before
+    /// answering.
+    pub fn wait(self) -> Result<R, ReplyError> {
+        let mut state = self.shared.state.lock();
+        loop {
+            if let Some(r) = Self::take(&mut state) {
+                return r;
+            }
+            self.shared.resolved.wait(&mut state);
+        }
+    }
+
+    /// Blocks at most `timeout` for the answer.
+    ///
+    /// # Errors
+    ///
+    /// [`ReplyTimeoutError::Timeout`] if none came in time (waiting again may
+    /// still get it); [`ReplyTimeoutError::Dropped`] if the `Reply` was
+    /// dropped unsent or the answer was already returned.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<R, ReplyTimeoutError> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = self.shared.state.lock();
+        loop {
+            if let Some(r) = Self::take(&mut state) {
+                return r.map_err(|ReplyError| ReplyTimeoutError::Dropped);
+            }
+            match deadline {
+                Some(d) => {
+                    if self.shared.resolved.wait_until(&mut state, d) {
+                        return match Self::take(&mut state) {
+                            Some(r) => r.map_err(|ReplyError| ReplyTimeoutError::Dropped),
+                            None => Err(ReplyTimeoutError::Timeout),
+                        };
+                    }
+                }
+                None => self.shared.resolved.wait(&mut state),
+            }
+        }
+    }
+
+    /// Polls for the answer, registering `cx`'s waker if it has not come:
+    /// the building block of the async facade's reply future.
+    pub fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Result<R, ReplyError>> {
+        let mut state = self.shared.state.lock();
+        if let Some(r) = Self::take(&mut state) {
+            return Poll::Ready(r);
+        }
+        if let State::Waiting(waker) = &mut *state {
+            match waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<R> fmt::Debug for PendingReply<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &*self.shared.state.lock() {
+            State::Waiting(_) => "waiting",
+            State::Ready(_) => "ready",
+            State::Dropped => "dropped",
+            State::Taken => "taken",
+        };
+        f.debug_struct("PendingReply").field("state", &state).finish()
+    }
+}
