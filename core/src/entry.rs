@@ -139,7 +139,7 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
     }
 
     pub(crate) fn watch(&self) -> SubscriberWatch {
-        self.watch.watch()
+        WatchCell::watch(&self.watch)
     }
 }
 

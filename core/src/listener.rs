@@ -46,8 +46,34 @@ impl<O: ?Sized + Send + Sync> OwnerHandle for std::sync::Weak<O> {
 /// The current listener, as the thread entry sees it.
 struct Current<M> {
     tx: Sender<M>,
+    /// Woken after every send and when the queue closes.
+    waker: Arc<WakerCell>,
     token: CancelToken,
     owner: Box<dyn OwnerHandle>,
+}
+
+/// One task's waker, for a queue with a single consumer.
+///
+/// The consumer registers, then re-checks the queue; producers push, then
+/// take the waker. Both sides go through the cell's mutex, so a push the
+/// consumer's re-check missed is followed by a take that finds the waker.
+struct WakerCell(Mutex<Option<Waker>>);
+
+impl WakerCell {
+    fn register(&self, waker: &Waker) {
+        let mut slot = self.0.lock();
+        match &*slot {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn wake(&self) {
+        let waker = self.0.lock().take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
 }
 
 /// Listener bookkeeping of one thread entry (see the module docs).
@@ -80,13 +106,16 @@ impl<M> ListenerSlot<M> {
         self.generation += 1;
         let (tx, rx) = channel::unbounded();
         let token = CancelToken::new();
+        let waker = Arc::new(WakerCell(Mutex::new(None)));
         self.current = Some(Current {
             tx,
+            waker: Arc::clone(&waker),
             token: token.clone(),
             owner: Box::new(std::sync::Arc::downgrade(owner)),
         });
         Listener {
             rx,
+            waker,
             generation: self.generation,
             token,
         }
@@ -101,6 +130,7 @@ impl<M> ListenerSlot<M> {
                 // Dropping the only sender closes the queue; the old
                 // listener can still drain what was queued before.
                 drop(old.tx);
+                old.waker.wake();
                 true
             }
             None => false,
@@ -119,7 +149,11 @@ impl<M> ListenerSlot<M> {
 
     pub(crate) fn send(&self, m: M) -> Result<(), NoListener<M>> {
         match &self.current {
-            Some(cur) => cur.tx.send(m).map_err(|e| NoListener(e.0)),
+            Some(cur) => {
+                cur.tx.send(m).map_err(|e| NoListener(e.0))?;
+                cur.waker.wake();
+                Ok(())
+            }
             None => Err(NoListener(m)),
         }
     }
@@ -151,6 +185,7 @@ impl<M> ListenerSlot<M> {
 /// ```
 pub struct Listener<M> {
     rx: Receiver<M>,
+    waker: Arc<WakerCell>,
     generation: u64,
     token: CancelToken,
 }
@@ -195,6 +230,27 @@ impl<M> Listener<M> {
             channel::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
             channel::RecvTimeoutError::Disconnected => RecvTimeoutError::Closed,
         })
+    }
+
+    /// Polls for the next command, registering `cx`'s waker if none is
+    /// queued: the building block of the async facade's listener stream.
+    /// The waker is woken by the next send or by the queue closing. A
+    /// listener has one consumer: a second task polling it takes over the
+    /// wake-up.
+    ///
+    /// Returns `Ready(Err(RecvError))` once closed and drained.
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<M, RecvError>> {
+        match self.try_recv() {
+            Ok(m) => return Poll::Ready(Ok(m)),
+            Err(TryRecvError::Closed) => return Poll::Ready(Err(RecvError)),
+            Err(TryRecvError::Empty) => {}
+        }
+        self.waker.register(cx.waker());
+        match self.try_recv() {
+            Ok(m) => Poll::Ready(Ok(m)),
+            Err(TryRecvError::Closed) => Poll::Ready(Err(RecvError)),
+            Err(TryRecvError::Empty) => Poll::Pending,
+        }
     }
 
     /// Whether this listener was replaced or cleared.
@@ -286,7 +342,9 @@ impl CancelToken {
         };
         let mut guard = self.inner.wakers.lock();
         while !self.is_cancelled() {
-            if self.inner.fired.wait_until(&mut guard, deadline) {
+            let timed_out;
+            (guard, timed_out) = self.inner.fired.wait_until(guard, deadline);
+            if timed_out {
                 return self.is_cancelled();
             }
         }
@@ -297,7 +355,7 @@ impl CancelToken {
     pub fn wait(&self) {
         let mut guard = self.inner.wakers.lock();
         while !self.is_cancelled() {
-            self.inner.fired.wait(&mut guard);
+            guard = self.inner.fired.wait(guard);
         }
     }
 

@@ -145,7 +145,7 @@ impl<R> PendingReply<R> {
             if let Some(r) = Self::take(&mut state) {
                 return r;
             }
-            self.shared.resolved.wait(&mut state);
+            state = self.shared.resolved.wait(state);
         }
     }
 
@@ -165,14 +165,16 @@ impl<R> PendingReply<R> {
             }
             match deadline {
                 Some(d) => {
-                    if self.shared.resolved.wait_until(&mut state, d) {
+                    let timed_out;
+                    (state, timed_out) = self.shared.resolved.wait_until(state, d);
+                    if timed_out {
                         return match Self::take(&mut state) {
                             Some(r) => r.map_err(|ReplyError| ReplyTimeoutError::Dropped),
                             None => Err(ReplyTimeoutError::Timeout),
                         };
                     }
                 }
-                None => self.shared.resolved.wait(&mut state),
+                None => state = self.shared.resolved.wait(state),
             }
         }
     }

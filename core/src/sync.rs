@@ -3,10 +3,27 @@
 //! Every atomic, lock, condition variable, `Arc`, channel and the
 //! snapshot cell the engine uses comes from here. Normal builds re-export
 //! `std`, `parking_lot`, `arc-swap` and `crossbeam-channel`; under
-//! `--cfg loom` the same names are meant to resolve to loom's checked
-//! equivalents (the loom half is filled in by the model-checking work), so
-//! no other module of the crate may name those crates directly
-//! (`clippy.toml`'s `disallowed-types` enforces this).
+//! `--cfg loom` the same names resolve to loom's checked equivalents, so no
+//! other module of the crate may name those crates directly (`clippy.toml`'s
+//! `disallowed-types` enforces this).
+//!
+//! # What loom does not prove
+//!
+//! * arc-swap's own lock-free internals: under loom the snapshot cell is a
+//!   mutex around an `Arc`. The models check the engine's protocol around
+//!   it (build, publish, then notify; reclaim by strong count), and rely on
+//!   arc-swap's documented contract for the rest.
+//! * crossbeam-channel's internals: under loom the listener queue is a
+//!   mutex'd `VecDeque` with the same disconnection rules.
+//! * Timeouts: loom has no clock. `Condvar::wait_until` and `recv_timeout`
+//!   time out at once under loom, so the timeout paths are explored but
+//!   never the passage of time; blocking waits in models are untimed.
+//! * `SeqCst` is modelled as `AcqRel` by loom; the engine relies on no
+//!   `SeqCst`-only property.
+//! * `NodeArc`/`StdArc` (immutable trie nodes, host-facing handles) stay
+//!   `std::sync::Arc` under loom, so loom's leak check covers the engine's
+//!   own `Arc`s (graph versions, watch cells, tokens, reply slots), not
+//!   those.
 //!
 //! What the types here promise and the engine relies on:
 //!
@@ -25,125 +42,353 @@
 //! (`Arc<ThreadEntry>`, listener owners), which hosts build with `std`.
 //! Neither is a synchronization point the models need to see.
 
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+#[cfg(not(loom))]
+mod imp {
+    #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-pub(crate) use arc_swap::Guard;
-pub(crate) use std::sync::atomic::Ordering;
-pub(crate) use std::sync::Arc;
+    pub(crate) use arc_swap::Guard;
+    pub(crate) use std::sync::atomic::Ordering;
+    pub(crate) use std::sync::Arc;
 
-/// Immutable structure nodes (see the module docs).
-pub(crate) use std::sync::Arc as NodeArc;
-/// Handles given to the host (`Arc<ThreadEntry>`, listener owners): the
-/// host's own `std::sync::Arc` in every build.
-pub(crate) use std::sync::Arc as StdArc;
+    /// Immutable structure nodes (see the module docs).
+    pub(crate) use std::sync::Arc as NodeArc;
+    /// Handles given to the host (`Arc<ThreadEntry>`, listener owners): the
+    /// host's own `std::sync::Arc` in every build.
+    pub(crate) use std::sync::Arc as StdArc;
 
-/// The guard returned by [`ThreadEntry::state`](crate::ThreadEntry::state).
-pub use parking_lot::MutexGuard;
+    /// The guard returned by [`ThreadEntry::state`](crate::ThreadEntry::state).
+    pub use parking_lot::MutexGuard;
 
-use std::time::Instant;
+    use std::time::Instant;
 
-/// A mutex whose `lock()` returns the guard (parking_lot's shape).
-#[derive(Default)]
-pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+    /// A mutex whose `lock()` returns the guard (parking_lot's shape).
+    #[derive(Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
 
-impl<T> Mutex<T> {
-    pub(crate) fn new(value: T) -> Self {
-        Mutex(parking_lot::Mutex::new(value))
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(parking_lot::Mutex::new(value))
+        }
+
+        #[inline]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
     }
 
-    #[inline]
-    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-        self.0.lock()
+    /// A condition variable paired with [`Mutex`].
+    #[derive(Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(parking_lot::Condvar::new())
+        }
+
+        /// Waits until notified (spurious wake-ups possible).
+        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(&mut guard);
+            guard
+        }
+
+        /// Waits until notified or `deadline`; the flag says whether it timed out.
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            mut guard: MutexGuard<'a, T>,
+            deadline: Instant,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let timed_out = self.0.wait_until(&mut guard, deadline).timed_out();
+            (guard, timed_out)
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    /// An atomic flag.
+    pub(crate) struct AtomicBool(std::sync::atomic::AtomicBool);
+
+    impl AtomicBool {
+        pub(crate) fn new(v: bool) -> Self {
+            AtomicBool(std::sync::atomic::AtomicBool::new(v))
+        }
+
+        #[inline]
+        pub(crate) fn load(&self, order: Ordering) -> bool {
+            self.0.load(order)
+        }
+
+        #[inline]
+        pub(crate) fn swap(&self, v: bool, order: Ordering) -> bool {
+            self.0.swap(v, order)
+        }
+    }
+
+    /// An atomic word.
+    pub(crate) struct AtomicU64(std::sync::atomic::AtomicU64);
+
+    impl AtomicU64 {
+        pub(crate) fn new(v: u64) -> Self {
+            AtomicU64(std::sync::atomic::AtomicU64::new(v))
+        }
+
+        #[inline]
+        pub(crate) fn load(&self, order: Ordering) -> u64 {
+            self.0.load(order)
+        }
+
+        #[inline]
+        pub(crate) fn store(&self, v: u64, order: Ordering) {
+            self.0.store(v, order);
+        }
+    }
+
+    /// The published-snapshot cell: lock-free `load`, `store` by the writer.
+    pub(crate) struct ArcSwap<T>(arc_swap::ArcSwap<T>);
+
+    impl<T> ArcSwap<T> {
+        pub(crate) fn new(value: Arc<T>) -> Self {
+            ArcSwap(arc_swap::ArcSwap::new(value))
+        }
+
+        /// A guard on the current value: no lock, no shared write.
+        #[inline]
+        pub(crate) fn load(&self) -> Guard<Arc<T>> {
+            self.0.load()
+        }
+
+        /// Publishes `value`; outstanding reader debts on the old value are
+        /// paid before this returns (see the module docs).
+        pub(crate) fn store(&self, value: Arc<T>) {
+            self.0.store(value);
+        }
+    }
+
+    /// Unbounded MPSC queue used for listener commands.
+    pub(crate) mod channel {
+        pub(crate) use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+
+        pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+            crossbeam_channel::unbounded()
+        }
     }
 }
 
-/// A condition variable paired with [`Mutex`].
-#[derive(Default)]
-pub(crate) struct Condvar(parking_lot::Condvar);
+#[cfg(loom)]
+mod imp {
+    //! loom's checked primitives behind the production API.
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use std::sync::Arc as NodeArc;
+    pub(crate) use std::sync::Arc as StdArc;
 
-impl Condvar {
-    pub(crate) fn new() -> Self {
-        Condvar(parking_lot::Condvar::new())
+    /// The guard returned by [`ThreadEntry::state`](crate::ThreadEntry::state).
+    pub use loom::sync::MutexGuard;
+
+    use std::time::Instant;
+
+    /// loom's mutex with parking_lot's guard-returning `lock()`.
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().expect("loom mutexes are never poisoned in a passing model")
+        }
     }
 
-    pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
-        self.0.wait(guard);
+    /// loom's condition variable. loom has no clock, so `wait_until` times
+    /// out at once: models exercise the timeout path, and use untimed
+    /// waits (a `Duration::MAX` timeout) where they need to block.
+    #[derive(Debug)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(loom::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(guard).expect("not poisoned")
+        }
+
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            _deadline: Instant,
+        ) -> (MutexGuard<'a, T>, bool) {
+            (guard, true)
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
     }
 
-    /// Waits until notified or `deadline`; returns `true` if it timed out.
-    pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
-        self.0.wait_until(guard, deadline).timed_out()
+    /// Stands in for `ArcSwap`: a mutex around the current `Arc`. It
+    /// checks the engine's protocol around the cell (publish, then notify;
+    /// reclamation by strong count), not arc-swap's own lock-free internals.
+    pub(crate) struct ArcSwap<T>(Mutex<Arc<T>>);
+
+    /// What `ArcSwap::load` returns under loom: a full reference.
+    pub(crate) struct Guard<T>(T);
+
+    impl<T> std::ops::Deref for Guard<T> {
+        type Target = T;
+
+        fn deref(&self) -> &T {
+            &self.0
+        }
     }
 
-    pub(crate) fn notify_all(&self) {
-        self.0.notify_all();
+    impl<T> ArcSwap<T> {
+        pub(crate) fn new(value: Arc<T>) -> Self {
+            ArcSwap(Mutex::new(value))
+        }
+
+        pub(crate) fn load(&self) -> Guard<Arc<T>> {
+            Guard(Arc::clone(&self.0.lock()))
+        }
+
+        pub(crate) fn store(&self, value: Arc<T>) {
+            *self.0.lock() = value;
+        }
+    }
+
+    /// Stands in for crossbeam's unbounded channel: a mutex'd queue with a
+    /// condition variable, the same API subset and the same disconnection
+    /// rules (receivers see `Disconnected` once every sender is gone and the
+    /// queue is drained; dropping the receiver discards queued messages).
+    pub(crate) mod channel {
+        use super::{Arc, Condvar, Mutex};
+        use std::collections::VecDeque;
+
+        struct State<T> {
+            queue: VecDeque<T>,
+            senders: usize,
+            receiver: bool,
+        }
+
+        struct Chan<T> {
+            state: Mutex<State<T>>,
+            ready: Condvar,
+        }
+
+        pub(crate) struct Sender<T>(Arc<Chan<T>>);
+        pub(crate) struct Receiver<T>(Arc<Chan<T>>);
+        pub(crate) struct SendError<T>(pub(crate) T);
+        #[derive(Debug)]
+        pub(crate) struct RecvError;
+        #[derive(Debug)]
+        pub(crate) enum TryRecvError {
+            Empty,
+            Disconnected,
+        }
+        #[derive(Debug)]
+        pub(crate) enum RecvTimeoutError {
+            Timeout,
+            Disconnected,
+        }
+
+        pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+            let chan = Arc::new(Chan {
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    senders: 1,
+                    receiver: true,
+                }),
+                ready: Condvar::new(),
+            });
+            (Sender(Arc::clone(&chan)), Receiver(chan))
+        }
+
+        impl<T> Sender<T> {
+            pub(crate) fn send(&self, value: T) -> Result<(), SendError<T>> {
+                let mut state = self.0.state.lock();
+                if !state.receiver {
+                    return Err(SendError(value));
+                }
+                state.queue.push_back(value);
+                drop(state);
+                self.0.ready.notify_all();
+                Ok(())
+            }
+        }
+
+        impl<T> Clone for Sender<T> {
+            fn clone(&self) -> Self {
+                self.0.state.lock().senders += 1;
+                Sender(Arc::clone(&self.0))
+            }
+        }
+
+        impl<T> Drop for Sender<T> {
+            fn drop(&mut self) {
+                let mut state = self.0.state.lock();
+                state.senders -= 1;
+                let last = state.senders == 0;
+                drop(state);
+                if last {
+                    self.0.ready.notify_all();
+                }
+            }
+        }
+
+        impl<T> Receiver<T> {
+            pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+                let mut state = self.0.state.lock();
+                match state.queue.pop_front() {
+                    Some(v) => Ok(v),
+                    None if state.senders == 0 => Err(TryRecvError::Disconnected),
+                    None => Err(TryRecvError::Empty),
+                }
+            }
+
+            pub(crate) fn recv(&self) -> Result<T, RecvError> {
+                let mut state = self.0.state.lock();
+                loop {
+                    if let Some(v) = state.queue.pop_front() {
+                        return Ok(v);
+                    }
+                    if state.senders == 0 {
+                        return Err(RecvError);
+                    }
+                    state = self.0.ready.wait(state);
+                }
+            }
+
+            /// No clock under loom: an empty open queue times out at once.
+            pub(crate) fn recv_timeout(
+                &self,
+                _timeout: std::time::Duration,
+            ) -> Result<T, RecvTimeoutError> {
+                self.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                })
+            }
+
+            pub(crate) fn len(&self) -> usize {
+                self.0.state.lock().queue.len()
+            }
+        }
+
+        impl<T> Drop for Receiver<T> {
+            fn drop(&mut self) {
+                let mut state = self.0.state.lock();
+                state.receiver = false;
+                let discarded = std::mem::take(&mut state.queue);
+                drop(state);
+                drop(discarded);
+            }
+        }
     }
 }
 
-/// An atomic flag.
-pub(crate) struct AtomicBool(std::sync::atomic::AtomicBool);
-
-impl AtomicBool {
-    pub(crate) fn new(v: bool) -> Self {
-        AtomicBool(std::sync::atomic::AtomicBool::new(v))
-    }
-
-    #[inline]
-    pub(crate) fn load(&self, order: Ordering) -> bool {
-        self.0.load(order)
-    }
-
-    #[inline]
-    pub(crate) fn swap(&self, v: bool, order: Ordering) -> bool {
-        self.0.swap(v, order)
-    }
-}
-
-/// An atomic word.
-pub(crate) struct AtomicU64(std::sync::atomic::AtomicU64);
-
-impl AtomicU64 {
-    pub(crate) fn new(v: u64) -> Self {
-        AtomicU64(std::sync::atomic::AtomicU64::new(v))
-    }
-
-    #[inline]
-    pub(crate) fn load(&self, order: Ordering) -> u64 {
-        self.0.load(order)
-    }
-
-    #[inline]
-    pub(crate) fn store(&self, v: u64, order: Ordering) {
-        self.0.store(v, order);
-    }
-}
-
-/// The published-snapshot cell: lock-free `load`, `store` by the writer.
-pub(crate) struct ArcSwap<T>(arc_swap::ArcSwap<T>);
-
-impl<T> ArcSwap<T> {
-    pub(crate) fn new(value: Arc<T>) -> Self {
-        ArcSwap(arc_swap::ArcSwap::new(value))
-    }
-
-    /// A guard on the current value: no lock, no shared write.
-    #[inline]
-    pub(crate) fn load(&self) -> Guard<Arc<T>> {
-        self.0.load()
-    }
-
-    /// Publishes `value`; outstanding reader debts on the old value are
-    /// paid before this returns (see the module docs).
-    pub(crate) fn store(&self, value: Arc<T>) {
-        self.0.store(value);
-    }
-}
-
-/// Unbounded MPSC queue used for listener commands.
-pub(crate) mod channel {
-    pub(crate) use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-
-    pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
-        crossbeam_channel::unbounded()
-    }
-}
+pub(crate) use imp::*;
+pub use imp::MutexGuard;

@@ -118,10 +118,11 @@ impl WatchCell {
         wakers.into_iter().for_each(Waker::wake);
     }
 
-    pub(crate) fn watch(self: &Arc<Self>) -> SubscriberWatch {
+    /// A new watch on `cell`, having seen the current version.
+    pub(crate) fn watch(cell: &Arc<WatchCell>) -> SubscriberWatch {
         SubscriberWatch {
-            seen: self.load().version(),
-            cell: Arc::clone(self),
+            seen: cell.load().version(),
+            cell: Arc::clone(cell),
         }
     }
 }
@@ -210,12 +211,14 @@ impl SubscriberWatch {
             }
             match deadline {
                 Some(deadline) => {
-                    if self.cell.changed.wait_until(&mut guard, deadline) {
+                    let timed_out;
+                    (guard, timed_out) = self.cell.changed.wait_until(guard, deadline);
+                    if timed_out {
                         drop(guard);
                         return Self::ready(&self.cell, &mut self.seen).unwrap_or(Err(WatchError::Timeout));
                     }
                 }
-                None => self.cell.changed.wait(&mut guard),
+                None => guard = self.cell.changed.wait(guard),
             }
         }
     }

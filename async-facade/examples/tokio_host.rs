@@ -1,0 +1,184 @@
+//! A small chat hub on tokio.
+//!
+//! Each room is a switchboard thread served by one listener task. The task
+//! selects over its cancellation, its command stream and the room going
+//! idle: it answers requests, unloads the room once nobody follows it, and
+//! stops (after answering what was queued) once unloaded or replaced. Clients are tasks that connect, join
+//! rooms, talk through request/reply, and disconnect.
+//!
+//! ```text
+//! cargo run -p switchboard-async --example tokio_host
+//! ```
+
+use futures::StreamExt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use switchboard_async::prelude::*;
+use switchboard_async::{Caps, Engine, Listener, NotConnected, Reply, ThreadEntry, WaitIdle};
+use tokio::task::JoinHandle;
+
+type RoomId = u64;
+type ConnId = u64;
+
+/// A room's state, kept in its thread entry.
+#[derive(Default)]
+struct Room {
+    history: Vec<String>,
+}
+
+/// What a room's listener task is asked to do.
+enum Command {
+    /// Appends a line; answers with the room's line count.
+    Post {
+        from: ConnId,
+        text: String,
+        reply: Reply<usize>,
+    },
+    /// Answers with the room's history.
+    History(Reply<Vec<String>>),
+}
+
+type Hub = Engine<RoomId, ConnId, Room, Command>;
+type RoomEntry = ThreadEntry<RoomId, Room, Command>;
+
+/// The hub plus the listener tasks it started.
+struct Host {
+    hub: Arc<Hub>,
+    listeners: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Host {
+    fn new() -> Arc<Self> {
+        Arc::new(Host {
+            hub: Arc::new(Hub::new()),
+            listeners: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Subscribes `conn` to `room`, starting the room's listener task if it
+    /// has none. (Two racing joins may both start one; the first then hands
+    /// over to the second.)
+    fn join(&self, conn: ConnId, room: RoomId) -> Result<Arc<RoomEntry>, NotConnected> {
+        let entry = self.hub.subscribe(room, conn)?;
+        if !entry.has_listener() {
+            let listener = entry.set_listener(&self.hub);
+            // Made while `conn` is subscribed, so it watches this entry.
+            let idle = self.hub.wait_idle(room);
+            let task = serve_room(Arc::clone(&self.hub), Arc::clone(&entry), listener, idle);
+            self.listeners.lock().unwrap().push(tokio::spawn(task));
+        }
+        Ok(entry)
+    }
+
+    /// Waits for every listener task to finish.
+    async fn listeners_finished(&self) {
+        let tasks = std::mem::take(&mut *self.listeners.lock().unwrap());
+        for task in tasks {
+            task.await.expect("listener task panicked");
+        }
+    }
+}
+
+/// The task serving one room.
+async fn serve_room(
+    hub: Arc<Hub>,
+    entry: Arc<RoomEntry>,
+    listener: Listener<Command>,
+    mut idle: WaitIdle,
+) {
+    let room = entry.id();
+    let generation = listener.generation();
+    let mut cancelled = listener.token().cancelled();
+    let mut commands = listener.into_stream();
+    println!("room {room}: listener {generation} started");
+    loop {
+        tokio::select! {
+            // Cancellation first: once replaced or unloaded, never act on
+            // a stale idle signal.
+            biased;
+            () = &mut cancelled => break,
+            Some(command) = commands.next() => handle(&entry, command),
+            () = &mut idle => {
+                // Atomic against a racing subscribe: if someone joined since
+                // we were woken, the room stays and we wait again. If it
+                // goes, our listener is cleared and `cancelled` fires.
+                if hub.remove_thread_if_idle(room) {
+                    println!("room {room}: idle, unloading");
+                }
+                idle = hub.wait_idle(room);
+            }
+        }
+    }
+    // The queue is closed now: answer what was queued before, then stop.
+    while let Some(command) = commands.next().await {
+        handle(&entry, command);
+    }
+    println!("room {room}: listener {generation} stopped");
+}
+
+fn handle(entry: &RoomEntry, command: Command) {
+    match command {
+        Command::Post { from, text, reply } => {
+            let mut room = entry.state();
+            room.history.push(format!("{from}: {text}"));
+            reply.send(room.history.len());
+        }
+        Command::History(reply) => reply.send(entry.state().history.clone()),
+    }
+}
+
+/// A client session: connect, join, talk, read, leave.
+async fn client(host: Arc<Host>, conn: ConnId, rooms: Vec<RoomId>) {
+    host.hub.connect(conn, Caps::NONE);
+    for &room in &rooms {
+        let entry = host.join(conn, room).expect("we just connected");
+        let text = format!("hello from {conn}");
+        let posted = entry
+            .request(|reply| Command::Post {
+                from: conn,
+                text,
+                reply,
+            })
+            .expect("a joined room has a listener")
+            .into_async()
+            .await
+            .expect("the listener answers");
+        println!("conn {conn}: posted to room {room} (line {posted})");
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await; // chat a little
+    let lobby = host.hub.get_thread(rooms[0]).expect("we still follow it");
+    let history = lobby
+        .request(Command::History)
+        .expect("a followed room has a listener")
+        .into_async()
+        .await
+        .expect("the listener answers");
+    println!("conn {conn}: room {} says {history:?}", rooms[0]);
+    let emptied = host.hub.disconnect(conn);
+    println!("conn {conn}: left; rooms now idle: {emptied:?}");
+}
+
+const LOBBY: RoomId = 1;
+const GAMES: RoomId = 2;
+const MUSIC: RoomId = 3;
+
+#[tokio::main]
+async fn main() {
+    let host = Host::new();
+    let clients = [
+        tokio::spawn(client(Arc::clone(&host), 10, vec![LOBBY, GAMES])),
+        tokio::spawn(client(Arc::clone(&host), 11, vec![LOBBY, MUSIC])),
+        tokio::spawn(client(Arc::clone(&host), 12, vec![LOBBY])),
+    ];
+    for c in clients {
+        c.await.expect("client task panicked");
+    }
+
+    // Every client left, so every room goes idle and its listener unloads it.
+    tokio::time::timeout(Duration::from_secs(5), host.listeners_finished())
+        .await
+        .expect("idle rooms unload by themselves");
+    let rooms_left = host.hub.snapshot().thread_count();
+    println!("rooms still loaded: {rooms_left}");
+    assert_eq!(rooms_left, 0);
+}

@@ -1,0 +1,99 @@
+//! Waiting for a thread to lose its last subscriber.
+
+use futures::future::FusedFuture;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use switchboard_core::{Engine, Key, SubscriberWatch};
+
+/// Awaits a thread going idle.
+pub trait EngineExt<T> {
+    /// Completes once thread `t` has no subscribers, or is gone (removed, or
+    /// unknown when this was called). Pair it with
+    /// [`Engine::remove_thread_if_idle`], which is atomic against a racing
+    /// `subscribe`, to unload idle threads.
+    ///
+    /// The thread is looked up now; the condition is checked at each poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::executor::block_on;
+    /// use switchboard_async::prelude::*;
+    /// use switchboard_async::{Caps, Engine};
+    ///
+    /// let engine: Engine<u64, u64> = Engine::new();
+    /// engine.connect(1, Caps::NONE);
+    /// engine.subscribe(7, 1).unwrap();
+    ///
+    /// let idle = engine.wait_idle(7);
+    /// engine.disconnect(1);
+    /// block_on(idle);
+    /// assert!(engine.remove_thread_if_idle(7));
+    /// ```
+    fn wait_idle(&self, t: T) -> WaitIdle;
+}
+
+impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> EngineExt<T>
+    for Engine<T, C, S, M>
+{
+    fn wait_idle(&self, t: T) -> WaitIdle {
+        WaitIdle {
+            watch: self.watch_subscribers(t),
+            done: false,
+        }
+    }
+}
+
+/// Completes once a thread has no subscribers or is gone; made by
+/// [`EngineExt::wait_idle`].
+///
+/// Built on the thread's [`SubscriberWatch`]: woken only by a real change of
+/// its has-subscribers state or by its removal. If the thread lost its last
+/// subscriber and gained one again before the poll, it is not idle and the
+/// future stays pending. Any number of tasks may wait for the same thread;
+/// every one is woken.
+///
+/// # Cancel safety
+///
+/// It holds only its own watch, so dropping it loses nothing and takes no
+/// wake-up from other waiters.
+#[derive(Debug)]
+pub struct WaitIdle {
+    /// `None` once complete, or when the thread was unknown.
+    watch: Option<SubscriberWatch>,
+    done: bool,
+}
+
+impl Future for WaitIdle {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let Some(watch) = &mut this.watch else {
+            this.done = true;
+            return Poll::Ready(());
+        };
+        loop {
+            if !watch.get() || watch.is_closed() {
+                break;
+            }
+            // Subscribed when we looked. Register, and re-check through the
+            // watch's version: a change after `get` is reported here.
+            match watch.poll_changed(cx) {
+                Poll::Ready(Ok(true)) => continue,
+                Poll::Ready(Ok(false) | Err(_)) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        this.watch = None;
+        this.done = true;
+        Poll::Ready(())
+    }
+}
+
+impl FusedFuture for WaitIdle {
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
+}
