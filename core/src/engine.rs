@@ -76,7 +76,9 @@ pub struct Engine<T: Key, C: Key, S = (), M = ()> {
     _entries: PhantomData<fn() -> (S, M)>,
 }
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Default for Engine<T, C, S, M> {
+impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Default
+    for Engine<T, C, S, M>
+{
     fn default() -> Self {
         Self::new()
     }
@@ -428,7 +430,8 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// Clears every thread's listener (shutdown); entries stay.
     pub fn clear_all_listeners(&self) {
         let g = self.current.load();
-        g.threads.for_each(|_, e| Self::entry_of(e).clear_listener());
+        g.threads
+            .for_each(|_, e| Self::entry_of(e).clear_listener());
     }
 
     /// A watch on whether `t` has subscribers; `None` if `t` does not exist.

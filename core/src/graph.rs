@@ -104,7 +104,9 @@ where
         let conn = self.conns.get(c);
         let reverse = conn.is_some_and(|n| n.threads.contains(t));
         if forward != reverse {
-            return Err(format!("edge {t:?}-{c:?}: forward {forward}, reverse {reverse}"));
+            return Err(format!(
+                "edge {t:?}-{c:?}: forward {forward}, reverse {reverse}"
+            ));
         }
         if self.subs.get(t).is_some_and(|s| s.is_empty()) {
             return Err(format!("empty subscriber set stored for {t:?}"));

@@ -204,6 +204,8 @@ impl<R> fmt::Debug for PendingReply<R> {
             State::Dropped => "dropped",
             State::Taken => "taken",
         };
-        f.debug_struct("PendingReply").field("state", &state).finish()
+        f.debug_struct("PendingReply")
+            .field("state", &state)
+            .finish()
     }
 }

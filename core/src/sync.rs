@@ -198,7 +198,9 @@ mod imp {
         }
 
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0.lock().expect("loom mutexes are never poisoned in a passing model")
+            self.0
+                .lock()
+                .expect("loom mutexes are never poisoned in a passing model")
         }
     }
 
@@ -390,5 +392,5 @@ mod imp {
     }
 }
 
-pub(crate) use imp::*;
 pub use imp::MutexGuard;
+pub(crate) use imp::*;

@@ -215,7 +215,8 @@ impl SubscriberWatch {
                     (guard, timed_out) = self.cell.changed.wait_until(guard, deadline);
                     if timed_out {
                         drop(guard);
-                        return Self::ready(&self.cell, &mut self.seen).unwrap_or(Err(WatchError::Timeout));
+                        return Self::ready(&self.cell, &mut self.seen)
+                            .unwrap_or(Err(WatchError::Timeout));
                     }
                 }
                 None => guard = self.cell.changed.wait(guard),

@@ -77,7 +77,11 @@ fn removing_everything_leaves_nothing() {
     // ...until it is dropped and the writer runs once more.
     drop(held);
     engine.connect(999, Caps::NONE);
-    assert_eq!(DROP_ALL.load(Ordering::SeqCst), 0, "entries outlived every snapshot");
+    assert_eq!(
+        DROP_ALL.load(Ordering::SeqCst),
+        0,
+        "entries outlived every snapshot"
+    );
     drop(empty);
     drop(engine);
     assert_eq!(DROP_ALL.load(Ordering::SeqCst), 0);
@@ -97,6 +101,9 @@ fn a_removed_entry_is_freed_by_the_next_write() {
     drop(snap);
     // The next write reclaims the version that held it.
     engine.connect(2, Caps::NONE);
-    assert!(weak.upgrade().is_none(), "a replaced version outlived its readers");
+    assert!(
+        weak.upgrade().is_none(),
+        "a replaced version outlived its readers"
+    );
     assert_eq!(REMOVED.load(Ordering::SeqCst), 0);
 }

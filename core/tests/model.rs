@@ -26,13 +26,19 @@ type Entry = Arc<ThreadEntry<u64, (), ()>>;
 const CAPS: u64 = 4;
 
 /// Small id space: many collisions, every op meets existing state.
-const SMALL: Ids = Ids { threads: 12, conns: 8 };
+const SMALL: Ids = Ids {
+    threads: 12,
+    conns: 8,
+};
 const SMALL_CASES: u32 = 2000;
 const SMALL_MAX_OPS: usize = 60;
 
 /// Large id space: threads with more than 64 subscribers and connections
 /// following more than 64 threads (the large-set representations).
-const LARGE: Ids = Ids { threads: 300, conns: 100 };
+const LARGE: Ids = Ids {
+    threads: 300,
+    conns: 100,
+};
 const LARGE_CASES: u32 = 24;
 /// Each large case is a grow phase, a shrink phase and a grow phase, each of
 /// this many chunks: one op, or (one chunk in 21) a burst of ops.
@@ -106,7 +112,9 @@ struct Model {
 
 impl Model {
     fn subscribers(&self, t: u64) -> Vec<u64> {
-        self.subs.get(&t).map_or_else(Vec::new, |s| s.iter().copied().collect())
+        self.subs
+            .get(&t)
+            .map_or_else(Vec::new, |s| s.iter().copied().collect())
     }
 
     fn threads_of(&self, c: u64) -> Vec<u64> {
@@ -125,7 +133,10 @@ impl Model {
     }
 
     fn flip(&mut self, t: u64) {
-        self.threads.get_mut(&t).expect("flipped thread exists").version += 1;
+        self.threads
+            .get_mut(&t)
+            .expect("flipped thread exists")
+            .version += 1;
     }
 
     fn apply(&mut self, op: Op) -> Ret {
@@ -266,9 +277,17 @@ impl Harness {
     fn check_entry(&self, t: u64, entry: &Entry) -> Result<(), TestCaseError> {
         prop_assert_eq!(entry.id(), t);
         let current = self.engine.get_thread(t);
-        prop_assert!(current.is_some_and(|e| Arc::ptr_eq(&e, entry)), "entry of {} is not current", t);
+        prop_assert!(
+            current.is_some_and(|e| Arc::ptr_eq(&e, entry)),
+            "entry of {} is not current",
+            t
+        );
         if let Some(tr) = self.tracked.get(&t) {
-            prop_assert!(Arc::ptr_eq(&tr.entry, entry), "entry of {} was replaced while it lived", t);
+            prop_assert!(
+                Arc::ptr_eq(&tr.entry, entry),
+                "entry of {} was replaced while it lived",
+                t
+            );
         }
         Ok(())
     }
@@ -311,7 +330,9 @@ impl Harness {
 
         if let Some((t, w)) = self.model.removed.take() {
             let Some(mut tr) = self.tracked.remove(&t) else {
-                return Err(TestCaseError::fail(format!("removed thread {t} was not tracked")));
+                return Err(TestCaseError::fail(format!(
+                    "removed thread {t} was not tracked"
+                )));
             };
             prop_assert!(tr.watch.is_closed(), "watch of removed {} not closed", t);
             prop_assert!(!tr.watch.get(), "watch of removed {} still true", t);
@@ -319,7 +340,10 @@ impl Harness {
             if w.version != w.seen {
                 prop_assert_eq!(tr.watch.wait_changed(Duration::ZERO), Ok(false));
             }
-            prop_assert_eq!(tr.watch.wait_changed(Duration::ZERO), Err(WatchError::Closed));
+            prop_assert_eq!(
+                tr.watch.wait_changed(Duration::ZERO),
+                Err(WatchError::Closed)
+            );
             prop_assert!(!tr.entry.has_listener());
             self.graveyard.push(tr.entry);
         }
@@ -331,7 +355,9 @@ impl Harness {
             let (Some(watch), Some(entry)) =
                 (self.engine.watch_subscribers(t), self.engine.get_thread(t))
             else {
-                return Err(TestCaseError::fail(format!("new thread {t} has no entry or watch")));
+                return Err(TestCaseError::fail(format!(
+                    "new thread {t} has no entry or watch"
+                )));
             };
             let w = self.model.threads.get_mut(&t).expect("checked above");
             // A new watch has seen the version current at its creation.
@@ -351,15 +377,37 @@ impl Harness {
         prop_assert_eq!(got.iter().collect::<Vec<_>>(), subs.clone());
         prop_assert_eq!(got.len(), subs.len());
         prop_assert_eq!(got.is_empty(), subs.is_empty());
-        prop_assert_eq!(e.has_subscribers(t), !subs.is_empty(), "has_subscribers({})", t);
+        prop_assert_eq!(
+            e.has_subscribers(t),
+            !subs.is_empty(),
+            "has_subscribers({})",
+            t
+        );
         for k in 0..CAPS {
             let with = m.subscribers_with(t, k);
-            prop_assert_eq!(e.first_subscriber_with(t, Caps(k)), with.first().copied(), "first_subscriber_with({}, {})", t, k);
-            prop_assert_eq!(e.subscribers_with(t, Caps(k)), with, "subscribers_with({}, {})", t, k);
+            prop_assert_eq!(
+                e.first_subscriber_with(t, Caps(k)),
+                with.first().copied(),
+                "first_subscriber_with({}, {})",
+                t,
+                k
+            );
+            prop_assert_eq!(
+                e.subscribers_with(t, Caps(k)),
+                with,
+                "subscribers_with({}, {})",
+                t,
+                k
+            );
         }
         let exists = m.threads.contains_key(&t);
         prop_assert_eq!(e.get_thread(t).is_some(), exists, "get_thread({})", t);
-        prop_assert_eq!(e.watch_subscribers(t).is_some(), exists, "watch_subscribers({})", t);
+        prop_assert_eq!(
+            e.watch_subscribers(t).is_some(),
+            exists,
+            "watch_subscribers({})",
+            t
+        );
 
         match (self.tracked.get(&t), m.threads.get(&t)) {
             (Some(tr), Some(w)) => {
@@ -384,7 +432,12 @@ impl Harness {
         let threads = self.model.threads_of(c);
         self.coverage.threads_of.see(c, threads.len());
         let (e, m) = (&self.engine, &self.model);
-        prop_assert_eq!(e.is_connected(c), m.conns.contains_key(&c), "is_connected({})", c);
+        prop_assert_eq!(
+            e.is_connected(c),
+            m.conns.contains_key(&c),
+            "is_connected({})",
+            c
+        );
         prop_assert_eq!(e.caps(c), m.conns.get(&c).map(|&k| Caps(k)), "caps({})", c);
         prop_assert_eq!(e.threads_of(c), threads, "threads_of({})", c);
         Ok(())
@@ -397,24 +450,46 @@ impl Harness {
         if let Err(v) = snap.validate() {
             return Err(TestCaseError::fail(format!("validate: {v}")));
         }
-        prop_assert_eq!(snap.connections().collect::<Vec<_>>(), m.conns.keys().copied().collect::<Vec<_>>());
-        prop_assert_eq!(snap.threads().collect::<Vec<_>>(), m.threads.keys().copied().collect::<Vec<_>>());
+        prop_assert_eq!(
+            snap.connections().collect::<Vec<_>>(),
+            m.conns.keys().copied().collect::<Vec<_>>()
+        );
+        prop_assert_eq!(
+            snap.threads().collect::<Vec<_>>(),
+            m.threads.keys().copied().collect::<Vec<_>>()
+        );
         prop_assert_eq!(snap.connection_count(), m.conns.len());
         prop_assert_eq!(snap.thread_count(), m.threads.len());
         prop_assert_eq!(snap.subscribed_thread_count(), m.subs.len());
-        prop_assert_eq!(snap.subscription_count(), m.subs.values().map(BTreeSet::len).sum::<usize>());
+        prop_assert_eq!(
+            snap.subscription_count(),
+            m.subs.values().map(BTreeSet::len).sum::<usize>()
+        );
         if full {
             for t in 0..self.ids.threads {
-                prop_assert_eq!(snap.subscribers(t).to_vec(), m.subscribers(t), "snapshot subscribers({})", t);
+                prop_assert_eq!(
+                    snap.subscribers(t).to_vec(),
+                    m.subscribers(t),
+                    "snapshot subscribers({})",
+                    t
+                );
                 prop_assert_eq!(snap.has_subscribers(t), m.subs.contains_key(&t));
                 prop_assert_eq!(snap.contains_thread(t), m.threads.contains_key(&t));
-                prop_assert_eq!(snap.first_subscriber_with(t, Caps(1)), m.subscribers_with(t, 1).first().copied());
+                prop_assert_eq!(
+                    snap.first_subscriber_with(t, Caps(1)),
+                    m.subscribers_with(t, 1).first().copied()
+                );
                 prop_assert_eq!(snap.subscribers_with(t, Caps(2)), m.subscribers_with(t, 2));
             }
             for c in 0..self.ids.conns {
                 prop_assert_eq!(snap.is_connected(c), m.conns.contains_key(&c));
                 prop_assert_eq!(snap.caps(c), m.conns.get(&c).map(|&k| Caps(k)));
-                prop_assert_eq!(snap.threads_of(c), m.threads_of(c), "snapshot threads_of({})", c);
+                prop_assert_eq!(
+                    snap.threads_of(c),
+                    m.threads_of(c),
+                    "snapshot threads_of({})",
+                    c
+                );
             }
         }
         Ok(())
@@ -432,12 +507,20 @@ impl Harness {
     }
 
     /// Checks what `op` can have changed; `before` is the model before it.
-    fn check_touched(&mut self, op: Op, touched_threads: &[u64], touched_conns: &[u64]) -> Result<(), TestCaseError> {
+    fn check_touched(
+        &mut self,
+        op: Op,
+        touched_threads: &[u64],
+        touched_conns: &[u64],
+    ) -> Result<(), TestCaseError> {
         self.check_snapshot(false)?;
         let (t, c) = match op {
             Op::Connect(c, _) | Op::Disconnect(c) => (None, Some(c)),
             Op::Subscribe(t, c) | Op::Unsubscribe(t, c) => (Some(t), Some(c)),
-            Op::Thread(t) | Op::RemoveThread(t) | Op::RemoveThreadIfIdle(t) | Op::WaitChanged(t) => (Some(t), None),
+            Op::Thread(t)
+            | Op::RemoveThread(t)
+            | Op::RemoveThreadIfIdle(t)
+            | Op::WaitChanged(t) => (Some(t), None),
         };
         for t in t.into_iter().chain(touched_threads.iter().copied()) {
             self.check_thread(t)?;
@@ -462,13 +545,25 @@ impl Harness {
         self.check_all()?;
         prop_assert!(self.tracked.is_empty());
         let snap = self.engine.snapshot();
-        prop_assert_eq!((snap.connection_count(), snap.thread_count(), snap.subscription_count()), (0, 0, 0));
+        prop_assert_eq!(
+            (
+                snap.connection_count(),
+                snap.thread_count(),
+                snap.subscription_count()
+            ),
+            (0, 0, 0)
+        );
         drop(snap);
         // One more write frees whatever only dropped snapshots held.
         self.engine.connect(u64::MAX, Caps::NONE);
         self.engine.disconnect(u64::MAX);
         for entry in &self.graveyard {
-            prop_assert_eq!(Arc::strong_count(entry), 1, "engine still holds removed thread {}", entry.id());
+            prop_assert_eq!(
+                Arc::strong_count(entry),
+                1,
+                "engine still holds removed thread {}",
+                entry.id()
+            );
         }
         Ok(())
     }
@@ -495,7 +590,10 @@ fn op_strategy(
 
 fn small_ops() -> impl Strategy<Value = Vec<Op>> {
     let (t, c) = (0..SMALL.threads, 0..SMALL.conns);
-    prop::collection::vec(op_strategy(t.clone(), c.clone(), (t, c), (6, 3)), 1..=SMALL_MAX_OPS)
+    prop::collection::vec(
+        op_strategy(t.clone(), c.clone(), (t, c), (6, 3)),
+        1..=SMALL_MAX_OPS,
+    )
 }
 
 /// A run of `op` over consecutive ids: on the hot thread's connections or
@@ -503,8 +601,10 @@ fn small_ops() -> impl Strategy<Value = Vec<Op>> {
 fn burst(op: fn(u64, u64) -> Op) -> impl Strategy<Value = Vec<Op>> {
     let (conns, threads) = (LARGE.conns, HOT_CONN_THREADS);
     prop_oneof![
-        (0..conns, LARGE_BURST).prop_map(move |(s, n)| (s..s + n).map(|c| op(HOT_THREAD, c % conns)).collect()),
-        (0..threads, LARGE_BURST).prop_map(move |(s, n)| (s..s + n).map(|t| op(t % threads, HOT_CONN)).collect()),
+        (0..conns, LARGE_BURST)
+            .prop_map(move |(s, n)| (s..s + n).map(|c| op(HOT_THREAD, c % conns)).collect()),
+        (0..threads, LARGE_BURST)
+            .prop_map(move |(s, n)| (s..s + n).map(|t| op(t % threads, HOT_CONN)).collect()),
     ]
 }
 
@@ -519,13 +619,21 @@ fn large_ops() -> impl Strategy<Value = Vec<Op>> {
         1 => (t.clone(), c.clone()),
     ];
     let phase = |weights, burst_op: fn(u64, u64) -> Op| {
-        let single = op_strategy(t.clone(), c.clone(), edge.clone(), weights).prop_map(|op| vec![op]);
-        prop::collection::vec(prop_oneof![20 => single, 1 => burst(burst_op)], LARGE_PHASE_CHUNKS)
-            .prop_map(|chunks| chunks.concat())
+        let single =
+            op_strategy(t.clone(), c.clone(), edge.clone(), weights).prop_map(|op| vec![op]);
+        prop::collection::vec(
+            prop_oneof![20 => single, 1 => burst(burst_op)],
+            LARGE_PHASE_CHUNKS,
+        )
+        .prop_map(|chunks| chunks.concat())
     };
     let grow = (30, 3);
     let shrink = (3, 30);
-    (phase(grow, Op::Subscribe), phase(shrink, Op::Unsubscribe), phase(grow, Op::Subscribe))
+    (
+        phase(grow, Op::Subscribe),
+        phase(shrink, Op::Unsubscribe),
+        phase(grow, Op::Subscribe),
+    )
         .prop_map(|(a, b, c)| [a, b, c].concat())
 }
 
@@ -577,7 +685,11 @@ fn check(
     test: impl Fn(&[Op]) -> Result<(), TestCaseError>,
 ) {
     let shortest = std::sync::Mutex::new(None::<(Vec<Op>, TestCaseError)>);
-    let config = Config { cases, failure_persistence: None, ..Config::default() };
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
     let result = TestRunner::new(config).run(&strategy, |ops| {
         let result = test(&ops);
         if let Err(why) = &result {
@@ -642,7 +754,12 @@ fn random_ops_match_model_with_large_sets() {
     check(LARGE_CASES, large_ops(), |ops| {
         let c = run_large(ops)?;
         let mut total = total.lock().unwrap();
-        let seen = [c.subscribers.grew, c.subscribers.shrank, c.threads_of.grew, c.threads_of.shrank];
+        let seen = [
+            c.subscribers.grew,
+            c.subscribers.shrank,
+            c.threads_of.grew,
+            c.threads_of.shrank,
+        ];
         for (sum, n) in total.iter_mut().zip(seen) {
             *sum += n;
         }
@@ -651,7 +768,10 @@ fn random_ops_match_model_with_large_sets() {
     // The large representations and the way back were really exercised.
     let total = *total.lock().unwrap();
     eprintln!("TOTAL {total:?}");
-    assert!(total.iter().all(|&n| n > 0), "[grew, shrank] of subscriber sets, thread sets: {total:?}");
+    assert!(
+        total.iter().all(|&n| n > 0),
+        "[grew, shrank] of subscriber sets, thread sets: {total:?}"
+    );
 }
 
 #[test]

@@ -103,10 +103,16 @@ fn racing_writers_publish_consistent_snapshots() {
                         assert!(snap.contains_thread(t), "edge to missing thread {t}");
                     }
                     let list = subs.to_vec();
-                    assert!(list.windows(2).all(|w| w[0] < w[1]), "not ascending: {list:?}");
+                    assert!(
+                        list.windows(2).all(|w| w[0] < w[1]),
+                        "not ascending: {list:?}"
+                    );
                     for c in &subs {
                         assert!(snap.is_connected(c), "edge {t}-{c} names a dead connection");
-                        assert!(snap.threads_of(c).contains(&t), "edge {t}-{c} missing from the reverse index");
+                        assert!(
+                            snap.threads_of(c).contains(&t),
+                            "edge {t}-{c} missing from the reverse index"
+                        );
                         edges_seen.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -162,8 +168,14 @@ fn racing_writers_publish_consistent_snapshots() {
         }
     }
     // The reader really ran alongside the writers and saw edges.
-    assert!(snapshots.load(Ordering::Relaxed) > 10, "reader took too few snapshots");
-    assert!(edges_seen.load(Ordering::Relaxed) > 0, "reader never saw an edge");
+    assert!(
+        snapshots.load(Ordering::Relaxed) > 10,
+        "reader took too few snapshots"
+    );
+    assert!(
+        edges_seen.load(Ordering::Relaxed) > 0,
+        "reader never saw an edge"
+    );
 }
 
 /// (b) `subscribe(t, c)` racing `disconnect(c)`: once `disconnect` returns, no
@@ -184,15 +196,22 @@ fn no_zombie_subscriptions() {
     let mut raced = 0;
 
     for round in 0..ZOMBIE_ROUNDS {
-        assert!(engine.connect(C, Caps(round as u64 % 2)), "round {round}: {C} was still live");
-        assert!(engine.threads_of(C).is_empty(), "round {round}: reused id kept subscriptions");
+        assert!(
+            engine.connect(C, Caps(round as u64 % 2)),
+            "round {round}: {C} was still live"
+        );
+        assert!(
+            engine.threads_of(C).is_empty(),
+            "round {round}: reused id kept subscriptions"
+        );
 
         let disconnected = AtomicBool::new(false);
         let subscribed = AtomicUsize::new(0);
         let start = Barrier::new(ZOMBIE_SUBSCRIBERS + 1);
         let emptied = thread::scope(|s| {
             for i in 0..ZOMBIE_SUBSCRIBERS {
-                let (engine, disconnected, subscribed, start) = (&engine, &disconnected, &subscribed, &start);
+                let (engine, disconnected, subscribed, start) =
+                    (&engine, &disconnected, &subscribed, &start);
                 s.spawn(move || {
                     start.wait();
                     let mut t = i as u64;
@@ -202,7 +221,11 @@ fn no_zombie_subscriptions() {
                         let after = disconnected.load(Ordering::Acquire);
                         let r = engine.subscribe(t, C);
                         if after {
-                            assert_eq!(r.err(), Some(NotConnected), "round {round}: subscribe after disconnect");
+                            assert_eq!(
+                                r.err(),
+                                Some(NotConnected),
+                                "round {round}: subscribe after disconnect"
+                            );
                             break;
                         }
                         if r.is_ok() {
@@ -221,9 +244,15 @@ fn no_zombie_subscriptions() {
             let snap = engine.snapshot();
             disconnected.store(true, Ordering::Release);
             assert!(!snap.is_connected(C));
-            assert!(snap.threads_of(C).is_empty(), "round {round}: zombie reverse edges");
+            assert!(
+                snap.threads_of(C).is_empty(),
+                "round {round}: zombie reverse edges"
+            );
             for t in snap.threads() {
-                assert!(!snap.subscribers(t).contains(C), "round {round}: zombie edge {t}-{C}");
+                assert!(
+                    !snap.subscribers(t).contains(C),
+                    "round {round}: zombie edge {t}-{C}"
+                );
             }
             emptied
         });
@@ -237,12 +266,22 @@ fn no_zombie_subscriptions() {
         assert!(!snap.is_connected(C));
         assert!(snap.threads_of(C).is_empty());
         for t in 0..ZOMBIE_THREADS {
-            assert!(!snap.subscribers(t).contains(C), "round {round}: zombie edge {t}-{C} after join");
+            assert!(
+                !snap.subscribers(t).contains(C),
+                "round {round}: zombie edge {t}-{C} after join"
+            );
             // Only C ever follows the odd threads.
-            assert_eq!(snap.has_subscribers(t), t % 2 == 0, "round {round}: thread {t}");
+            assert_eq!(
+                snap.has_subscribers(t),
+                t % 2 == 0,
+                "round {round}: thread {t}"
+            );
         }
         assert!(emptied.windows(2).all(|w| w[0] < w[1]), "{emptied:?}");
-        assert!(emptied.iter().all(|t| t % 2 == 1), "round {round}: {emptied:?} includes a thread {OTHER} follows");
+        assert!(
+            emptied.iter().all(|t| t % 2 == 1),
+            "round {round}: {emptied:?} includes a thread {OTHER} follows"
+        );
         assert_eq!(engine.disconnect(C), Vec::<u64>::new(), "double disconnect");
     }
     assert!(raced > 0, "no round disconnected a subscribed connection");
@@ -270,7 +309,9 @@ fn watches_see_every_change() {
                         match w.wait_changed(LONG) {
                             Ok(v) => values.push(v),
                             Err(WatchError::Closed) => return values,
-                            Err(WatchError::Timeout) => panic!("watcher left waiting: lost wake-up"),
+                            Err(WatchError::Timeout) => {
+                                panic!("watcher left waiting: lost wake-up")
+                            }
                         }
                     }
                 })
@@ -287,14 +328,24 @@ fn watches_see_every_change() {
         assert_eq!(watch.version(), FREE_FLIPS);
         // Removing a subscribed thread flips it to false, then closes.
         assert!(engine.remove_thread(T));
-        watchers.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+        watchers
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
     });
     assert!(watch.is_closed());
     assert!(!watch.get());
     assert_eq!(watch.version(), FREE_FLIPS + 1);
     for values in received {
-        assert_eq!(values.last(), Some(&false), "watcher did not end on the latest value");
-        assert!(values.len() as u64 <= FREE_FLIPS + 1, "more changes reported than happened");
+        assert_eq!(
+            values.last(),
+            Some(&false),
+            "watcher did not end on the latest value"
+        );
+        assert!(
+            values.len() as u64 <= FREE_FLIPS + 1,
+            "more changes reported than happened"
+        );
     }
 
     // Lock step: the writer waits for the watcher before each next flip, so
@@ -322,7 +373,11 @@ fn watches_see_every_change() {
         }
         // LOCKSTEP_FLIPS is even: unsubscribed now, so removal does not flip.
         assert!(engine.remove_thread(T));
-        assert_eq!(rx.recv_timeout(LONG).unwrap(), Err(WatchError::Closed), "no change past the last flip");
+        assert_eq!(
+            rx.recv_timeout(LONG).unwrap(),
+            Err(WatchError::Closed),
+            "no change past the last flip"
+        );
     });
     assert!(!entry.has_listener());
 }
@@ -349,7 +404,11 @@ fn listener_churn_loses_nothing() {
                 let mut last = None;
                 let mut n = 0;
                 while let Ok(m) = l.recv() {
-                    assert!(last.map_or(true, |p| p < m), "listener {} got {m} after {last:?}", l.generation());
+                    assert!(
+                        last.map_or(true, |p| p < m),
+                        "listener {} got {m} after {last:?}",
+                        l.generation()
+                    );
                     last = Some(m);
                     received.push(m);
                     n += 1;
@@ -411,11 +470,21 @@ fn listener_churn_loses_nothing() {
         "generations not consecutive"
     );
     let busy = generations.iter().filter(|(_, n)| *n > 0).count() as u64;
-    assert!(busy >= 2, "commands reached only {busy} listener(s): no churn");
-    assert_eq!(received.len() + returned.len(), CHURN_MESSAGES as usize, "commands lost or duplicated");
+    assert!(
+        busy >= 2,
+        "commands reached only {busy} listener(s): no churn"
+    );
+    assert_eq!(
+        received.len() + returned.len(),
+        CHURN_MESSAGES as usize,
+        "commands lost or duplicated"
+    );
     let mut all: Vec<u64> = received.iter().chain(returned.iter()).copied().collect();
     all.sort_unstable();
-    assert!(all.iter().copied().eq(0..CHURN_MESSAGES), "some command delivered twice or never");
+    assert!(
+        all.iter().copied().eq(0..CHURN_MESSAGES),
+        "some command delivered twice or never"
+    );
     eprintln!(
         "listener churn: {} listeners, {busy} received commands, {} commands came back",
         generations.len(),

@@ -22,7 +22,10 @@ fn stale_clear_never_removes_newer_listener() {
         let second = setter.join().unwrap();
 
         assert_eq!(second.generation(), 2);
-        assert!(!second.is_cancelled(), "stale clear removed the newer listener");
+        assert!(
+            !second.is_cancelled(),
+            "stale clear removed the newer listener"
+        );
         assert!(entry.has_listener());
         assert_eq!(entry.generation(), 2);
         assert!(first.is_cancelled());

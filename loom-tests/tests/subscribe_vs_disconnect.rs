@@ -31,7 +31,10 @@ fn subscribe_racing_disconnect_leaves_no_zombie() {
         // and reported the thread it emptied; one that failed came after.
         assert_eq!(subscribed, emptied == [7]);
         if !subscribed {
-            assert!(engine.get_thread(7).is_none(), "failed subscribe created an entry");
+            assert!(
+                engine.get_thread(7).is_none(),
+                "failed subscribe created an entry"
+            );
         }
     });
 }
