@@ -4,25 +4,28 @@
 //! up in it: no lock, no shared write (the load guard uses the reading
 //! thread's own debt slot), no allocation.
 //!
-//! Writers take the writer mutex, clone the latest graph (three root
-//! pointers), change the clone by path copying, and publish it with one
-//! `store`. Only then do they notify watches, still under the writer mutex,
-//! so watch notifications happen in publish order.
+//! Writers take the writer mutex, copy the latest tries (three root
+//! pointers), change the copy by path copying inside one transaction, and
+//! publish it with one `swap`. Only then do they notify watches, still under
+//! the writer mutex, so watch notifications happen in publish order.
 //!
 //! # Reclamation
 //!
-//! A replaced graph goes on the writer's `retired` list. `store` pays every
-//! reader debt on the old graph, so afterwards its strong count counts every
-//! reader still holding it; a retired graph whose count has fallen to one
-//! (ours) is unreachable and is dropped — on the writer's thread, during a
-//! later write. Readers therefore never run graph destructors, and memory
-//! held only by dropped snapshots is freed by the next write at the latest.
+//! A replaced graph version goes on the writer's `retired` list. `swap`
+//! pays every reader debt on the old version, so afterwards its strong count
+//! counts every reader still holding it; a retired version whose count has
+//! fallen to one (ours) is unreachable and is dropped. The trie nodes
+//! replaced by writes are freed once no retired version still held can see
+//! them (`graph.rs`, `trie.rs`). All of this runs on the writer's thread
+//! during a write: readers never free graph memory, and memory held only by
+//! dropped snapshots is freed by the next write at the latest.
 
 use crate::entry::ThreadEntry;
-use crate::graph::{ConnNode, ErasedEntry, Graph};
+use crate::graph::{ConnNode, ErasedEntry, Graph, Home, Tries};
 use crate::set::{SubscriberSet, ThreadSet};
 use crate::snapshot::{Snapshot, Subscribers};
-use crate::sync::{Arc, ArcSwap, Mutex, StdArc};
+use crate::sync::{Arc, ArcSwap, StdArc};
+use crate::trie::Txn;
 use crate::watch::SubscriberWatch;
 use crate::{Caps, NotConnected};
 use std::fmt;
@@ -34,14 +37,6 @@ use std::marker::PhantomData;
 pub trait Key: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static {}
 
 impl<K: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static> Key for K {}
-
-/// The writer's side of the engine, guarded by the writer mutex.
-struct Writer<T: Key, C: Key> {
-    /// The graph most recently published (the one readers load).
-    latest: Arc<Graph<T, C>>,
-    /// Replaced graphs that a reader may still hold.
-    retired: Vec<Arc<Graph<T, C>>>,
-}
 
 /// The connection/thread state engine. Share it as `Arc<Engine<..>>`.
 ///
@@ -72,8 +67,19 @@ struct Writer<T: Key, C: Key> {
 /// ```
 pub struct Engine<T: Key, C: Key, S = (), M = ()> {
     current: ArcSwap<Graph<T, C>>,
-    writer: Mutex<Writer<T, C>>,
+    /// The writer mutex and the owner of every node.
+    home: Arc<Home<T, C>>,
     _entries: PhantomData<fn() -> (S, M)>,
+}
+
+impl<T: Key, C: Key, S, M> Drop for Engine<T, C, S, M> {
+    fn drop(&mut self) {
+        // Break the cycle retired version -> home -> retired list; versions
+        // readers still hold keep the home (and its nodes) alive until they
+        // go.
+        let retired = std::mem::take(&mut self.home.writer.lock().retired);
+        drop(retired);
+    }
 }
 
 impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Default
@@ -87,13 +93,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Default
 impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C, S, M> {
     /// An empty engine.
     pub fn new() -> Self {
-        let graph = Arc::new(Graph::new());
+        let home = Home::new();
         Engine {
-            current: ArcSwap::new(Arc::clone(&graph)),
-            writer: Mutex::new(Writer {
-                latest: graph,
-                retired: Vec::new(),
-            }),
+            current: ArcSwap::new(Home::graph(&home, Tries::new(), 0)),
+            home,
             _entries: PhantomData,
         }
     }
@@ -110,27 +113,34 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
             .expect("every entry in this engine's graph has this engine's types")
     }
 
-    /// Runs `f` on a copy of the latest graph under the writer mutex and
-    /// publishes the result if `f` says it changed anything. `f` returns
-    /// `(changed, output)`; `after` then runs on the published graph (still
-    /// under the mutex) to notify watches.
+    /// Runs `f` on a copy of the latest tries under the writer mutex, as
+    /// one transaction, and publishes the result if `f` says it changed
+    /// anything. `f` returns `(changed, output)` and must not copy a node
+    /// unless it changes something; `after` then runs on the published
+    /// graph (still under the mutex) to notify watches.
     fn write<R>(
         &self,
-        f: impl FnOnce(&mut Graph<T, C>) -> (bool, R),
+        f: impl FnOnce(&mut Tries<T, C>, &mut Txn<'_>) -> (bool, R),
         after: impl FnOnce(&Graph<T, C>, &R),
     ) -> R {
-        let mut w = self.writer.lock();
-        let mut next = Graph::clone(&w.latest);
-        let (changed, out) = f(&mut next);
-        if changed {
-            let next = Arc::new(next);
-            self.current.store(Arc::clone(&next));
-            let old = std::mem::replace(&mut w.latest, next);
-            w.retired.push(old);
-            // Strong count 1: only this list holds it, no reader can (see
-            // the module docs), so dropping it here frees it on our side.
-            w.retired.retain(|g| Arc::strong_count(g) > 1);
-            after(&w.latest, &out);
+        let mut guard = self.home.writer.lock();
+        let w = &mut *guard;
+        let version = w.version + 1;
+        let mut next = w.latest.share();
+        let mut txn = Txn::new(version, &mut w.reclaimer);
+        let (changed, out) = f(&mut next, &mut txn);
+        let touched = txn.touched();
+        debug_assert!(
+            changed || !touched,
+            "a write that changed nothing copied nodes"
+        );
+        if changed || touched {
+            w.version = version;
+            w.latest = next.share();
+            let graph = Home::graph(&self.home, next, version);
+            let old = self.current.swap(Arc::clone(&graph));
+            w.retire(old);
+            after(&graph, &out);
         }
         out
     }
@@ -142,22 +152,20 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// `false`.
     pub fn connect(&self, c: C, caps: Caps) -> bool {
         self.write(
-            |g| match g.conns.get(&c) {
+            |g, txn| match g.conns.get(&c) {
                 Some(node) if node.caps == caps => (false, false),
                 Some(_) => {
-                    if let Some(node) = g.conns.get_mut(&c) {
+                    if let Some(node) = g.conns.get_mut(&c, txn) {
                         node.caps = caps;
                     }
                     (true, false)
                 }
                 None => {
-                    g.conns.insert(
-                        c,
-                        ConnNode {
-                            caps,
-                            threads: ThreadSet::Empty,
-                        },
-                    );
+                    let node = ConnNode {
+                        caps,
+                        threads: ThreadSet::Empty,
+                    };
+                    g.conns.insert(c, node, txn);
                     (true, true)
                 }
             },
@@ -173,19 +181,19 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// fails until `c` connects again (with no subscriptions).
     pub fn disconnect(&self, c: C) -> Vec<T> {
         self.write(
-            |g| {
-                let Some(node) = g.conns.remove(&c) else {
+            |g, txn| {
+                let Some(node) = g.conns.remove(&c, txn) else {
                     return (false, Vec::new());
                 };
                 let mut emptied = Vec::new();
                 for t in node.threads.iter() {
-                    let Some(set) = g.subs.get_mut(&t) else {
+                    let Some(set) = g.subs.get_mut(&t, txn) else {
                         debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
                         continue;
                     };
                     set.remove(&c);
                     if set.is_empty() {
-                        g.subs.remove(&t);
+                        g.subs.remove(&t, txn);
                         emptied.push(t);
                     }
                     debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
@@ -233,29 +241,32 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
             }
         }
         self.write(
-            |g| {
-                let Some(conn) = g.conns.get_mut(&c) else {
+            |g, txn| {
+                let Some(conn) = g.conns.get(&c) else {
                     return (false, Err(NotConnected));
                 };
-                if !conn.threads.insert(t) {
+                if conn.threads.contains(&t) {
                     let e = g.threads.get(&t).map(|e| (Self::entry_arc(e), false));
                     return (false, e.ok_or(NotConnected));
+                }
+                if let Some(conn) = g.conns.get_mut(&c, txn) {
+                    conn.threads.insert(t);
                 }
                 let entry = match g.threads.get(&t) {
                     Some(e) => Self::entry_arc(e),
                     None => {
                         let e = StdArc::new(ThreadEntry::new(t));
-                        g.threads.insert(t, StdArc::clone(&e) as ErasedEntry);
+                        g.threads.insert(t, StdArc::clone(&e) as ErasedEntry, txn);
                         e
                     }
                 };
-                let first = match g.subs.get_mut(&t) {
+                let first = match g.subs.get_mut(&t, txn) {
                     Some(set) => {
                         set.insert(c);
                         false
                     }
                     None => {
-                        g.subs.insert(t, SubscriberSet::one(c));
+                        g.subs.insert(t, SubscriberSet::one(c), txn);
                         true
                     }
                 };
@@ -276,23 +287,23 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// `false`).
     pub fn unsubscribe(&self, t: T, c: C) -> bool {
         let (existed, _) = self.write(
-            |g| {
+            |g, txn| {
                 let Some(conn) = g.conns.get(&c) else {
                     return (false, (false, false));
                 };
                 if !conn.threads.contains(&t) {
                     return (false, (false, false));
                 }
-                if let Some(conn) = g.conns.get_mut(&c) {
+                if let Some(conn) = g.conns.get_mut(&c, txn) {
                     conn.threads.remove(&t);
                 }
                 let mut emptied = false;
-                if let Some(set) = g.subs.get_mut(&t) {
+                if let Some(set) = g.subs.get_mut(&t, txn) {
                     set.remove(&c);
                     emptied = set.is_empty();
                 }
                 if emptied {
-                    g.subs.remove(&t);
+                    g.subs.remove(&t, txn);
                 }
                 debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
                 (true, (true, emptied))
@@ -359,11 +370,11 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
             return Self::entry_arc(e);
         }
         self.write(
-            |g| match g.threads.get(&t) {
+            |g, txn| match g.threads.get(&t) {
                 Some(e) => (false, Self::entry_arc(e)),
                 None => {
                     let e = StdArc::new(ThreadEntry::new(t));
-                    g.threads.insert(t, StdArc::clone(&e) as ErasedEntry);
+                    g.threads.insert(t, StdArc::clone(&e) as ErasedEntry, txn);
                     (true, e)
                 }
             },
@@ -378,16 +389,16 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
 
     fn remove_thread_where(&self, t: T, idle_only: bool) -> bool {
         let removed = self.write(
-            |g| {
+            |g, txn| {
                 if idle_only && g.subs.contains_key(&t) {
                     return (false, None);
                 }
-                let Some(entry) = g.threads.remove(&t) else {
+                let Some(entry) = g.threads.remove(&t, txn) else {
                     return (false, None);
                 };
-                if let Some(set) = g.subs.remove(&t) {
+                if let Some(set) = g.subs.remove(&t, txn) {
                     for c in set.iter() {
-                        if let Some(conn) = g.conns.get_mut(&c) {
+                        if let Some(conn) = g.conns.get_mut(&c, txn) {
                             conn.threads.remove(&t);
                         }
                         debug_assert_eq!(g.check_edge(&t, &c), Ok(()));

@@ -21,8 +21,8 @@
 //! on every publish); [`Graph::validate`] checks everything.
 
 use crate::set::{SubscriberSet, ThreadSet};
-use crate::sync::StdArc;
-use crate::trie::Trie;
+use crate::sync::{Arc, Mutex, StdArc};
+use crate::trie::{Reclaimer, Trie, Version};
 use crate::Caps;
 use std::any::Any;
 use std::hash::Hash;
@@ -38,8 +38,9 @@ pub(crate) struct ConnNode<T: Copy + Ord> {
     pub(crate) threads: ThreadSet<T>,
 }
 
-/// One published version of the whole graph.
-pub(crate) struct Graph<T: Copy + Ord, C: Copy + Ord> {
+/// The three tries of one graph version. Copying them (`share`) shares
+/// every node; they own nothing by themselves (see `trie.rs`).
+pub(crate) struct Tries<T: Copy + Ord, C: Copy + Ord> {
     /// Every thread entry, subscribed or not.
     pub(crate) threads: Trie<T, ErasedEntry>,
     /// Forward index: thread → its subscribers (non-empty sets only).
@@ -48,29 +49,132 @@ pub(crate) struct Graph<T: Copy + Ord, C: Copy + Ord> {
     pub(crate) conns: Trie<C, ConnNode<T>>,
 }
 
-impl<T: Copy + Ord, C: Copy + Ord> Clone for Graph<T, C> {
-    fn clone(&self) -> Self {
-        Graph {
-            threads: self.threads.clone(),
-            subs: self.subs.clone(),
-            conns: self.conns.clone(),
+/// One published version of the whole graph: what readers load.
+pub(crate) struct Graph<T: Copy + Ord, C: Copy + Ord> {
+    tries: Tries<T, C>,
+    /// This version's number (the writer's publish counter).
+    pub(crate) version: Version,
+    /// Keeps the owner of every node alive while this version exists.
+    _home: Arc<Home<T, C>>,
+}
+
+impl<T: Copy + Ord, C: Copy + Ord> std::ops::Deref for Graph<T, C> {
+    type Target = Tries<T, C>;
+
+    fn deref(&self) -> &Tries<T, C> {
+        &self.tries
+    }
+}
+
+/// The writer's state: the latest tries, the versions readers may still
+/// hold, and the nodes replaced since.
+pub(crate) struct Writer<T: Copy + Ord, C: Copy + Ord> {
+    /// The tries of the latest published version (the base of the next).
+    pub(crate) latest: Tries<T, C>,
+    /// The latest published version number.
+    pub(crate) version: Version,
+    /// Replaced versions that a reader may still hold. Holding them here
+    /// (a reference cycle through `Home`) makes the writer the one that
+    /// drops them; the engine's drop breaks the cycle.
+    pub(crate) retired: Vec<Arc<Graph<T, C>>>,
+    /// Nodes replaced since, freed once no held version can see them.
+    pub(crate) reclaimer: Reclaimer,
+}
+
+impl<T: Copy + Ord, C: Copy + Ord> Writer<T, C> {
+    /// Takes the version just replaced by a publish, drops every retired
+    /// version no reader holds, and frees the nodes none of the rest can see.
+    #[allow(unsafe_code)]
+    pub(crate) fn retire(&mut self, replaced: Arc<Graph<T, C>>) {
+        self.retired.push(replaced);
+        // Strong count 1: only this list holds the version. The snapshot
+        // cell no longer does (it was swapped out) and every reader that
+        // loaded it before the swap is counted (arc-swap pays reader debts
+        // in `swap`), so nobody can reach it again: drop it.
+        self.retired.retain(|g| Arc::strong_count(g) > 1);
+        let held = self.retired.iter().map(|g| g.version);
+        // SAFETY: the versions a reader may hold are the latest one (in
+        // which no retired node is visible) and those still in `retired`,
+        // all of which `held` lists.
+        unsafe { self.reclaimer.collect(held) }
+    }
+}
+
+/// Owns every trie node: those of the latest version (through
+/// `Writer::latest`) and the replaced ones (through the reclaimer). Every
+/// graph version holds it, so it outlives all of them: the last version to
+/// go frees the nodes, and until then nothing is freed that a version can
+/// reach.
+pub(crate) struct Home<T: Copy + Ord, C: Copy + Ord> {
+    pub(crate) writer: Mutex<Writer<T, C>>,
+}
+
+impl<T: Copy + Ord, C: Copy + Ord> Home<T, C> {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Home {
+            writer: Mutex::new(Writer {
+                latest: Tries::new(),
+                version: 0,
+                retired: Vec::new(),
+                reclaimer: Reclaimer::default(),
+            }),
+        })
+    }
+
+    /// Wraps `tries` as the published version `version`.
+    pub(crate) fn graph(
+        home: &Arc<Self>,
+        tries: Tries<T, C>,
+        version: Version,
+    ) -> Arc<Graph<T, C>> {
+        Arc::new(Graph {
+            tries,
+            version,
+            _home: Arc::clone(home),
+        })
+    }
+}
+
+impl<T: Copy + Ord, C: Copy + Ord> Drop for Home<T, C> {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        let mut w = self.writer.lock();
+        // SAFETY: `Home` is dropped only when no graph version exists (each
+        // holds an `Arc<Home>`), so no reader can reach any node; the
+        // latest tries own their nodes alone, the replaced ones are freed
+        // by the reclaimer's own drop right after.
+        unsafe {
+            w.latest.threads.free_all();
+            w.latest.subs.free_all();
+            w.latest.conns.free_all();
         }
     }
 }
 
-impl<T, C> Graph<T, C>
-where
-    T: Copy + Ord + Hash + std::fmt::Debug,
-    C: Copy + Ord + Hash + std::fmt::Debug,
-{
-    pub(crate) fn new() -> Self {
-        Graph {
+impl<T: Copy + Ord, C: Copy + Ord> Tries<T, C> {
+    pub(crate) const fn new() -> Self {
+        Tries {
             threads: Trie::new(),
             subs: Trie::new(),
             conns: Trie::new(),
         }
     }
 
+    /// A copy sharing every node.
+    pub(crate) fn share(&self) -> Self {
+        Tries {
+            threads: self.threads.share(),
+            subs: self.subs.share(),
+            conns: self.conns.share(),
+        }
+    }
+}
+
+impl<T, C> Tries<T, C>
+where
+    T: Copy + Ord + Hash + std::fmt::Debug,
+    C: Copy + Ord + Hash + std::fmt::Debug,
+{
     /// The subscribers of `t` (empty if none).
     #[inline]
     pub(crate) fn subscribers(&self, t: &T) -> Option<&SubscriberSet<C>> {

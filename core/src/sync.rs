@@ -28,9 +28,9 @@
 //! What the types here promise and the engine relies on:
 //!
 //! * [`ArcSwap`]: `load()` never blocks and never writes shared memory
-//!   beyond the loading thread's own debt slot; `store()` publishes a value
+//!   beyond the loading thread's own debt slot; `swap()` publishes a value
 //!   with release semantics and pays every outstanding debt of the old
-//!   value, so after it returns `Arc::strong_count` of the old value counts
+//!   value, so after `swap` returns, `Arc::strong_count` of the old value counts
 //!   every reader still holding it.
 //! * [`Mutex`]: `lock()` returns the guard directly (parking_lot's shape).
 //! * [`channel`]: an unbounded MPSC queue whose receiver sees `Disconnected`
@@ -144,7 +144,7 @@ mod imp {
         }
     }
 
-    /// The published-snapshot cell: lock-free `load`, `store` by the writer.
+    /// The published-snapshot cell: lock-free `load`, `swap` by the writer.
     pub(crate) struct ArcSwap<T>(arc_swap::ArcSwap<T>);
 
     impl<T> ArcSwap<T> {
@@ -158,10 +158,11 @@ mod imp {
             self.0.load()
         }
 
-        /// Publishes `value`; outstanding reader debts on the old value are
-        /// paid before this returns (see the module docs).
-        pub(crate) fn store(&self, value: Arc<T>) {
-            self.0.store(value);
+        /// Publishes `value` and returns the value it replaced; reader debts
+        /// on the old value are paid before this returns (see the module
+        /// docs).
+        pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
+            self.0.swap(value)
         }
     }
 
@@ -257,8 +258,8 @@ mod imp {
             Guard(Arc::clone(&self.0.lock()))
         }
 
-        pub(crate) fn store(&self, value: Arc<T>) {
-            *self.0.lock() = value;
+        pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
+            std::mem::replace(&mut *self.0.lock(), value)
         }
     }
 

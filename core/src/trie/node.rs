@@ -1,0 +1,405 @@
+//! The raw node layer: one allocation per node (header, child pointers,
+//! entries), the writer's transactions and the reclaimer. Every `unsafe`
+//! operation of the trie lives here or in the accessors it exports; the
+//! rules they rely on are in the parent module's docs ("Ownership",
+//! "Immutability", "Reclamation rule").
+
+use super::Version;
+use std::alloc::{self, Layout};
+use std::marker::PhantomData;
+use std::ptr::{self, NonNull};
+
+/// What every node allocation starts with.
+#[repr(C)]
+pub(super) struct Header {
+    /// Slots holding an entry inline (a collision node: the entry count).
+    pub(super) datamap: u32,
+    /// Slots holding a child node.
+    pub(super) nodemap: u32,
+    /// The version whose transaction created this node.
+    pub(super) born: Version,
+}
+
+/// A pointer to one node allocation: `Header`, then `nodemap.count_ones()`
+/// child `Node`s, then `datamap.count_ones()` entries `(K, V)`.
+#[repr(transparent)]
+pub(super) struct Node<K, V> {
+    ptr: NonNull<Header>,
+    _entries: PhantomData<(K, V)>,
+}
+
+impl<K, V> Clone for Node<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K, V> Copy for Node<K, V> {}
+
+/// A node's children and entries.
+pub(super) type Parts<'a, K, V> = (&'a [Node<K, V>], &'a [(K, V)]);
+/// A node's children and entries, writable.
+pub(super) type PartsMut<'a, K, V> = (&'a mut [Node<K, V>], &'a mut [(K, V)]);
+
+/// Byte offsets of a node's parts, and its layout.
+struct Shape {
+    layout: Layout,
+    children: usize,
+    entries: usize,
+}
+
+#[inline]
+fn shape<K, V>(children: usize, entries: usize) -> Shape {
+    // Only overflows for counts no node has (at most 32 of each).
+    let header = Layout::new::<Header>();
+    let (l, children_at) = header
+        .extend(Layout::array::<Node<K, V>>(children).expect("small"))
+        .expect("small");
+    let (l, entries_at) = l
+        .extend(Layout::array::<(K, V)>(entries).expect("small"))
+        .expect("small");
+    debug_assert_eq!(children_at, CHILDREN_AT);
+    debug_assert_eq!(entries_at, self::entries_at::<K, V>(children));
+    Shape {
+        layout: l.pad_to_align(),
+        children: children_at,
+        entries: entries_at,
+    }
+}
+
+/// How many entries a node holds: one per `datamap` bit, or `datamap`
+/// itself for a collision node.
+#[inline]
+fn entry_count(h: &Header, collision: bool) -> usize {
+    if collision {
+        h.datamap as usize
+    } else {
+        h.datamap.count_ones() as usize
+    }
+}
+
+/// The `born` of a node freed under loom (never a real version).
+#[cfg(loom)]
+const POISONED: Version = Version::MAX;
+
+/// Where a node's children start: right after the header.
+const CHILDREN_AT: usize = std::mem::size_of::<Header>();
+
+/// Where a node's entries start, given its child count: after the children,
+/// rounded up to the entries' alignment (what `shape` computes, cheaply).
+#[inline]
+const fn entries_at<K, V>(children: usize) -> usize {
+    let end = CHILDREN_AT + children * std::mem::size_of::<usize>();
+    let align = std::mem::align_of::<(K, V)>();
+    end.div_ceil(align) * align
+}
+
+impl<K, V> Node<K, V> {
+    #[inline]
+    pub(super) fn header(&self) -> &Header {
+        // SAFETY: `ptr` points at a live node (the reclamation rule keeps
+        // every node reachable from a held version alive), whose header was
+        // written before the node was linked in.
+        let h = unsafe { self.ptr.as_ref() };
+        // Under loom, freed nodes are poisoned instead (see `free`): every
+        // access goes through here, so a model in which a reader could reach
+        // a node after the writer freed it fails on this assertion.
+        #[cfg(loom)]
+        assert!(h.born != POISONED, "reached a node the writer had freed");
+        h
+    }
+
+    /// Child `i` of a node with at least `i + 1` children.
+    #[inline]
+    pub(super) fn child(&self, i: usize) -> &Node<K, V> {
+        debug_assert!(i < self.header().nodemap.count_ones() as usize);
+        // SAFETY: in bounds of the initialised children (caller passes an
+        // index below the child count); the node is live and unwritten
+        // while readable (module docs).
+        unsafe {
+            &*self
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(CHILDREN_AT)
+                .cast::<Node<K, V>>()
+                .add(i)
+        }
+    }
+
+    /// Entry `i` of a (non-collision) node with `children` children.
+    #[inline]
+    pub(super) fn entry(&self, children: usize, i: usize) -> &(K, V) {
+        debug_assert!(i < self.header().datamap.count_ones() as usize);
+        // SAFETY: as in `child`, for the entries part.
+        unsafe {
+            &*self
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(entries_at::<K, V>(children))
+                .cast::<(K, V)>()
+                .add(i)
+        }
+    }
+
+    /// The child pointers and entries. `collision` says whether this node
+    /// sits past the last hash bits (the caller knows its depth).
+    #[inline]
+    pub(super) fn parts(&self, collision: bool) -> Parts<'_, K, V> {
+        let h = self.header();
+        let nc = h.nodemap.count_ones() as usize;
+        let nd = entry_count(h, collision);
+        let s = shape::<K, V>(nc, nd);
+        let base = self.ptr.as_ptr().cast::<u8>();
+        // SAFETY: the allocation was made with `shape(nc, nd)` and its
+        // `nc` children and `nd` entries were initialised before the node
+        // was linked in; it stays alive and unwritten while readable
+        // (module docs).
+        unsafe {
+            (
+                std::slice::from_raw_parts(base.add(s.children).cast::<Node<K, V>>(), nc),
+                std::slice::from_raw_parts(base.add(s.entries).cast::<(K, V)>(), nd),
+            )
+        }
+    }
+
+    /// Mutable access to the parts of a node born in the current
+    /// transaction.
+    ///
+    /// # Safety
+    ///
+    /// The node is unpublished and reachable only through the caller's
+    /// exclusive borrow.
+    #[inline]
+    pub(super) unsafe fn parts_mut(&mut self, collision: bool) -> PartsMut<'_, K, V> {
+        let (nc, nd) = {
+            let h = self.header();
+            (h.nodemap.count_ones() as usize, entry_count(h, collision))
+        };
+        let s = shape::<K, V>(nc, nd);
+        let base = self.ptr.as_ptr().cast::<u8>();
+        // SAFETY: as in `parts`, and the caller guarantees exclusivity.
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(base.add(s.children).cast::<Node<K, V>>(), nc),
+                std::slice::from_raw_parts_mut(base.add(s.entries).cast::<(K, V)>(), nd),
+            )
+        }
+    }
+
+    /// Allocates a node from its parts: `nodemap.count_ones()` children
+    /// (pointers, copied) and as many entries as `datamap` says (moved in).
+    pub(super) fn alloc(
+        datamap: u32,
+        nodemap: u32,
+        born: Version,
+        collision: bool,
+        children: impl Iterator<Item = Node<K, V>>,
+        entries: impl Iterator<Item = (K, V)>,
+    ) -> Self {
+        let nc = nodemap.count_ones() as usize;
+        let nd = if collision {
+            datamap as usize
+        } else {
+            datamap.count_ones() as usize
+        };
+        let s = shape::<K, V>(nc, nd);
+        // SAFETY: the layout has a non-zero size (it holds a header).
+        let base = unsafe { alloc::alloc(s.layout) };
+        if base.is_null() {
+            alloc::handle_alloc_error(s.layout);
+        }
+        let (mut wc, mut wd) = (0, 0);
+        // SAFETY: `base` is a fresh allocation of `s.layout`; each write goes
+        // to its own in-bounds, aligned place (`take` bounds the counts). If
+        // an iterator panics midway the allocation leaks; nothing reads or
+        // drops it.
+        unsafe {
+            for c in children.take(nc) {
+                ptr::write(base.add(s.children).cast::<Node<K, V>>().add(wc), c);
+                wc += 1;
+            }
+            for e in entries.take(nd) {
+                ptr::write(base.add(s.entries).cast::<(K, V)>().add(wd), e);
+                wd += 1;
+            }
+        }
+        // Every caller passes exactly the counts its maps promise; anything
+        // else would leave uninitialised slots behind a valid header.
+        assert!(wc == nc && wd == nd, "node parts do not match its bitmaps");
+        // SAFETY: as above; the header goes last, once the parts are in.
+        unsafe {
+            ptr::write(
+                base.cast::<Header>(),
+                Header {
+                    datamap,
+                    nodemap,
+                    born,
+                },
+            );
+            Node {
+                ptr: NonNull::new_unchecked(base.cast()),
+                _entries: PhantomData,
+            }
+        }
+    }
+
+    /// Frees this node's allocation, dropping its entries (not its children:
+    /// each has its own owner).
+    ///
+    /// # Safety
+    ///
+    /// No reader can reach the node any more, it is freed once, and
+    /// `collision` is its kind.
+    pub(super) unsafe fn free(self, collision: bool) {
+        let (nc, nd) = {
+            let h = self.header();
+            (h.nodemap.count_ones() as usize, entry_count(h, collision))
+        };
+        let s = shape::<K, V>(nc, nd);
+        let base = self.ptr.as_ptr().cast::<u8>();
+        // SAFETY: the caller's contract; the entries were initialised by
+        // `alloc` and are dropped once, here.
+        unsafe {
+            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(
+                base.add(s.entries).cast::<(K, V)>(),
+                nd,
+            ));
+        }
+        #[cfg(loom)]
+        {
+            // Keep the allocation (leaked) with a poisoned header, so that a
+            // later access fails loudly instead of reading freed memory.
+            // SAFETY: the header is still allocated; loom runs one thread at
+            // a time, so this write races with nothing.
+            unsafe { (*self.ptr.as_ptr()).born = POISONED };
+        }
+        #[cfg(not(loom))]
+        // SAFETY: the caller's contract; allocated by `alloc` with `s.layout`.
+        unsafe {
+            alloc::dealloc(base, s.layout);
+        }
+    }
+}
+
+/// Type-erased `Node::free`, for the retired list.
+///
+/// # Safety
+///
+/// As `Node::free`, for a `Node<K, V>` at `ptr`.
+unsafe fn free_erased<K, V>(ptr: NonNull<Header>, collision: bool) {
+    let node = Node::<K, V> {
+        ptr,
+        _entries: PhantomData,
+    };
+    // SAFETY: the caller's contract.
+    unsafe { node.free(collision) }
+}
+
+/// A replaced node waiting until no held version can see it.
+struct Retired {
+    ptr: NonNull<Header>,
+    collision: bool,
+    free: unsafe fn(NonNull<Header>, bool),
+    born: Version,
+    died: Version,
+}
+
+/// The writer's list of replaced nodes (see "Reclamation rule").
+#[derive(Default)]
+pub(crate) struct Reclaimer {
+    retired: Vec<Retired>,
+}
+
+// SAFETY: the retired nodes hold `Send + Sync` keys and values (required
+// where they are retired), and only the reclaimer's owner frees them.
+unsafe impl Send for Reclaimer {}
+// SAFETY: `&Reclaimer` gives no access to the nodes.
+unsafe impl Sync for Reclaimer {}
+
+impl Reclaimer {
+    /// Number of replaced nodes not yet freed.
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
+        self.retired.len()
+    }
+
+    /// Frees every retired node that no version in `held` can see.
+    ///
+    /// # Safety
+    ///
+    /// `held` yields every graph version a reader may still hold (the
+    /// latest version need not be listed: no retired node is visible in it).
+    pub(crate) unsafe fn collect(&mut self, held: impl Iterator<Item = Version> + Clone) {
+        self.retired.retain(|r| {
+            let visible = held.clone().any(|v| r.born <= v && v < r.died);
+            if !visible {
+                // SAFETY: no held version lies in [born, died), so no reader
+                // can reach the node (caller's contract); it is listed once.
+                unsafe { (r.free)(r.ptr, r.collision) };
+            }
+            visible
+        });
+    }
+}
+
+impl Drop for Reclaimer {
+    fn drop(&mut self) {
+        // SAFETY: the reclaimer is dropped only once no graph version exists
+        // any more (its owner outlives every version).
+        unsafe { self.collect(std::iter::empty()) }
+    }
+}
+
+/// One writer transaction: builds the graph version `version`.
+pub(crate) struct Txn<'a> {
+    pub(super) version: Version,
+    reclaimer: &'a mut Reclaimer,
+    /// Whether this transaction made or gave up any node.
+    pub(super) touched: bool,
+}
+
+impl<'a> Txn<'a> {
+    /// A transaction building `version`, which must be newer than every
+    /// version built before with this reclaimer.
+    pub(crate) fn new(version: Version, reclaimer: &'a mut Reclaimer) -> Self {
+        Txn {
+            version,
+            reclaimer,
+            touched: false,
+        }
+    }
+
+    /// Whether this transaction made or gave up any node: if so, its trie
+    /// must be published (the nodes it replaced are already retired).
+    pub(crate) fn touched(&self) -> bool {
+        self.touched
+    }
+
+    /// Gives up `node`, which the caller has just unlinked: freed now if
+    /// this transaction made it, retired with its visibility interval
+    /// otherwise.
+    pub(super) fn discard<K: Send + Sync, V: Send + Sync>(
+        &mut self,
+        node: Node<K, V>,
+        collision: bool,
+    ) {
+        self.touched = true;
+        let born = node.header().born;
+        if born == self.version {
+            // SAFETY: born in this transaction: unpublished, and the caller
+            // unlinked it from the only parent it had.
+            unsafe { node.free(collision) };
+        } else {
+            debug_assert!(born < self.version);
+            self.reclaimer.retired.push(Retired {
+                ptr: node.ptr,
+                collision,
+                free: free_erased::<K, V>,
+                born,
+                died: self.version,
+            });
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Unit tests of the trie against a `BTreeMap`, with held versions.
+
+use super::*;
+use crate::sync::NodeArc;
+use std::collections::BTreeMap;
+
+/// A key whose hash is all in our hands, to force collisions.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
+struct Weak(u64);
+impl Hash for Weak {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.0 % 3).hash(state); // only three distinct hashes
+    }
+}
+
+/// A writer for tests: publishes versions, holds some, reclaims the rest.
+struct Writer<K, V> {
+    latest: Trie<K, V>,
+    version: Version,
+    reclaimer: Reclaimer,
+}
+
+impl<K: Copy + Eq + Hash + Send + Sync, V: Clone + Send + Sync> Writer<K, V> {
+    fn new() -> Self {
+        Writer {
+            latest: Trie::new(),
+            version: 0,
+            reclaimer: Reclaimer::default(),
+        }
+    }
+
+    /// Runs `f` as one transaction and publishes the result.
+    fn write<R>(&mut self, f: impl FnOnce(&mut Trie<K, V>, &mut Txn<'_>) -> R) -> R {
+        self.version += 1;
+        let mut next = self.latest.share();
+        let mut txn = Txn::new(self.version, &mut self.reclaimer);
+        let r = f(&mut next, &mut txn);
+        self.latest = next;
+        r
+    }
+
+    fn collect(&mut self, held: &[Version]) {
+        // SAFETY: tests pass every version they still read.
+        unsafe { self.reclaimer.collect(held.iter().copied()) }
+    }
+}
+
+impl<K, V> Drop for Writer<K, V> {
+    fn drop(&mut self) {
+        // SAFETY: tests drop the writer after their last read.
+        unsafe { self.latest.free_all() }
+    }
+}
+
+#[test]
+fn smoke() {
+    let mut w = Writer::new();
+    assert_eq!(w.write(|t, x| t.insert(1u64, "a", x)), None);
+    assert_eq!(w.write(|t, x| t.insert(1u64, "b", x)), Some("a"));
+    assert_eq!(w.latest.get(&1), Some(&"b"));
+    assert_eq!(w.latest.get(&2), None);
+    assert_eq!(w.latest.len(), 1);
+    assert_eq!(w.write(|t, x| t.remove(&1, x)), Some("b"));
+    assert_eq!(w.latest.len(), 0);
+    w.latest.check().unwrap();
+    w.collect(&[]);
+    assert_eq!(w.reclaimer.pending(), 0);
+}
+
+#[test]
+fn matches_a_btreemap_and_keeps_held_versions() {
+    let mut w = Writer::new();
+    let mut model = BTreeMap::new();
+    type Held = Vec<(Version, Trie<u64, u64>, BTreeMap<u64, u64>)>;
+    let mut held: Held = Vec::new();
+    let mut x = 12345u64;
+    for step in 0..20_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let key = x % 3000;
+        if x % 3 == 0 {
+            assert_eq!(w.write(|t, txn| t.remove(&key, txn)), model.remove(&key));
+        } else {
+            assert_eq!(
+                w.write(|t, txn| t.insert(key, step, txn)),
+                model.insert(key, step)
+            );
+        }
+        if step % 2000 == 0 {
+            w.latest.check().unwrap();
+            held.push((w.version, w.latest.share(), model.clone()));
+        }
+        if step % 5000 == 4999 {
+            // Let go of the oldest held version.
+            held.remove(0);
+        }
+        let versions: Vec<Version> = held.iter().map(|h| h.0).collect();
+        w.collect(&versions);
+    }
+    w.latest.check().unwrap();
+    assert_eq!(w.latest.len(), model.len());
+    for (k, v) in &model {
+        assert_eq!(w.latest.get(k), Some(v));
+    }
+    // Held versions are untouched by later writes and still readable.
+    for (_, old, m) in &held {
+        old.check().unwrap();
+        assert_eq!(old.len(), m.len());
+        assert_eq!(old.sorted_keys(), m.keys().copied().collect::<Vec<_>>());
+        for (k, v) in m {
+            assert_eq!(old.get(k), Some(v));
+        }
+    }
+    held.clear();
+    w.collect(&[]);
+    assert_eq!(w.reclaimer.pending(), 0);
+}
+
+#[test]
+fn full_hash_collisions() {
+    let mut w = Writer::new();
+    for i in 0..30 {
+        assert_eq!(w.write(|t, x| t.insert(Weak(i), i, x)), None);
+        w.latest.check().unwrap();
+    }
+    assert_eq!(w.latest.len(), 30);
+    for i in 0..30 {
+        assert_eq!(w.latest.get(&Weak(i)), Some(&i));
+    }
+    w.write(|t, x| *t.get_mut(&Weak(4), x).unwrap() = 40);
+    assert_eq!(w.latest.get(&Weak(4)), Some(&40));
+    assert_eq!(w.write(|t, x| t.insert(Weak(4), 41, x)), Some(40));
+    for i in 0..30 {
+        assert!(w.write(|t, x| t.remove(&Weak(i), x)).is_some());
+        w.latest.check().unwrap();
+    }
+    assert_eq!(w.latest.len(), 0);
+    assert_eq!(w.write(|t, x| t.remove(&Weak(1), x)), None);
+}
+
+#[test]
+fn get_mut_copies_only_the_new_version() {
+    let mut w = Writer::new();
+    w.write(|t, x| {
+        for i in 0..1000u64 {
+            t.insert(i, i, x);
+        }
+    });
+    let before = w.latest.share();
+    let v = w.version;
+    w.write(|t, x| *t.get_mut(&7, x).unwrap() = 70);
+    assert!(w.write(|t, x| t.get_mut(&5000, x).is_none()));
+    w.collect(&[v]);
+    assert_eq!(w.latest.get(&7), Some(&70));
+    assert_eq!(before.get(&7), Some(&7));
+    before.check().unwrap();
+    w.latest.check().unwrap();
+}
+
+#[test]
+fn values_are_dropped_exactly_once() {
+    let value = NodeArc::new(());
+    {
+        let mut w = Writer::new();
+        for round in 0..3u64 {
+            w.write(|t, x| {
+                for i in 0..500u64 {
+                    t.insert(i, NodeArc::clone(&value), x);
+                }
+            });
+            let held = w.version;
+            w.write(|t, x| {
+                for i in (0..500u64).step_by(3 + round as usize) {
+                    t.remove(&i, x);
+                }
+            });
+            w.collect(&[held]);
+            w.collect(&[]);
+            assert_eq!(w.reclaimer.pending(), 0);
+            // Only the latest version's entries hold clones now.
+            assert_eq!(NodeArc::strong_count(&value), 1 + w.latest.len());
+        }
+    }
+    assert_eq!(NodeArc::strong_count(&value), 1);
+}
