@@ -387,11 +387,24 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
         self.current.load().threads.get(&t).map(Self::entry_arc)
     }
 
-    fn remove_thread_where(&self, t: T, idle_only: bool) -> bool {
+    /// Removes `t` if it exists, and if `idle_only`, has no subscriber, and
+    /// if `only`, its entry is that one.
+    fn remove_thread_where(
+        &self,
+        t: T,
+        idle_only: bool,
+        only: Option<&ThreadEntry<T, S, M>>,
+    ) -> bool {
         let removed = self.write(
             |g, txn| {
                 if idle_only && g.subs.contains_key(&t) {
                     return (false, None);
+                }
+                if let Some(only) = only {
+                    let current = g.threads.get(&t).map(Self::entry_of);
+                    if !current.is_some_and(|e| std::ptr::eq(e, only)) {
+                        return (false, None);
+                    }
                 }
                 let Some(entry) = g.threads.remove(&t, txn) else {
                     return (false, None);
@@ -427,7 +440,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// token fires, the queue closes) and closes its watches. Returns whether
     /// it existed.
     pub fn remove_thread(&self, t: T) -> bool {
-        self.remove_thread_where(t, false)
+        self.remove_thread_where(t, false, None)
     }
 
     /// Removes `t` as [`remove_thread`](Self::remove_thread) does, but only
@@ -435,7 +448,28 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// `subscribe`: either the subscribe comes first and this returns
     /// `false`, or this comes first and the subscribe creates a new entry.
     pub fn remove_thread_if_idle(&self, t: T) -> bool {
-        self.remove_thread_where(t, true)
+        self.remove_thread_where(t, true, None)
+    }
+
+    /// Removes `entry`'s thread as [`remove_thread_if_idle`](Self::remove_thread_if_idle)
+    /// does, but only while `entry` is still the thread's current entry: a
+    /// listener task can unload *its* thread without racing a removal and
+    /// re-creation of the same id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use switchboard_core::Engine;
+    ///
+    /// let engine: Engine<u64, u64> = Engine::new();
+    /// let old = engine.thread(1);
+    /// engine.remove_thread(1);
+    /// let new = engine.thread(1);
+    /// assert!(!engine.remove_entry_if_idle(&old)); // not the current entry
+    /// assert!(engine.remove_entry_if_idle(&new));
+    /// ```
+    pub fn remove_entry_if_idle(&self, entry: &StdArc<ThreadEntry<T, S, M>>) -> bool {
+        self.remove_thread_where(entry.id(), true, Some(entry))
     }
 
     /// Clears every thread's listener (shutdown); entries stay.
@@ -451,7 +485,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
             .load()
             .threads
             .get(&t)
-            .map(|e| Self::entry_of(e).watch())
+            .map(|e| Self::entry_of(e).watch_subscribers())
     }
 
     /// A consistent view of the whole graph at this instant. Never locks or

@@ -138,7 +138,11 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
         &self.watch
     }
 
-    pub(crate) fn watch(&self) -> SubscriberWatch {
+    /// A watch on whether this thread has subscribers, like
+    /// [`Engine::watch_subscribers`](crate::Engine::watch_subscribers) but
+    /// tied to this entry: once the thread is removed the watch is closed,
+    /// even if a new thread with the same id is created later.
+    pub fn watch_subscribers(&self) -> SubscriberWatch {
         WatchCell::watch(&self.watch)
     }
 }

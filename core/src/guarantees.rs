@@ -1,6 +1,8 @@
 //! The guarantees of `../shared/SPEC.md`, each with the tests that check it.
 //!
-//! This module holds no code. Test files are under `core/tests/`.
+//! This module holds no code. Test files are under `core/tests/`; loom
+//! models (each asserting its property under every interleaving loom
+//! explores, bounded preemptions) are under `loom-tests/tests/`.
 //!
 //! 1. **Lock-free reads.** Reads are one `ArcSwap::load()` plus trie lookups
 //!    (`engine.rs`); nothing on the read path takes a lock.
@@ -10,23 +12,33 @@
 //! 2. **Linearizable, consistent snapshots.** One publish per operation,
 //!    under the writer mutex. Checked by: `Snapshot::validate` in
 //!    `snapshot.rs`, `model.rs` (every op against a `BTreeMap` model) and
-//!    `stress.rs` (snapshots validated while writers race).
+//!    `stress.rs` (snapshots validated while writers race); loom:
+//!    `snapshot_consistency.rs`, `subscribe_unsubscribe_watch.rs`.
 //! 3. **No zombie subscriptions.** `subscribe` checks liveness on the graph
 //!    it publishes; `disconnect` removes every edge of `c` in the same
 //!    publish. Checked by: `connections.rs` (reused ids start empty),
-//!    `stress.rs` (subscribe racing disconnect).
+//!    `stress.rs` (subscribe racing disconnect); loom:
+//!    `subscribe_vs_disconnect.rs`, `idle_unload_vs_subscribe.rs`.
 //! 4. **Watches see every change.** Version bumps only on a real flip, after
 //!    publish, under the writer mutex. Checked by: `watches.rs`, `model.rs`
 //!    (version counts against the model), `stress.rs` (a waiter racing a
-//!    toggling writer).
+//!    toggling writer); loom: `watch_wakeup.rs` (no lost wake-up, notified
+//!    only after publish).
 //! 5. **Listeners.** One slot per entry, every transition under its mutex.
 //!    Checked by: `listeners.rs`, `stress.rs` (listener churn: every message
-//!    reaches exactly one listener or comes back).
+//!    reaches exactly one listener or comes back); loom:
+//!    `listener_vs_send.rs`, `stale_clear.rs`.
 //! 6. **Requests never hang.** The reply slot leaves "waiting" exactly once,
-//!    on send or on drop. Checked by: `requests.rs`.
-//! 7. **Nothing leaks.** Retired graphs are freed by the writer once
-//!    unreferenced; the engine's drop frees the rest. Checked by:
-//!    `threads.rs` and `model.rs` (empty engine after removing everything).
+//!    on send or on drop. Checked by: `requests.rs`; loom:
+//!    `request_vs_replace.rs` (a hang is a deadlock loom reports).
+//! 7. **Nothing leaks.** Retired graph versions are dropped by the writer
+//!    once unreferenced, and replaced trie nodes freed once no held version
+//!    can see them; the last version's drop frees the rest. Checked by:
+//!    `leaks.rs` (host state and entries freed by the next write and by
+//!    the engine's drop), `reclamation.rs` (readers holding versions across
+//!    churn, a snapshot outliving its engine; run under valgrind memcheck
+//!    in CI), the trie's unit tests; loom: `reclamation.rs` (freed nodes
+//!    are poisoned under loom, so reaching one fails the model).
 //! 8. **Bad input is an answer, not a panic.** Checked by: `connections.rs`,
 //!    `subscriptions.rs`, `threads.rs`, `listeners.rs` (unknown ids, double
 //!    disconnects, duplicate subscribes, sends with no listener).

@@ -34,10 +34,16 @@
 //! (connection → threads) — is one immutable value behind an
 //! `arc_swap::ArcSwap`. A read is one `load()` plus a few lookups: no lock,
 //! no allocation, no shared write. Writers are serialised by one mutex; a
-//! writer clones the latest graph (three root pointers), changes the clone
-//! by copying only the paths it touches in persistent hash tries, and
-//! publishes it with one store. Replaced graphs are freed by the writer once
-//! no reader holds them, never by a reader.
+//! writer copies the latest graph's three trie roots, changes the copy by
+//! copying only the nodes on the paths it touches, and publishes it with
+//! one swap.
+//!
+//! The tries are hash tries in the CHAMP layout whose nodes carry no
+//! reference counts: copying a node is a `memcpy`-like clone of its inline
+//! entries plus its child pointers. A replaced node is freed by the writer
+//! once no graph version a reader still holds can see it (this is the
+//! crate's only `unsafe` code; it is model-checked with loom and run under
+//! valgrind in CI). Readers never free anything.
 //!
 //! Per-thread mutable state lives in an [`Arc<ThreadEntry>`](ThreadEntry)
 //! shared by every graph version: the host state `S` behind its own mutex,
@@ -45,12 +51,12 @@
 //!
 //! # Trade-offs
 //!
-//! * Reads are as cheap as an uncontended mutex'd `HashMap` and scale with
-//!   readers; writes cost a few microseconds (a path copy plus reclamation)
-//!   instead of a few hundred nanoseconds. Pick this for read-mostly
-//!   fan-out; see the benchmark results for the numbers.
-//! * A held [`Snapshot`] or [`Subscribers`] pins memory of the version it
-//!   came from; hold them for a request, not a session.
+//! * Reads cost about what an uncontended mutex'd `HashMap` costs and scale
+//!   with readers; a write costs about a microsecond (a path copy plus
+//!   reclamation) instead of a few hundred nanoseconds. Pick this for
+//!   read-mostly fan-out; `benches/README.md` has the numbers.
+//! * A held [`Snapshot`] pins the trie nodes of its version; hold it for a
+//!   request, not a session. ([`Subscribers`] pins only its own set.)
 //! * Subscriber sets up to four members are stored inline; larger ones are
 //!   shared slices, and past 64 members persistent B-trees, so joining a
 //!   huge thread does not copy its subscriber list.

@@ -177,6 +177,16 @@ impl SubscriberWatch {
         self.cell.load().is_closed()
     }
 
+    /// The current value, marking the current version seen: the next
+    /// [`wait_changed`](Self::wait_changed) or
+    /// [`poll_changed`](Self::poll_changed) waits for a change after this
+    /// one (tokio's `borrow_and_update`).
+    pub fn get_and_mark_seen(&mut self) -> bool {
+        let s = self.cell.load();
+        self.seen = s.version();
+        s.value()
+    }
+
     /// The outcome if one is ready now: the latest value if the version
     /// moved past the last one seen, `Closed` if closed with nothing unseen.
     fn ready(cell: &WatchCell, seen: &mut u64) -> Option<Result<bool, WatchError>> {

@@ -21,25 +21,25 @@ type E = Engine<u64, u64>;
 
 /// (a) Writer threads, ops each, and the id space they share.
 const WRITERS: usize = 3;
-const WRITER_OPS: usize = 15_000;
+const WRITER_OPS: usize = 60_000;
 const RACE_THREADS: u64 = 16;
 const RACE_CONNS: u64 = 8;
 
 /// (b) Rounds of subscribe-vs-disconnect, subscriber threads per round, and
 /// the threads they subscribe the contested connection to.
-const ZOMBIE_ROUNDS: usize = 300;
+const ZOMBIE_ROUNDS: usize = 600;
 const ZOMBIE_SUBSCRIBERS: usize = 2;
 const ZOMBIE_THREADS: u64 = 8;
 
 /// (c) Has-subscribers flips made while watchers run freely, and flips made
 /// in lock step with one watcher.
-const FREE_FLIPS: u64 = 20_001; // odd: the thread ends subscribed
-const LOCKSTEP_FLIPS: u64 = 2_000;
+const FREE_FLIPS: u64 = 50_001; // odd: the thread ends subscribed
+const LOCKSTEP_FLIPS: u64 = 5_000;
 
 /// (d) Commands sent while another thread keeps replacing the listener; the
 /// sender waits for a replacement every `CHURN_BATCH` commands, and the
 /// replacing thread clears the listener every `CHURN_CLEAR_EVERY` swaps.
-const CHURN_MESSAGES: u64 = 100_000;
+const CHURN_MESSAGES: u64 = 300_000;
 const CHURN_BATCH: u64 = 500;
 const CHURN_CLEAR_EVERY: u64 = 4;
 
@@ -170,6 +170,11 @@ fn racing_writers_publish_consistent_snapshots() {
         }
     }
     // The reader really ran alongside the writers and saw edges.
+    eprintln!(
+        "racing writers: reader took {} snapshots, checked {} edges",
+        snapshots.load(Ordering::Relaxed),
+        edges_seen.load(Ordering::Relaxed)
+    );
     assert!(
         snapshots.load(Ordering::Relaxed) > 10,
         "reader took too few snapshots"
@@ -488,7 +493,7 @@ fn listener_churn_loses_nothing() {
         "some command delivered twice or never"
     );
     eprintln!(
-        "listener churn: {} listeners, {busy} received commands, {} commands came back",
+        "listener churn: {} listeners ({busy} received commands), {} commands came back",
         generations.len(),
         returned.len()
     );

@@ -362,3 +362,22 @@ fn removing_everything_leaves_an_empty_engine() {
     assert_eq!(snap.threads().count(), 0);
     snap.validate().unwrap();
 }
+
+#[test]
+fn remove_entry_if_idle_only_removes_that_entry_when_idle() {
+    let e: Engine<u64, u64> = Engine::new();
+    e.connect(1, Caps::NONE);
+    let first = e.subscribe(3, 1).unwrap();
+    // Not idle.
+    assert!(!e.remove_entry_if_idle(&first));
+    assert!(e.get_thread(3).is_some());
+    e.unsubscribe(3, 1);
+    assert!(e.remove_entry_if_idle(&first));
+    assert!(e.get_thread(3).is_none());
+    // A stale handle never removes the entry that replaced it.
+    let second = e.thread(3);
+    assert!(!e.remove_entry_if_idle(&first));
+    assert!(Arc::ptr_eq(&e.get_thread(3).unwrap(), &second));
+    assert!(e.remove_entry_if_idle(&second));
+    assert!(!e.remove_entry_if_idle(&second));
+}

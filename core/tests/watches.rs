@@ -366,3 +366,36 @@ fn watcher_sees_latest_value_under_churn() {
     assert!(w.get());
     assert_eq!(w.wait_changed(SHORT), Err(WatchError::Timeout));
 }
+
+#[test]
+fn get_and_mark_seen_consumes_the_current_version() {
+    let e: Engine<u64, u64> = Engine::new();
+    e.connect(1, Caps::NONE);
+    e.thread(7);
+    let mut w = e.watch_subscribers(7).unwrap();
+    e.subscribe(7, 1).unwrap();
+    // The change is pending; marking it seen returns the value and consumes it.
+    assert!(w.get_and_mark_seen());
+    assert_eq!(
+        w.wait_changed(Duration::from_millis(20)),
+        Err(WatchError::Timeout)
+    );
+    e.unsubscribe(7, 1);
+    assert_eq!(w.wait_changed(Duration::from_secs(5)), Ok(false));
+}
+
+#[test]
+fn entry_watch_stays_with_its_entry() {
+    let e: Engine<u64, u64> = Engine::new();
+    e.connect(1, Caps::NONE);
+    let old = e.thread(7);
+    let mut w = old.watch_subscribers();
+    assert!(e.remove_thread(7));
+    assert!(w.is_closed());
+    // A new thread under the same id does not reopen the old entry's watch.
+    e.subscribe(7, 1).unwrap();
+    assert!(!w.get());
+    assert_eq!(w.wait_changed(Duration::from_secs(5)), Err(WatchError::Closed));
+    let mut fresh = e.get_thread(7).unwrap().watch_subscribers();
+    assert!(fresh.get_and_mark_seen());
+}
