@@ -395,7 +395,10 @@ fn entry_watch_stays_with_its_entry() {
     // A new thread under the same id does not reopen the old entry's watch.
     e.subscribe(7, 1).unwrap();
     assert!(!w.get());
-    assert_eq!(w.wait_changed(Duration::from_secs(5)), Err(WatchError::Closed));
+    assert_eq!(
+        w.wait_changed(Duration::from_secs(5)),
+        Err(WatchError::Closed)
+    );
     let mut fresh = e.get_thread(7).unwrap().watch_subscribers();
     assert!(fresh.get_and_mark_seen());
 }
