@@ -508,7 +508,9 @@ impl Harness {
         Ok(())
     }
 
-    /// Checks what `op` can have changed; `before` is the model before it.
+    /// Checks what `op` can have changed: its own ids, plus the threads and
+    /// connections it touched beyond them (computed before it ran), and a
+    /// validated snapshot's counts.
     fn check_touched(
         &mut self,
         op: Op,

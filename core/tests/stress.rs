@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use switchboard_core::{Caps, Engine, Listener, NoListener, NotConnected, WatchError};
 
@@ -37,14 +37,14 @@ const FREE_FLIPS: u64 = 50_001; // odd: the thread ends subscribed
 const LOCKSTEP_FLIPS: u64 = 5_000;
 
 /// (d) Commands sent while another thread keeps replacing the listener; the
-/// sender waits for a replacement every `CHURN_BATCH` commands, and the
+/// sender waits for a listener change every `CHURN_BATCH` commands, and the
 /// replacing thread clears the listener every `CHURN_CLEAR_EVERY` swaps.
 const CHURN_MESSAGES: u64 = 300_000;
 const CHURN_BATCH: u64 = 500;
 const CHURN_CLEAR_EVERY: u64 = 4;
 
 /// Long enough never to expire on a loaded machine; a wait that does expire
-/// means a lost wake-up.
+/// means a lost wake-up or a stuck thread.
 const LONG: Duration = Duration::from_secs(10);
 
 /// A small xorshift generator: deterministic per seed, no dependency.
@@ -60,6 +60,26 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0 % n
+    }
+}
+
+/// Stores a value into a flag when dropped, so that a thread that panics
+/// still releases the threads looping on the flag: a failing test fails, it
+/// does not hang.
+struct StoreOnDrop<'a>(&'a AtomicBool, bool);
+
+impl Drop for StoreOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(self.1, Ordering::Release);
+    }
+}
+
+/// Yields until `done()`; fails the test if that takes longer than [`LONG`].
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < LONG, "gave up waiting for {what}");
+        thread::yield_now();
     }
 }
 
@@ -156,10 +176,10 @@ fn racing_writers_publish_consistent_snapshots() {
                 })
             })
             .collect();
+        let _done = StoreOnDrop(&writers_done, true);
         for w in writers {
             w.join().unwrap();
         }
-        writers_done.store(true, Ordering::Release);
     });
 
     let snap = engine.snapshot();
@@ -244,9 +264,9 @@ fn no_zombie_subscriptions() {
             }
             start.wait();
             // Let the subscribers get going, then cut in.
-            while subscribed.load(Ordering::Relaxed) < 3 {
-                std::hint::spin_loop();
-            }
+            wait_for("the first subscribes", || {
+                subscribed.load(Ordering::Relaxed) >= 3
+            });
             let emptied = engine.disconnect(C);
             let snap = engine.snapshot();
             disconnected.store(true, Ordering::Release);
@@ -358,6 +378,8 @@ fn watches_see_every_change() {
     // Lock step: the writer waits for the watcher before each next flip, so
     // the watcher must see every value, alternating, and nothing else.
     let entry = engine.thread(T);
+    let owner = Arc::new(());
+    let listener: Listener<()> = entry.set_listener(&owner);
     let mut w = engine.watch_subscribers(T).unwrap();
     assert_eq!(w.version(), 0, "a re-created thread starts a fresh watch");
     let (tx, rx) = mpsc::channel();
@@ -386,6 +408,8 @@ fn watches_see_every_change() {
             "no change past the last flip"
         );
     });
+    // Removal also cleared the thread's listener.
+    assert!(listener.is_cancelled());
     assert!(!entry.has_listener());
 }
 
@@ -397,7 +421,12 @@ fn listener_churn_loses_nothing() {
     let engine: Engine<u64, u64, (), u64> = Engine::new();
     let entry = engine.thread(1);
     let sending = AtomicBool::new(true);
-    let swaps = AtomicU64::new(0);
+    // Listener changes (sets and clears) made, and sends completed: each
+    // side paces itself on the other so that the race really interleaves.
+    let changes = AtomicU64::new(0);
+    let sends = AtomicU64::new(0);
+    // The `changes` count the sender waits to move past, while it waits.
+    let sender_stuck_at = AtomicU64::new(u64::MAX);
 
     let (listeners_tx, listeners_rx) = mpsc::channel::<Listener<u64>>();
     let (received, generations, returned) = thread::scope(|s| {
@@ -427,18 +456,31 @@ fn listener_churn_loses_nothing() {
         });
 
         s.spawn(|| {
+            // The first commands find no listener at all.
+            wait_for("the first sends", || sends.load(Ordering::Acquire) >= 2);
             let mut n = 0u64;
             while sending.load(Ordering::Acquire) {
                 if n % CHURN_CLEAR_EVERY == 0 {
                     entry.clear_listener();
-                    thread::yield_now();
+                    changes.fetch_add(1, Ordering::AcqRel);
+                    // Stay cleared until two sends completed (the second began
+                    // after the clear, so it must come back), unless the
+                    // sender already saw this clear and waits for the next
+                    // change.
+                    let before = sends.load(Ordering::Acquire);
+                    wait_for("sends while cleared", || {
+                        sends.load(Ordering::Acquire) >= before + 2
+                            || sender_stuck_at.load(Ordering::Acquire)
+                                == changes.load(Ordering::Acquire)
+                            || !sending.load(Ordering::Acquire)
+                    });
                 }
                 let owner = Arc::new(n);
                 let l = entry.set_listener(&owner);
                 assert!(entry.listener_matches(&owner));
                 listeners_tx.send(l).unwrap();
                 n += 1;
-                swaps.store(n, Ordering::Release);
+                changes.fetch_add(1, Ordering::AcqRel);
                 thread::yield_now();
             }
             entry.clear_listener();
@@ -446,15 +488,18 @@ fn listener_churn_loses_nothing() {
         });
 
         let sender = s.spawn(|| {
+            let _done = StoreOnDrop(&sending, false);
             let mut back = Vec::new();
-            let mut seen_swaps = 0;
+            let mut seen = 0;
             for i in 0..CHURN_MESSAGES {
-                if i % CHURN_BATCH == 0 {
-                    // Pace: at least one replacement between batches.
-                    while swaps.load(Ordering::Acquire) == seen_swaps {
-                        thread::yield_now();
-                    }
-                    seen_swaps = swaps.load(Ordering::Acquire);
+                if i % CHURN_BATCH == 0 && i > 0 {
+                    // At least one listener change between batches.
+                    sender_stuck_at.store(seen, Ordering::Release);
+                    wait_for("a listener change", || {
+                        changes.load(Ordering::Acquire) != seen
+                    });
+                    sender_stuck_at.store(u64::MAX, Ordering::Release);
+                    seen = changes.load(Ordering::Acquire);
                 }
                 match entry.send(i) {
                     Ok(()) => {}
@@ -463,8 +508,8 @@ fn listener_churn_loses_nothing() {
                         back.push(m);
                     }
                 }
+                sends.fetch_add(1, Ordering::AcqRel);
             }
-            sending.store(false, Ordering::Release);
             back
         });
         let returned = sender.join().unwrap();
@@ -476,11 +521,12 @@ fn listener_churn_loses_nothing() {
         generations.windows(2).all(|g| g[1].0 == g[0].0 + 1),
         "generations not consecutive"
     );
-    let busy = generations.iter().filter(|(_, n)| *n > 0).count() as u64;
+    let busy = generations.iter().filter(|(_, n)| *n > 0).count();
     assert!(
         busy >= 2,
         "commands reached only {busy} listener(s): no churn"
     );
+    assert!(!returned.is_empty(), "no command came back while cleared");
     assert_eq!(
         received.len() + returned.len(),
         CHURN_MESSAGES as usize,
