@@ -5,11 +5,33 @@
 //! Run them with:
 //!
 //! ```sh
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
 //!     cargo test --release -p switchboard-loom-tests
 //! ```
 //!
-//! Never with `--workspace`: `--cfg loom` reaches every crate in the build.
+//! Measured on the project's 2-core machine: about 18 s for the 19 models
+//! once built (the release build under `--cfg loom` takes about a minute
+//! from scratch). Never with `--workspace`: `--cfg loom` reaches every
+//! crate in the build.
+//!
+//! | file | guarantee | property asserted |
+//! |---|---|---|
+//! | `subscribe_vs_disconnect.rs` | 3 | no snapshot shows the connection afterwards; the subscribe failed or was undone |
+//! | `subscribe_unsubscribe_watch.rs` | 2, 4 | indexes agree; the watch ends on the right value with an odd number of flips |
+//! | `snapshot_consistency.rs` | 2 | every snapshot taken during writes validates and shows a consistent state |
+//! | `idle_unload_vs_subscribe.rs` | 3 | the subscriber's entry is the engine's current entry; never a subscriber on a removed one |
+//! | `listener_vs_send.rs` | 5 | every message reaches exactly one listener (FIFO) or comes back; the old token fired |
+//! | `request_vs_replace.rs` | 6 | the pending reply resolves (a hang is a deadlock loom reports) |
+//! | `stale_clear.rs` | 5 | a stale `clear_listener_if` never removes the newer listener |
+//! | `watch_wakeup.rs` | 4 | the waiter never sleeps through a change, is woken after publish, sees close last |
+//! | `reclamation.rs` | 7 | no reader reaches a trie node the writer freed (freed nodes are poisoned under loom) |
+//! | `async_wakeups.rs` | facade | every future and stream is woken by its event (no lost wake-up) |
+//!
+//! Each model was checked for teeth by breaking the core on purpose (the
+//! liveness check in `subscribe`, notify-before-publish, the generation
+//! check in `clear_listener_if`, the lock in the watch's notify, the re-check
+//! in `Listener::poll_recv`, reclamation ignoring held versions): the
+//! corresponding model failed each time.
 //!
 //! Under `--cfg loom`, `switchboard-core`'s `sync` module swaps its
 //! primitives for loom's: mutexes, condition variables, atomics, the
