@@ -351,14 +351,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
 
     /// Every subscriber of `t` whose caps contain `required`, ascending.
     pub fn subscribers_with(&self, t: T, required: Caps) -> Vec<C> {
-        let g = self.current.load();
-        match g.subscribers(&t) {
-            Some(set) => set
-                .iter()
-                .filter(|c| g.caps(c).is_some_and(|caps| caps.contains(required)))
-                .collect(),
-            None => Vec::new(),
-        }
+        self.current.load().subscribers_with(&t, required)
     }
 
     // -------------------------------------------------------------------- threads

@@ -189,6 +189,17 @@ where
             .find(|c| self.caps(c).is_some_and(|caps| caps.contains(required)))
     }
 
+    /// Every subscriber of `t` whose caps contain `required`, ascending.
+    pub(crate) fn subscribers_with(&self, t: &T, required: Caps) -> Vec<C> {
+        match self.subs.get(t) {
+            Some(set) => set
+                .iter()
+                .filter(|c| self.caps(c).is_some_and(|caps| caps.contains(required)))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     #[inline]
     pub(crate) fn caps(&self, c: &C) -> Option<Caps> {
         self.conns.get(c).map(|n| n.caps)

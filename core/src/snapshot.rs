@@ -156,13 +156,7 @@ impl<T: Key, C: Key> Snapshot<T, C> {
 
     /// Every subscriber of `t` whose caps contain `required`, ascending.
     pub fn subscribers_with(&self, t: T, required: Caps) -> Vec<C> {
-        match self.graph.subscribers(&t) {
-            Some(set) => set
-                .iter()
-                .filter(|c| self.caps(*c).is_some_and(|caps| caps.contains(required)))
-                .collect(),
-            None => Vec::new(),
-        }
+        self.graph.subscribers_with(&t, required)
     }
 
     /// Every live connection, ascending. Sorts a copy of the ids (this
