@@ -101,8 +101,10 @@ async fn serve_room(
             () = &mut idle => {
                 // Atomic against a racing subscribe: if someone joined since
                 // we were woken, the room stays and we wait again. If it
-                // goes, our listener is cleared and `cancelled` fires.
-                if hub.remove_thread_if_idle(room) {
+                // goes, our listener is cleared and `cancelled` fires. Bound
+                // to our entry: a newer entry for the same id is not ours
+                // to unload.
+                if hub.remove_entry_if_idle(&entry) {
                     println!("room {room}: idle, unloading");
                 }
                 idle = hub.wait_idle(room);
