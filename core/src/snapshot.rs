@@ -13,7 +13,10 @@ use std::fmt;
 /// [`Snapshot::subscribers`]; it never changes.
 ///
 /// Making one never allocates: up to four subscribers are copied inline,
-/// larger sets are shared with the graph they came from.
+/// larger sets are shared with the graph they came from (one reference-count
+/// increment on the set). For the hottest fan-out, where even that shared
+/// write matters, [`Engine::for_each_subscriber`](crate::Engine::for_each_subscriber)
+/// visits the set in place and writes nothing.
 #[derive(Clone)]
 pub struct Subscribers<C: Key> {
     set: SubscriberSet<C>,
