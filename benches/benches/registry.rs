@@ -57,7 +57,8 @@ fn bench<R: Registry>(
 
 fn nothing<R>(_: &R, _: &Workload) {}
 
-/// 1. Fan-out visit of one random thread, one reader.
+/// 1. Fan-out visit of one random thread, one reader, through each design's
+///    per-thread read handle.
 fn lookup(c: &mut Criterion) {
     let mut g = c.benchmark_group("lookup");
     g.throughput(Throughput::Elements(1));
@@ -67,6 +68,15 @@ fn lookup(c: &mut Criterion) {
             bench::<R>(&mut g, BenchmarkId::new(R::NAME, n), &w,
                 |r, w, iters| measure::lookups(r, w, iters, 1), nothing);
         });
+        // switchboard without a per-thread `Reader` (every other design
+        // reads the same way through its handle or without one).
+        bench::<switchboard_benches::designs::Switchboard>(
+            &mut g,
+            BenchmarkId::new("switchboard_engine", n),
+            &w,
+            |r, w, iters| measure::lookups_direct(r, w, iters, 1),
+            nothing,
+        );
     }
     g.finish();
 }

@@ -49,6 +49,26 @@ pub mod measure;
 pub mod sim;
 pub mod workload;
 
+/// What one reader thread holds while it reads a [`Registry`]: the per-thread
+/// read handle a host would give each of its worker threads.
+pub trait ReadHandle {
+    /// Calls `f` with each subscriber of `t`, on one consistent view (as
+    /// [`Registry::for_each_subscriber`]).
+    fn for_each_subscriber(&mut self, t: u64, f: impl FnMut(u64));
+}
+
+/// The read handle of a design with no per-thread read state: every read
+/// goes through the shared registry.
+#[derive(Debug)]
+pub struct Direct<'a, R>(pub &'a R);
+
+impl<R: Registry> ReadHandle for Direct<'_, R> {
+    #[inline]
+    fn for_each_subscriber(&mut self, t: u64, f: impl FnMut(u64)) {
+        self.0.for_each_subscriber(t, f);
+    }
+}
+
 /// One subscription-registry design under test.
 ///
 /// Ids are `u64`s (thread ids `t`, connection ids `c`); capability bits are
@@ -82,6 +102,15 @@ pub trait Registry: Send + Sync + 'static {
     /// Calls `f` with each subscriber of `t`, on one consistent view, without
     /// allocating where the design allows.
     fn for_each_subscriber(&self, t: u64, f: impl FnMut(u64));
+
+    /// The per-thread read handle reader loops use ([`Direct`] where the
+    /// design has none).
+    type Reader<'a>: ReadHandle
+    where
+        Self: 'a;
+
+    /// A read handle for the calling thread.
+    fn reader(&self) -> Self::Reader<'_>;
 
     /// Checks that the indexes mirror each other and that no edge names a
     /// dead connection. Call it when no write is running.

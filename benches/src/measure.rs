@@ -9,7 +9,7 @@
 use crate::alloc;
 use crate::hist::Histogram;
 use crate::workload::{thread_id, Rng, Workload};
-use crate::Registry;
+use crate::{Direct, ReadHandle, Registry};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
@@ -18,16 +18,27 @@ use std::time::{Duration, Instant};
 
 /// One fan-out visit of a random thread (the `lookup` unit of work).
 #[inline]
-fn visit_one<R: Registry>(r: &R, rng: &mut Rng, n: usize) {
+fn visit_one(r: &mut impl ReadHandle, rng: &mut Rng, n: usize) {
     let t = thread_id(rng.below(n));
     let mut sum = 0u64;
     r.for_each_subscriber(t, |c| sum = sum.wrapping_add(c));
     black_box(sum);
 }
 
-/// `iters` fan-out visits of random threads on the calling thread; returns
-/// the time they took.
+/// `iters` fan-out visits of random threads on the calling thread, through
+/// the design's per-thread read handle ([`Registry::reader`]); returns the
+/// time they took.
 pub fn lookups<R: Registry>(r: &R, w: &Workload, iters: u64, seed: u64) -> Duration {
+    lookups_through(&mut r.reader(), w, iters, seed)
+}
+
+/// [`lookups`] through the shared registry itself
+/// ([`Registry::for_each_subscriber`]), with no per-thread handle.
+pub fn lookups_direct<R: Registry>(r: &R, w: &Workload, iters: u64, seed: u64) -> Duration {
+    lookups_through(&mut Direct(r), w, iters, seed)
+}
+
+fn lookups_through(r: &mut impl ReadHandle, w: &Workload, iters: u64, seed: u64) -> Duration {
     let mut rng = Rng::new(seed);
     let n = w.threads.len();
     let start = Instant::now();
@@ -43,9 +54,10 @@ pub fn lookups_timed<R: Registry>(r: &R, w: &Workload, iters: u64, seed: u64) ->
     let mut rng = Rng::new(seed);
     let n = w.threads.len();
     let mut h = Histogram::new();
+    let mut r = r.reader();
     for _ in 0..iters {
         let start = Instant::now();
-        visit_one(r, &mut rng, n);
+        visit_one(&mut r, &mut rng, n);
         h.record(start.elapsed());
     }
     h
@@ -242,6 +254,7 @@ mod tests {
         let w = Workload::standard(64);
         let r: R = w.build();
         lookups(&r, &w, 100, 1);
+        lookups_direct(&r, &w, 100, 1);
         assert_eq!(lookups_timed(&r, &w, 100, 1).len(), 100);
         lookups_parallel(&r, &w, 2, 100);
         let (_, churn) = with_churn(&r, &w, Pace::PerSecond(100_000), || {

@@ -7,13 +7,18 @@
 //! 1. **Lock-free reads.** Reads are one `ArcSwap::load()` plus trie lookups
 //!    (`engine.rs`); nothing on the read path takes a lock.
 //!    `subscribers` and `snapshot` allocate nothing (inline or shared sets,
-//!    a load guard). Checked by: `stress.rs` (readers run while writers
-//!    race) and the benchmarks (reader throughput under a churning writer).
+//!    a load guard). A [`Reader`](crate::Reader) replaces the load by one
+//!    relaxed pointer compare while nothing new is published. Checked by:
+//!    `stress.rs` (readers run while writers race) and the benchmarks
+//!    (reader throughput under a churning writer).
 //! 2. **Linearizable, consistent snapshots.** One publish per operation,
 //!    under the writer mutex. Checked by: `Snapshot::validate` in
 //!    `snapshot.rs`, `model.rs` (every op against a `BTreeMap` model) and
 //!    `stress.rs` (snapshots validated while writers race); loom:
-//!    `snapshot_consistency.rs`, `subscribe_unsubscribe_watch.rs`.
+//!    `snapshot_consistency.rs`, `subscribe_unsubscribe_watch.rs`; a
+//!    long-lived `Reader` is checked against the model after every op in
+//!    `model.rs`, and must never read an older version than before (loom:
+//!    `reclamation.rs`, `cached_reader_races_publish_and_reclaim`).
 //! 3. **No zombie subscriptions.** `subscribe` checks liveness on the graph
 //!    it publishes; `disconnect` removes every edge of `c` in the same
 //!    publish. Checked by: `connections.rs` (reused ids start empty),
@@ -36,7 +41,8 @@
 //!    can see them; the last version's drop frees the rest. Checked by:
 //!    `leaks.rs` (host state and entries freed by the next write and by
 //!    the engine's drop), `reclamation.rs` (readers holding versions across
-//!    churn, a snapshot outliving its engine; run under valgrind memcheck
+//!    churn, cached `Reader`s across churn, a snapshot outliving its
+//!    engine; run under valgrind memcheck
 //!    in CI), the trie's unit tests; loom: `reclamation.rs` (freed nodes
 //!    are poisoned under loom, so reaching one fails the model).
 //! 8. **Bad input is an answer, not a panic.** Checked by: `connections.rs`,

@@ -32,6 +32,12 @@
 //!   with release semantics and pays every outstanding debt of the old
 //!   value, so after `swap` returns, `Arc::strong_count` of the old value counts
 //!   every reader still holding it.
+//! * [`Cached`]: a reader's own full reference to the cell's value,
+//!   revalidated by one relaxed pointer compare per read. It is counted by
+//!   `Arc::strong_count` like any reference, so the writer keeps the version
+//!   (and its nodes) until the reader moves on. The replaced reference it
+//!   drops is never the last one: the cell or the writer's retired list
+//!   still holds that version, so readers never free a graph.
 //! * [`Mutex`]: `lock()` returns the guard directly (parking_lot's shape).
 //! * [`channel`]: an unbounded MPSC queue whose receiver sees `Disconnected`
 //!   once every sender is gone and the queue is drained.
@@ -145,6 +151,10 @@ mod imp {
     }
 
     /// The published-snapshot cell: lock-free `load`, `swap` by the writer.
+    /// Aligned to its own cache line pair, so that nothing else written near
+    /// it (an `Arc<Engine>`'s counters, a host's fields) bounces the line
+    /// every reader loads.
+    #[repr(align(128))]
     pub(crate) struct ArcSwap<T>(arc_swap::ArcSwap<T>);
 
     impl<T> ArcSwap<T> {
@@ -163,6 +173,24 @@ mod imp {
         /// docs).
         pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
             self.0.swap(value)
+        }
+    }
+
+    /// One reader's cached full reference to an [`ArcSwap`]'s value.
+    pub(crate) struct Cached<'a, T>(arc_swap::Cache<&'a arc_swap::ArcSwap<T>, Arc<T>>);
+
+    impl<'a, T> Cached<'a, T> {
+        pub(crate) fn new(cell: &'a ArcSwap<T>) -> Self {
+            Cached(arc_swap::Cache::new(&cell.0))
+        }
+
+        /// The current value: the cached one if the cell still holds it
+        /// (one relaxed load of the cell, no write), else a fresh full
+        /// reference that replaces it (the old one is released here; it is
+        /// never the last, see the module docs).
+        #[inline]
+        pub(crate) fn load(&mut self) -> &Arc<T> {
+            self.0.load()
         }
     }
 
@@ -260,6 +288,33 @@ mod imp {
 
         pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
             std::mem::replace(&mut *self.0.lock(), value)
+        }
+    }
+
+    /// Stands in for `arc_swap::Cache`: compares the cached `Arc` with the
+    /// cell's and takes a fresh full reference if they differ, releasing
+    /// the old one after the cell's lock (as the real cache does, outside
+    /// any lock).
+    pub(crate) struct Cached<'a, T> {
+        cell: &'a ArcSwap<T>,
+        cached: Arc<T>,
+    }
+
+    impl<'a, T> Cached<'a, T> {
+        pub(crate) fn new(cell: &'a ArcSwap<T>) -> Self {
+            let cached = Arc::clone(&cell.0.lock());
+            Cached { cell, cached }
+        }
+
+        pub(crate) fn load(&mut self) -> &Arc<T> {
+            let fresh = {
+                let current = self.cell.0.lock();
+                (!Arc::ptr_eq(&current, &self.cached)).then(|| Arc::clone(&current))
+            };
+            if let Some(fresh) = fresh {
+                self.cached = fresh;
+            }
+            &self.cached
         }
     }
 

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
-use switchboard_core::{Caps, Engine, NotConnected, SubscriberWatch, ThreadEntry, WatchError};
+use switchboard_core::{
+    Caps, Engine, NotConnected, Reader, SubscriberWatch, ThreadEntry, WatchError,
+};
 
 type E = Engine<u64, u64>;
 type Entry = Arc<ThreadEntry<u64, (), ()>>;
@@ -254,7 +256,9 @@ struct Tracked {
 
 struct Harness {
     ids: Ids,
-    engine: E,
+    /// In an `Arc` so that a long-lived [`Reader`] can borrow it beside the
+    /// harness.
+    engine: Arc<E>,
     model: Model,
     tracked: BTreeMap<u64, Tracked>,
     /// Entries of removed threads, to check the engine let go of them.
@@ -267,7 +271,7 @@ impl Harness {
     fn new(ids: Ids) -> Self {
         Harness {
             ids,
-            engine: E::new(),
+            engine: Arc::new(E::new()),
             model: Model::default(),
             tracked: BTreeMap::new(),
             graveyard: Vec::new(),
@@ -426,6 +430,35 @@ impl Harness {
                     w.is_some()
                 )))
             }
+        }
+        Ok(())
+    }
+
+    /// Compares the reads of a long-lived [`Reader`] (which caches the
+    /// version it read last, across ops) with the model, for `threads` and
+    /// `conns`.
+    fn check_reader(
+        &self,
+        r: &mut Reader<'_, u64, u64>,
+        threads: impl IntoIterator<Item = u64>,
+        conns: impl IntoIterator<Item = u64>,
+    ) -> Result<(), TestCaseError> {
+        let m = &self.model;
+        for t in threads {
+            let subs = m.subscribers(t);
+            let mut seen = Vec::new();
+            r.for_each_subscriber(t, |c| seen.push(c));
+            prop_assert_eq!(&seen, &subs, "reader.for_each_subscriber({})", t);
+            prop_assert_eq!(r.subscribers(t).to_vec(), subs.clone());
+            prop_assert_eq!(r.has_subscribers(t), !subs.is_empty());
+            let with = m.subscribers_with(t, 1);
+            prop_assert_eq!(r.first_subscriber_with(t, Caps(1)), with.first().copied());
+            prop_assert_eq!(r.subscribers_with(t, Caps(1)), with);
+        }
+        for c in conns {
+            prop_assert_eq!(r.is_connected(c), m.conns.contains_key(&c));
+            prop_assert_eq!(r.caps(c), m.conns.get(&c).map(|&k| Caps(k)));
+            prop_assert_eq!(r.threads_of(c), m.threads_of(c), "reader.threads_of({})", c);
         }
         Ok(())
     }
@@ -643,11 +676,17 @@ fn large_ops() -> impl Strategy<Value = Vec<Op>> {
 
 fn run_small(ops: &[Op]) -> Result<(), TestCaseError> {
     let mut h = Harness::new(SMALL);
+    let engine = Arc::clone(&h.engine);
+    let mut reader = engine.reader();
     h.check_all()?;
     for &op in ops {
         h.apply(op)?;
         h.check_all()?;
+        h.check_reader(&mut reader, 0..SMALL.threads, 0..SMALL.conns)?;
     }
+    // The reader pins the version it read last: let go before teardown
+    // checks that the engine holds no removed entry.
+    drop(reader);
     h.teardown()
 }
 
@@ -655,6 +694,8 @@ fn run_small(ops: &[Op]) -> Result<(), TestCaseError> {
 /// transitions happened.
 fn run_large(ops: &[Op]) -> Result<Coverage, TestCaseError> {
     let mut h = Harness::new(LARGE);
+    let engine = Arc::clone(&h.engine);
+    let mut reader = engine.reader();
     for c in 0..LARGE.conns {
         h.apply(Op::Connect(c, c % CAPS))?;
     }
@@ -672,8 +713,22 @@ fn run_large(ops: &[Op]) -> Result<Coverage, TestCaseError> {
         } else {
             h.check_touched(op, &threads, &conns)?;
         }
+        let (t, c) = match op {
+            Op::Connect(c, _) | Op::Disconnect(c) => (None, Some(c)),
+            Op::Subscribe(t, c) | Op::Unsubscribe(t, c) => (Some(t), Some(c)),
+            Op::Thread(t)
+            | Op::RemoveThread(t)
+            | Op::RemoveThreadIfIdle(t)
+            | Op::WaitChanged(t) => (Some(t), None),
+        };
+        h.check_reader(
+            &mut reader,
+            t.into_iter().chain(threads),
+            c.into_iter().chain(conns),
+        )?;
     }
     h.check_all()?;
+    drop(reader);
     let seen = h.coverage.clone();
     h.teardown()?;
     Ok(seen)

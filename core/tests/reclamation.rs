@@ -78,6 +78,17 @@ fn readers_holding_versions_across_churn() {
         })
         .collect();
 
+    churn(&engine);
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+    engine.snapshot().validate().unwrap();
+}
+
+/// The writer of the stress tests: `WRITES` mixed writes over small id
+/// ranges, so that every trie path is replaced again and again.
+fn churn(engine: &Engine<u64, u64>) {
     let mut x = 0x9E37_79B9u64;
     for i in 0..WRITES {
         x ^= x << 13;
@@ -101,6 +112,48 @@ fn readers_holding_versions_across_churn() {
             }
         }
     }
+}
+
+/// Readers that keep a [`Reader`](switchboard_core::Reader) (a cached
+/// version, refreshed on each read after a publish) across the churn.
+#[test]
+fn cached_readers_across_churn() {
+    let engine = Arc::new(Engine::<u64, u64>::new());
+    for c in 0..CONNS {
+        engine.connect(c, Caps(c % 4));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| {
+            let engine = Arc::clone(&engine);
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut r = engine.reader();
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let t = reads % THREADS;
+                    let mut visited = Vec::new();
+                    r.for_each_subscriber(t, |c| visited.push(c));
+                    assert!(visited.windows(2).all(|w| w[0] < w[1]));
+                    assert!(visited.iter().all(|&c| c < CONNS));
+                    let view = r.subscribers(t);
+                    let c = reads % CONNS;
+                    let threads = r.threads_of(c);
+                    assert!(threads.windows(2).all(|w| w[0] < w[1]));
+                    if reads % 64 == 0 {
+                        // A whole pass over one version, for valgrind to see
+                        // every node the cache keeps alive.
+                        engine.snapshot().validate().unwrap();
+                    }
+                    assert!(view.iter().all(|c| c < CONNS));
+                    reads += 1;
+                    thread::yield_now();
+                }
+                reads
+            })
+        })
+        .collect();
+    churn(&engine);
     stop.store(true, Ordering::Relaxed);
     for r in readers {
         assert!(r.join().unwrap() > 0);

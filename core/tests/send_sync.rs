@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use switchboard_core::{
     CancelToken, Caps, Engine, InvariantViolation, Listener, NoListener, NotConnected,
-    PendingReply, RecvError, RecvTimeoutError, Reply, ReplyError, ReplyTimeoutError, Snapshot,
-    SubscriberWatch, Subscribers, ThreadEntry, TryRecvError, WatchError,
+    PendingReply, Reader, RecvError, RecvTimeoutError, Reply, ReplyError, ReplyTimeoutError,
+    Snapshot, SubscriberWatch, Subscribers, ThreadEntry, TryRecvError, WatchError,
 };
 
 fn assert_send<T: Send>() {}
@@ -58,6 +58,7 @@ fn handles_are_send() {
     assert_send::<SubscriberWatch>();
     assert_send::<Subscribers<u64>>();
     assert_send::<Snapshot<u64, u64>>();
+    assert_send::<Reader<'static, u64, u64>>();
     assert_send_sync::<Caps>();
 }
 
@@ -100,6 +101,7 @@ fn other_public_types_are_debug() {
     assert_debug::<SubscriberWatch>();
     assert_debug::<Subscribers<u64>>();
     assert_debug::<Snapshot<u64, u64>>();
+    assert_debug::<Reader<'static, u64, u64>>();
 }
 
 #[test]

@@ -75,3 +75,49 @@ fn fan_out_reads_race_publish_and_reclaim() {
         }
     });
 }
+
+/// A [`Reader`](switchboard_core::Reader) keeps the version it read last
+/// (a full reference) and refreshes it when the engine publishes: its
+/// cached version must survive reclamation until it moves on, and each of
+/// its reads must see a version at least as new as the one before.
+#[test]
+fn cached_reader_races_publish_and_reclaim() {
+    loom::model(|| {
+        let engine = Arc::new(Engine::<u32>::new());
+        engine.connect(1, Caps::NONE);
+        engine.connect(2, Caps::NONE);
+        engine.subscribe(7, 1).unwrap();
+
+        let e = Arc::clone(&engine);
+        let reader = thread::spawn(move || {
+            let mut r = e.reader();
+            let mut reads = Vec::new();
+            for _ in 0..2 {
+                let mut seen = Vec::new();
+                r.for_each_subscriber(7, |c| seen.push(c));
+                assert_eq!(r.has_subscribers(7), !r.subscribers(7).is_empty());
+                reads.push(seen);
+                thread::yield_now();
+            }
+            reads
+        });
+        // The writes go through these states, in this order.
+        let states: [&[u64]; 3] = [&[1], &[1, 2], &[2]];
+        engine.subscribe(7, 2).unwrap();
+        engine.unsubscribe(7, 1);
+        let reads = reader.join().unwrap();
+        let at = |seen: &Vec<u64>| {
+            states
+                .iter()
+                .position(|s| *s == seen.as_slice())
+                .unwrap_or_else(|| panic!("read a state no write made: {seen:?}"))
+        };
+        assert!(
+            at(&reads[0]) <= at(&reads[1]),
+            "{reads:?} went back in time"
+        );
+        // The reader is gone: one more write frees what it pinned.
+        engine.connect(3, Caps::NONE);
+        assert_eq!(engine.subscribers(7).to_vec(), [2]);
+    });
+}

@@ -32,6 +32,8 @@ const JOIN_SIZES: [usize; 3] = [10, 10_000, 100_000];
 #[derive(Debug, Default, Clone, Copy)]
 struct Figures {
     lookup: f64,
+    /// Lookup through the shared registry, with no per-thread handle.
+    lookup_direct: f64,
     /// Aggregate time per lookup with two readers.
     two_readers: f64,
     churn_reader: f64,
@@ -76,6 +78,7 @@ fn measure(budget: Duration, mut f: impl FnMut(u64) -> Duration) -> (u64, f64) {
 fn figures<R: Registry>(w: &Workload, budget: Duration) -> Figures {
     let r: R = w.build();
     let (_, lookup) = measure(budget, |n| measure::lookups(&r, w, n, 1));
+    let (_, lookup_direct) = measure(budget, |n| measure::lookups_direct(&r, w, n, 1));
     let (_, two_readers) = measure(budget, |n| measure::lookups_parallel(&r, w, 2, n) / 2);
     let mut churn_writes = Vec::new();
     let (_, churn_reader) = measure(budget, |n| {
@@ -105,6 +108,7 @@ fn figures<R: Registry>(w: &Workload, budget: Duration) -> Figures {
     }
     Figures {
         lookup,
+        lookup_direct,
         two_readers,
         churn_reader,
         churn_p99: h.quantile_ns(0.99) as f64,
@@ -261,15 +265,16 @@ fn print_raw(
 ) {
     println!("### Per design (time per operation; reader figures are the reader's own)\n");
     println!(
-        "| design | threads | lookup | 2 readers (aggregate) | scaling | churn: reader | keeps | p99 | writer writes/s | 250k/s: reader | keeps | writes/s | sub+unsub | connection cycle |"
+        "| design | threads | lookup | lookup, no handle | 2 readers (aggregate) | scaling | churn: reader | keeps | p99 | writer writes/s | 250k/s: reader | keeps | writes/s | sub+unsub | connection cycle |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &n in sizes {
         for d in DESIGNS {
             let f = figs[&(d, n)];
             println!(
-                "| {d} | {n} | {} | {} | {:.2}× | {} | {:.0}% | {} | {:.0}k | {} | {:.0}% | {:.0}k | {} | {} |",
+                "| {d} | {n} | {} | {} | {} | {:.2}× | {} | {:.0}% | {} | {:.0}k | {} | {:.0}% | {:.0}k | {} | {} |",
                 ns(f.lookup),
+                ns(f.lookup_direct),
                 ns(f.two_readers),
                 f.lookup / f.two_readers,
                 ns(f.churn_reader),

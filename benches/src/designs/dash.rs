@@ -11,7 +11,7 @@
 //! of the same map.
 
 use super::maps::{Slot, ThreadHandle};
-use crate::Registry;
+use crate::{Direct, Registry};
 use dashmap::DashMap;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -95,6 +95,12 @@ impl Registry for Dash {
                 f(c);
             }
         }
+    }
+
+    type Reader<'a> = Direct<'a, Self>;
+
+    fn reader(&self) -> Direct<'_, Self> {
+        Direct(self)
     }
 
     fn validate(&self) -> Result<(), String> {

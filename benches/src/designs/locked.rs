@@ -7,7 +7,7 @@
 //! subscriptions, indexes always agree).
 
 use super::maps::{Maps, ThreadHandle};
-use crate::Registry;
+use crate::{Direct, Registry};
 use arc_swap::ArcSwap;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -160,6 +160,12 @@ impl<L: MapsLock> Registry for Locked<L> {
     #[inline]
     fn for_each_subscriber(&self, t: u64, f: impl FnMut(u64)) {
         self.0.read(|m| m.visit(t, f));
+    }
+
+    type Reader<'a> = Direct<'a, Self>;
+
+    fn reader(&self) -> Direct<'_, Self> {
+        Direct(self)
     }
 
     fn validate(&self) -> Result<(), String> {

@@ -1,6 +1,6 @@
 //! switchboard itself, as one more [`Registry`].
 
-use crate::Registry;
+use crate::{ReadHandle, Registry};
 use std::sync::Arc;
 use switchboard_core::{Caps, Reply, ThreadEntry};
 
@@ -24,11 +24,19 @@ pub struct HostState {
 /// The engine type every bench and the sim use.
 pub type Engine = switchboard_core::Engine<u64, u64, HostState, Cmd>;
 
-/// The switchboard engine. Fan-out uses
-/// [`Engine::for_each_subscriber`](switchboard_core::Engine::for_each_subscriber),
-/// its cheapest read.
+/// The switchboard engine. Reader loops use a
+/// [`Reader`](switchboard_core::Reader) per thread and its
+/// `for_each_subscriber`, the cheapest read; `Registry::for_each_subscriber`
+/// is [`Engine::for_each_subscriber`](switchboard_core::Engine::for_each_subscriber).
 #[derive(Debug, Default)]
 pub struct Switchboard(pub Engine);
+
+impl ReadHandle for switchboard_core::Reader<'_, u64, u64> {
+    #[inline]
+    fn for_each_subscriber(&mut self, t: u64, f: impl FnMut(u64)) {
+        switchboard_core::Reader::for_each_subscriber(self, t, f);
+    }
+}
 
 impl Registry for Switchboard {
     const NAME: &'static str = "switchboard";
@@ -57,6 +65,12 @@ impl Registry for Switchboard {
     #[inline]
     fn for_each_subscriber(&self, t: u64, f: impl FnMut(u64)) {
         self.0.for_each_subscriber(t, f);
+    }
+
+    type Reader<'a> = switchboard_core::Reader<'a, u64, u64>;
+
+    fn reader(&self) -> Self::Reader<'_> {
+        self.0.reader()
     }
 
     fn validate(&self) -> Result<(), String> {

@@ -154,6 +154,35 @@ impl<K: Copy + Eq + Hash, V> Trie<K, V> {
     /// The value of `key`, if present. Never allocates or writes.
     #[inline]
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        // Each level of a lookup counts bits (`count_ones`) on the path to
+        // the next load. Baseline x86-64 has no POPCNT instruction, and the
+        // portable bit-twiddling version made a 1k-key lookup ~40% slower
+        // (measured: 20.7 vs 13.7 ns per fan-out visit), so when the build
+        // does not already assume POPCNT, use a copy compiled with it if
+        // the CPU has it (std caches the detection: one load and a branch).
+        #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU supports POPCNT, detected just above; that is
+            // the only requirement of a `target_feature` function.
+            return unsafe { self.get_popcnt(key) };
+        }
+        self.get_portable(key)
+    }
+
+    /// [`get`](Self::get), compiled with POPCNT.
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports POPCNT.
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    #[target_feature(enable = "popcnt")]
+    unsafe fn get_popcnt(&self, key: &K) -> Option<&V> {
+        self.get_portable(key)
+    }
+
+    /// The lookup itself, inlined into each `get` variant.
+    #[inline(always)]
+    fn get_portable(&self, key: &K) -> Option<&V> {
         let hash = hash_of(key);
         let mut node = self.root.as_ref()?;
         let mut shift = 0;
