@@ -184,7 +184,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     pub fn disconnect(&self, c: C) -> Vec<T> {
         self.write(
             |g, txn| {
-                let Some(node) = g.conns.remove(&c, txn) else {
+                let Some(mut node) = g.conns.remove(&c, txn) else {
                     return (false, Vec::new());
                 };
                 let mut emptied = Vec::new();
@@ -193,13 +193,16 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                         debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
                         continue;
                     };
-                    set.remove(&c);
+                    set.remove(&c, txn);
                     if set.is_empty() {
-                        g.subs.remove(&t, txn);
+                        if let Some(mut set) = g.subs.remove(&t, txn) {
+                            set.release(txn);
+                        }
                         emptied.push(t);
                     }
                     debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
                 }
+                node.threads.release(txn);
                 (true, emptied)
             },
             |g, emptied| {
@@ -252,7 +255,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                     return (false, e.ok_or(NotConnected));
                 }
                 if let Some(conn) = g.conns.get_mut(&c, txn) {
-                    conn.threads.insert(t);
+                    conn.threads.insert(t, txn);
                 }
                 let entry = match g.threads.get(&t) {
                     Some(e) => Self::entry_arc(e),
@@ -264,7 +267,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                 };
                 let first = match g.subs.get_mut(&t, txn) {
                     Some(set) => {
-                        set.insert(c);
+                        set.insert(c, txn);
                         false
                     }
                     None => {
@@ -297,15 +300,17 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                     return (false, (false, false));
                 }
                 if let Some(conn) = g.conns.get_mut(&c, txn) {
-                    conn.threads.remove(&t);
+                    conn.threads.remove(&t, txn);
                 }
                 let mut emptied = false;
                 if let Some(set) = g.subs.get_mut(&t, txn) {
-                    set.remove(&c);
+                    set.remove(&c, txn);
                     emptied = set.is_empty();
                 }
                 if emptied {
-                    g.subs.remove(&t, txn);
+                    if let Some(mut set) = g.subs.remove(&t, txn) {
+                        set.release(txn);
+                    }
                 }
                 debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
                 (true, (true, emptied))
@@ -324,7 +329,8 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// The subscribers of `t` at this instant, ascending. Never locks or
     /// allocates; the result is a frozen view.
     pub fn subscribers(&self, t: T) -> Subscribers<C> {
-        Subscribers::new(self.current.load().subscribers(&t))
+        let g = self.current.load();
+        Subscribers::new(g.subscribers(&t), &g)
     }
 
     /// Calls `f` with each subscriber of `t`, ascending, on one frozen graph.
@@ -404,13 +410,14 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                 let Some(entry) = g.threads.remove(&t, txn) else {
                     return (false, None);
                 };
-                if let Some(set) = g.subs.remove(&t, txn) {
+                if let Some(mut set) = g.subs.remove(&t, txn) {
                     for c in set.iter() {
                         if let Some(conn) = g.conns.get_mut(&c, txn) {
-                            conn.threads.remove(&t);
+                            conn.threads.remove(&t, txn);
                         }
                         debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
                     }
+                    set.release(txn);
                 }
                 (true, Some(entry))
             },

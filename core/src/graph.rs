@@ -141,9 +141,12 @@ impl<T: Copy + Ord, C: Copy + Ord> Drop for Home<T, C> {
         let mut w = self.writer.lock();
         // SAFETY: `Home` is dropped only when no graph version exists (each
         // holds an `Arc<Home>`), so no reader can reach any node; the
-        // latest tries own their nodes alone, the replaced ones are freed
-        // by the reclaimer's own drop right after.
+        // latest tries and their sets own their nodes alone (each set's
+        // tree first, while the trie nodes holding it still exist), the
+        // replaced ones are freed by the reclaimer's own drop right after.
         unsafe {
+            w.latest.subs.for_each(|_, set| set.free_all());
+            w.latest.conns.for_each(|_, node| node.threads.free_all());
             w.latest.threads.free_all();
             w.latest.subs.free_all();
             w.latest.conns.free_all();

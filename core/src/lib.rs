@@ -56,11 +56,13 @@
 //!   reclamation) instead of a few hundred nanoseconds. Pick this for
 //!   read-mostly fan-out; `benches/README.md` has the numbers.
 //! * A held [`Snapshot`] pins the trie nodes of its version; hold it for a
-//!   request, not a session. ([`Subscribers`] pins only its own set.) A
-//!   [`Reader`] pins the version it read last.
-//! * Subscriber sets up to four members are stored inline; larger ones are
-//!   shared slices, and past 64 members persistent B-trees, so joining a
-//!   huge thread does not copy its subscriber list.
+//!   request, not a session. A [`Reader`] pins the version it read last,
+//!   and a [`Subscribers`] of more than four members the version it came
+//!   from.
+//! * Subscriber sets up to four members (a connection's threads: eight) are
+//!   stored inline; larger ones are persistent B-trees built from the same
+//!   count-free nodes as the tries, so joining a huge thread copies a few
+//!   nodes, not its subscriber list.
 //!
 //! # Thread safety
 //!

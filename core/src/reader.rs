@@ -68,7 +68,8 @@ impl<'e, T: Key, C: Key> Reader<'e, T, C> {
     /// The subscribers of `t` at this instant, ascending (as
     /// [`Engine::subscribers`](crate::Engine::subscribers)).
     pub fn subscribers(&mut self, t: T) -> Subscribers<C> {
-        Subscribers::new(self.graph().subscribers(&t))
+        let g = self.cache.load();
+        Subscribers::new(g.subscribers(&t), g)
     }
 
     /// Whether `t` has at least one subscriber.

@@ -1,53 +1,66 @@
 //! A persistent sorted set sized for subscription lists.
 //!
 //! Most threads have a handful of subscribers and most connections follow a
-//! handful of threads, so the set has three representations, picked by size:
+//! handful of threads, so the set has two representations, picked by size:
 //!
-//! | variant  | length            | clone               | insert / remove        |
-//! |----------|-------------------|---------------------|------------------------|
-//! | `Empty`  | 0                 | free                | becomes `Inline`       |
-//! | `Inline` | 1..=`INLINE`      | memcpy, no pointers | O(`INLINE`)            |
+//! | variant  | length          | clone               | insert / remove           |
+//! |----------|-----------------|---------------------|---------------------------|
+//! | `Empty`  | 0               | free                | becomes `Inline`          |
+//! | `Inline` | 1..=`INLINE`    | memcpy, no pointers | O(`INLINE`)               |
+//! | `Tree`   | beyond          | one pointer copy    | O(log len) path copy      |
 //!
 //! (`INLINE` is a const parameter: 4 for a thread's subscribers, 8 for a
-//! connection's threads, the typical sizes of each.)
-//! | `Shared` | up to `SHARED_MAX`| one refcount bump   | O(len) copy, len ≤ 64  |
-//! | `Tree`   | beyond            | one refcount bump   | O(log len) path copy   |
+//! connection's threads, the typical sizes of each.) `Tree` is the trie
+//! module's [`OrdTree`]: its nodes carry no reference counts and live by the
+//! trie's reclamation rule, so cloning a trie node full of sets touches no
+//! counter, and adding one member to a set of 100k members copies a few
+//! nodes (one leaf and its parents), not the set.
 //!
-//! so cloning a trie node full of sets never allocates, and adding one
-//! member to a set of 100k members copies a few B-tree nodes, not the set.
+//! Because a `Tree`'s nodes are owned like trie nodes, a set leaving the
+//! graph must give them up: [`SortedSet::release`] on the value a trie
+//! `remove` returned. A `Tree` read outside a pinned graph version must
+//! pin one (see `Subscribers`).
 //!
 //! # Invariants
 //!
 //! * Members are distinct and iterate in ascending order.
 //! * `Inline { len, items }`: `1 <= len <= INLINE`, `items[..len]` ascending;
 //!   `items[len..]` repeats `items[0]` (filler, never read).
-//! * `Shared`: `INLINE < len <= SHARED_MAX`, ascending.
-//! * `Tree`: `len > SHRINK_AT` (hysteresis: it grew past `SHARED_MAX`, and
-//!   turns back into `Shared` only at `SHRINK_AT`, so a set hovering at the
-//!   boundary does not convert on every operation).
+//! * `Tree`: more than `INLINE` members (canonical: a set is `Inline` iff
+//!   it fits), and the tree's own invariants.
 
-use crate::sync::NodeArc;
+use crate::trie::{OrdIter, OrdTree, Txn};
 
 /// A thread's subscribers.
 pub(crate) type SubscriberSet<C> = SortedSet<C, 4>;
 /// The threads a connection follows.
 pub(crate) type ThreadSet<T> = SortedSet<T, 8>;
 
-const SHARED_MAX: usize = 64;
-const SHRINK_AT: usize = SHARED_MAX / 2;
-
-#[derive(Clone)]
 pub(crate) enum SortedSet<K: Copy + Ord, const INLINE: usize> {
     Empty,
     Inline { len: u8, items: [K; INLINE] },
-    Shared(NodeArc<[K]>),
-    Tree(imbl::OrdSet<K>),
+    Tree(OrdTree<K>),
+}
+
+impl<K: Copy + Ord, const INLINE: usize> Clone for SortedSet<K, INLINE> {
+    /// A copy sharing a tree's nodes (which the copy does not own; see the
+    /// module docs).
+    fn clone(&self) -> Self {
+        match self {
+            SortedSet::Empty => SortedSet::Empty,
+            SortedSet::Inline { len, items } => SortedSet::Inline {
+                len: *len,
+                items: *items,
+            },
+            SortedSet::Tree(tree) => SortedSet::Tree(tree.share()),
+        }
+    }
 }
 
 /// Ascending iterator over a [`SortedSet`].
 pub(crate) enum Iter<'a, K> {
     Slice(std::slice::Iter<'a, K>),
-    Tree(imbl::ordset::Iter<'a, K, imbl::shared_ptr::DefaultSharedPtr>),
+    Tree(OrdIter<'a, K>),
 }
 
 impl<K: Copy + Ord> Iterator for Iter<'_, K> {
@@ -57,7 +70,7 @@ impl<K: Copy + Ord> Iterator for Iter<'_, K> {
     fn next(&mut self) -> Option<K> {
         match self {
             Iter::Slice(it) => it.next().copied(),
-            Iter::Tree(it) => it.next().copied(),
+            Iter::Tree(it) => it.next(),
         }
     }
 
@@ -68,6 +81,37 @@ impl<K: Copy + Ord> Iterator for Iter<'_, K> {
         }
     }
 }
+
+/// `items` with `k` inserted at `pos`, as an exact-size iterator (what
+/// `OrdTree::from_sorted` takes).
+struct Merged<'a, K> {
+    items: &'a [K],
+    k: K,
+    pos: usize,
+    /// Members yielded so far.
+    at: usize,
+}
+
+impl<K: Copy> Iterator for Merged<'_, K> {
+    type Item = K;
+
+    fn next(&mut self) -> Option<K> {
+        let at = self.at;
+        self.at += 1;
+        match at.cmp(&self.pos) {
+            std::cmp::Ordering::Less => self.items.get(at).copied(),
+            std::cmp::Ordering::Equal => Some(self.k),
+            std::cmp::Ordering::Greater => self.items.get(at - 1).copied(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.items.len() + 1).saturating_sub(self.at);
+        (left, Some(left))
+    }
+}
+
+impl<K: Copy> ExactSizeIterator for Merged<'_, K> {}
 
 impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
     /// A set holding only `k`.
@@ -82,7 +126,6 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
         match self {
             SortedSet::Empty => 0,
             SortedSet::Inline { len, .. } => usize::from(*len),
-            SortedSet::Shared(items) => items.len(),
             SortedSet::Tree(tree) => tree.len(),
         }
     }
@@ -91,65 +134,79 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
         matches!(self, SortedSet::Empty)
     }
 
+    /// Whether this set's members live in tree nodes (which a reader
+    /// outside the graph must pin).
+    pub(crate) fn is_tree(&self) -> bool {
+        matches!(self, SortedSet::Tree(_))
+    }
+
     /// The members as a slice, unless the set is a tree.
     #[inline]
     fn as_slice(&self) -> Option<&[K]> {
         match self {
             SortedSet::Empty => Some(&[]),
             SortedSet::Inline { len, items } => Some(&items[..usize::from(*len)]),
-            SortedSet::Shared(items) => Some(items),
             SortedSet::Tree(_) => None,
         }
     }
 
     #[inline]
     pub(crate) fn contains(&self, k: &K) -> bool {
-        match (self.as_slice(), self) {
-            (Some(items), _) => items.binary_search(k).is_ok(),
-            (None, SortedSet::Tree(tree)) => tree.contains(k),
-            (None, _) => unreachable!("only trees have no slice"),
+        match self {
+            SortedSet::Tree(tree) => tree.contains(k),
+            _ => self
+                .as_slice()
+                .is_some_and(|items| items.binary_search(k).is_ok()),
         }
     }
 
     #[inline]
     pub(crate) fn iter(&self) -> Iter<'_, K> {
-        match (self.as_slice(), self) {
-            (Some(items), _) => Iter::Slice(items.iter()),
-            (None, SortedSet::Tree(tree)) => Iter::Tree(tree.iter()),
-            (None, _) => unreachable!("only trees have no slice"),
+        match self {
+            SortedSet::Tree(tree) => Iter::Tree(tree.iter()),
+            _ => Iter::Slice(self.as_slice().unwrap_or(&[]).iter()),
         }
     }
 
-    /// Adds `k`; returns whether it was new.
-    pub(crate) fn insert(&mut self, k: K) -> bool {
+    /// An inline set of the (at most `INLINE`) members `items` yields.
+    fn inline(mut items: impl Iterator<Item = K>) -> Self {
+        let Some(first) = items.next() else {
+            return SortedSet::Empty;
+        };
+        let mut out = [first; INLINE];
+        let mut len = 1;
+        for (slot, v) in out[1..].iter_mut().zip(items) {
+            *slot = v;
+            len += 1;
+        }
+        SortedSet::Inline {
+            len: len as u8,
+            items: out,
+        }
+    }
+}
+
+impl<K: Copy + Ord + Send + Sync, const INLINE: usize> SortedSet<K, INLINE> {
+    /// Adds `k`; returns whether it was new. A tree is path-copied inside
+    /// `txn`.
+    pub(crate) fn insert(&mut self, k: K, txn: &mut Txn<'_>) -> bool {
         let next = match self {
-            SortedSet::Tree(tree) => return tree.insert(k).is_none(),
+            SortedSet::Tree(tree) => return tree.insert(k, txn),
             _ => {
-                let items = self.as_slice().expect("not a tree");
+                let items = self.as_slice().unwrap_or(&[]);
                 let Err(pos) = items.binary_search(&k) else {
                     return false;
                 };
-                let len = items.len() + 1;
-                let merged = items[..pos]
-                    .iter()
-                    .copied()
-                    .chain(std::iter::once(k))
-                    .chain(items[pos..].iter().copied());
-                if len <= INLINE {
-                    let mut out = [k; INLINE];
-                    for (slot, v) in out.iter_mut().zip(merged) {
-                        *slot = v;
-                    }
-                    let first = out[0];
-                    out[len..].fill(first);
-                    SortedSet::Inline {
-                        len: len as u8,
-                        items: out,
-                    }
-                } else if len <= SHARED_MAX {
-                    SortedSet::Shared(merged.collect())
+                let merged = Merged {
+                    items,
+                    k,
+                    pos,
+                    at: 0,
+                };
+                if items.len() < INLINE {
+                    Self::inline(merged)
                 } else {
-                    SortedSet::Tree(merged.collect())
+                    SortedSet::Tree(OrdTree::from_sorted(merged, txn))
                 }
             }
         };
@@ -157,48 +214,55 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
         true
     }
 
-    /// Removes `k`; returns whether it was present.
-    pub(crate) fn remove(&mut self, k: &K) -> bool {
+    /// Removes `k`; returns whether it was present. A tree that shrinks to
+    /// `INLINE` members becomes inline and gives its nodes to `txn`.
+    pub(crate) fn remove(&mut self, k: &K, txn: &mut Txn<'_>) -> bool {
         let next = match self {
             SortedSet::Tree(tree) => {
-                if tree.remove(k).is_none() {
+                if !tree.remove(k, txn) {
                     return false;
                 }
-                if tree.len() > SHRINK_AT {
+                if tree.len() > INLINE {
                     return true;
                 }
-                SortedSet::Shared(tree.iter().copied().collect())
+                let small = Self::inline(tree.iter());
+                tree.discard_all(txn);
+                small
             }
             _ => {
-                let items = self.as_slice().expect("not a tree");
+                let items = self.as_slice().unwrap_or(&[]);
                 let Ok(pos) = items.binary_search(k) else {
                     return false;
                 };
-                Self::from_sorted_slice_without(items, pos)
+                Self::inline(items[..pos].iter().chain(&items[pos + 1..]).copied())
             }
         };
         *self = next;
         true
     }
 
-    fn from_sorted_slice_without(items: &[K], pos: usize) -> Self {
-        let len = items.len() - 1;
-        let rest = items[..pos].iter().chain(&items[pos + 1..]).copied();
-        match len {
-            0 => SortedSet::Empty,
-            _ if len <= INLINE => {
-                let mut out = [items[usize::from(pos == 0)]; INLINE];
-                for (slot, v) in out.iter_mut().zip(rest) {
-                    *slot = v;
-                }
-                let first = out[0];
-                out[len..].fill(first);
-                SortedSet::Inline {
-                    len: len as u8,
-                    items: out,
-                }
-            }
-            _ => SortedSet::Shared(rest.collect()),
+    /// Gives up this set's tree nodes, if any, to `txn`: call it on a set
+    /// the writer has taken out of the graph, once done reading it.
+    pub(crate) fn release(&mut self, txn: &mut Txn<'_>) {
+        if let SortedSet::Tree(tree) = self {
+            tree.discard_all(txn);
+        }
+        *self = SortedSet::Empty;
+    }
+}
+
+impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
+    /// Frees this set's tree nodes, if any.
+    ///
+    /// # Safety
+    ///
+    /// As `OrdTree::free_all`: this set is the latest owner of its nodes
+    /// and no reader can reach them any more.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn free_all(&self) {
+        if let SortedSet::Tree(tree) = self {
+            // SAFETY: the caller's contract.
+            unsafe { tree.share().free_all() };
         }
     }
 
@@ -210,8 +274,10 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
                 let len = usize::from(*len);
                 (1..=INLINE).contains(&len) && items[len..].iter().all(|k| *k == items[0])
             }
-            SortedSet::Shared(items) => (INLINE + 1..=SHARED_MAX).contains(&items.len()),
-            SortedSet::Tree(tree) => tree.len() > SHRINK_AT,
+            SortedSet::Tree(tree) => {
+                tree.check()?;
+                tree.len() > INLINE
+            }
         };
         if !ok {
             return Err(format!(
@@ -233,51 +299,97 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trie::Reclaimer;
     use std::collections::BTreeSet;
+
+    /// One transaction per call, each a new version.
+    #[derive(Default)]
+    struct Writer {
+        version: u64,
+        reclaimer: Reclaimer,
+    }
+
+    impl Writer {
+        fn txn(&mut self) -> Txn<'_> {
+            self.version += 1;
+            Txn::new(self.version, &mut self.reclaimer)
+        }
+
+        /// Frees every retired node: the tests hold no old version.
+        #[allow(unsafe_code)]
+        fn collect(&mut self) {
+            // SAFETY: no old copy of any set is read after this point.
+            unsafe { self.reclaimer.collect(std::iter::empty()) }
+        }
+    }
 
     #[test]
     fn smoke() {
+        let mut w = Writer::default();
         let mut s = SortedSet::<u64, 4>::one(5u64);
-        assert!(s.insert(3));
-        assert!(!s.insert(5));
+        assert!(s.insert(3, &mut w.txn()));
+        assert!(!s.insert(5, &mut w.txn()));
         assert_eq!(s.iter().collect::<Vec<_>>(), [3, 5]);
-        assert!(s.remove(&3));
-        assert!(!s.remove(&3));
-        assert!(s.remove(&5));
+        assert!(s.remove(&3, &mut w.txn()));
+        assert!(!s.remove(&3, &mut w.txn()));
+        assert!(s.remove(&5, &mut w.txn()));
         assert!(s.is_empty());
         s.check().unwrap();
     }
 
     #[test]
     fn matches_a_btreeset_through_every_representation() {
+        let mut w = Writer::default();
         let mut s = SortedSet::<u64, 4>::Empty;
         let mut model = BTreeSet::new();
         let mut x = 99u64;
         for round in 0..4 {
-            // Grow well past SHARED_MAX, then shrink to nothing.
-            for _ in 0..400 {
+            // Grow to a multi-level tree, then shrink to nothing.
+            for _ in 0..1500 {
                 x = x
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                let k = (x >> 33) % 300;
+                let k = (x >> 33) % 2000;
                 let grow = round % 2 == 0 || x % 4 == 0;
+                // An old copy must not change when the new one does.
+                let before = s.clone();
+                let old: Vec<u64> = before.iter().collect();
                 if grow {
-                    assert_eq!(s.insert(k), model.insert(k));
+                    assert_eq!(s.insert(k, &mut w.txn()), model.insert(k));
                 } else {
-                    assert_eq!(s.remove(&k), model.remove(&k));
+                    assert_eq!(s.remove(&k, &mut w.txn()), model.remove(&k));
                 }
+                assert!(before.iter().eq(old.iter().copied()));
                 s.check().unwrap();
                 assert_eq!(s.len(), model.len());
+                w.collect();
             }
             assert!(s.iter().eq(model.iter().copied()));
-            for k in 0..300 {
+            for k in 0..2000 {
                 assert_eq!(s.contains(&k), model.contains(&k));
             }
         }
         for k in model.clone() {
-            assert!(s.remove(&k));
+            assert!(s.remove(&k, &mut w.txn()));
             s.check().unwrap();
         }
         assert!(s.is_empty());
+        w.collect();
+        assert_eq!(w.reclaimer.pending(), 0);
+    }
+
+    #[test]
+    fn released_trees_are_freed() {
+        let mut w = Writer::default();
+        let mut s = SortedSet::<u64, 4>::Empty;
+        for k in 0..500 {
+            s.insert(k, &mut w.txn());
+        }
+        assert!(s.is_tree());
+        s.release(&mut w.txn());
+        assert!(s.is_empty());
+        w.collect();
+        // Nothing pending, and valgrind (CI) sees no leak.
+        assert_eq!(w.reclaimer.pending(), 0);
     }
 }

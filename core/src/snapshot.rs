@@ -4,7 +4,7 @@
 use crate::error::InvariantViolation;
 use crate::graph::Graph;
 use crate::set::{self, SubscriberSet};
-use crate::sync::{Arc, Guard};
+use crate::sync::{pin, Arc, Guard, Pin};
 use crate::{Caps, Key};
 use std::fmt;
 
@@ -12,21 +12,27 @@ use std::fmt;
 /// [`Engine::subscribers`](crate::Engine::subscribers) and
 /// [`Snapshot::subscribers`]; it never changes.
 ///
-/// Making one never allocates: up to four subscribers are copied inline,
-/// larger sets are shared with the graph they came from (one reference-count
-/// increment on the set). For the hottest fan-out, where even that shared
-/// write matters, [`Engine::for_each_subscriber`](crate::Engine::for_each_subscriber)
-/// visits the set in place and writes nothing.
+/// Making one never allocates: up to four subscribers are copied inline;
+/// a larger set is read in place in the graph version it came from, which
+/// the `Subscribers` keeps alive (one reference-count increment on that
+/// version). For the hottest fan-out, where even that shared write
+/// matters, [`Engine::for_each_subscriber`](crate::Engine::for_each_subscriber)
+/// and [`Reader::for_each_subscriber`](crate::Reader::for_each_subscriber)
+/// visit the set in place and write nothing.
 #[derive(Clone)]
 pub struct Subscribers<C: Key> {
+    /// Invariant: if `set` is a tree, `_pin` holds the graph version whose
+    /// nodes it reads.
     set: SubscriberSet<C>,
+    _pin: Option<Pin>,
 }
 
 impl<C: Key> Subscribers<C> {
-    pub(crate) fn new(set: Option<&SubscriberSet<C>>) -> Self {
-        Subscribers {
-            set: set.cloned().unwrap_or(SubscriberSet::Empty),
-        }
+    /// The set of `t` in `graph` (`set` comes from `graph`).
+    pub(crate) fn new<T: Key>(set: Option<&SubscriberSet<C>>, graph: &Arc<Graph<T, C>>) -> Self {
+        let set = set.cloned().unwrap_or(SubscriberSet::Empty);
+        let _pin = set.is_tree().then(|| pin(Arc::clone(graph)));
+        Subscribers { set, _pin }
     }
 
     /// The subscribers, ascending.
@@ -124,7 +130,7 @@ impl<T: Key, C: Key> Snapshot<T, C> {
 
     /// The subscribers of `t`, ascending.
     pub fn subscribers(&self, t: T) -> Subscribers<C> {
-        Subscribers::new(self.graph.subscribers(&t))
+        Subscribers::new(self.graph.subscribers(&t), &self.graph)
     }
 
     /// Whether `t` has at least one subscriber.

@@ -20,10 +20,9 @@
 //!   never the passage of time; blocking waits in models are untimed.
 //! * `SeqCst` is modelled as `AcqRel` by loom; the engine relies on no
 //!   `SeqCst`-only property.
-//! * `NodeArc`/`StdArc` (immutable trie nodes, host-facing handles) stay
-//!   `std::sync::Arc` under loom, so loom's leak check covers the engine's
-//!   own `Arc`s (graph versions, watch cells, tokens, reply slots), not
-//!   those.
+//! * `StdArc` (host-facing handles) stays `std::sync::Arc` under loom, so
+//!   loom's leak check covers the engine's own `Arc`s (graph versions,
+//!   watch cells, tokens, reply slots), not those.
 //!
 //! What the types here promise and the engine relies on:
 //!
@@ -42,11 +41,9 @@
 //! * [`channel`]: an unbounded MPSC queue whose receiver sees `Disconnected`
 //!   once every sender is gone and the queue is drained.
 //!
-//! `NodeArc` and `StdArc` are plain `std::sync::Arc` in every build:
-//! `NodeArc` holds immutable trie nodes that are only ever reached through a
-//! published snapshot, and `StdArc` is the handle type of the public API
-//! (`Arc<ThreadEntry>`, listener owners), which hosts build with `std`.
-//! Neither is a synchronization point the models need to see.
+//! `StdArc` is a plain `std::sync::Arc` in every build: it is the handle
+//! type of the public API (`Arc<ThreadEntry>`, listener owners), which hosts
+//! build with `std`, not a synchronization point the models need to see.
 
 #[cfg(not(loom))]
 mod imp {
@@ -56,8 +53,6 @@ mod imp {
     pub(crate) use std::sync::atomic::Ordering;
     pub(crate) use std::sync::Arc;
 
-    /// Immutable structure nodes (see the module docs).
-    pub(crate) use std::sync::Arc as NodeArc;
     /// Handles given to the host (`Arc<ThreadEntry>`, listener owners): the
     /// host's own `std::sync::Arc` in every build.
     pub(crate) use std::sync::Arc as StdArc;
@@ -176,6 +171,14 @@ mod imp {
         }
     }
 
+    /// A type-erased strong reference that keeps some value alive.
+    pub(crate) type Pin = Arc<dyn std::any::Any + Send + Sync>;
+
+    /// Erases `value` into a [`Pin`] (no allocation).
+    pub(crate) fn pin<T: Send + Sync + 'static>(value: Arc<T>) -> Pin {
+        value
+    }
+
     /// One reader's cached full reference to an [`ArcSwap`]'s value.
     pub(crate) struct Cached<'a, T>(arc_swap::Cache<&'a arc_swap::ArcSwap<T>, Arc<T>>);
 
@@ -209,7 +212,6 @@ mod imp {
     //! loom's checked primitives behind the production API.
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     pub(crate) use loom::sync::Arc;
-    pub(crate) use std::sync::Arc as NodeArc;
     pub(crate) use std::sync::Arc as StdArc;
 
     /// The guard returned by [`ThreadEntry::state`](crate::ThreadEntry::state).
@@ -289,6 +291,14 @@ mod imp {
         pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
             std::mem::replace(&mut *self.0.lock(), value)
         }
+    }
+
+    /// A type-erased strong reference that keeps some value alive (loom's
+    /// `Arc` cannot be erased in place, so it is boxed in a std one).
+    pub(crate) type Pin = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
+    pub(crate) fn pin<T: Send + Sync + 'static>(value: Arc<T>) -> Pin {
+        std::sync::Arc::new(value)
     }
 
     /// Stands in for `arc_swap::Cache`: compares the cached `Arc` with the

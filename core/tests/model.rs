@@ -223,8 +223,9 @@ impl Model {
 }
 
 /// Sets of one kind (subscribers of a thread, threads of a connection) that
-/// the checks saw grow past 64 members, and shrink back to 1..=32 after that:
-/// the large-set representation and its way back.
+/// the checks saw grow past 64 members (a tree of several leaves), and
+/// shrink back to 1..=32 after that: multi-level trees, their rebalancing
+/// on the way down, and (in the small test too) the way back to inline.
 #[derive(Clone, Debug, Default)]
 struct SetCoverage {
     large_now: BTreeSet<u64>,

@@ -9,7 +9,7 @@
 //! Sizes are kept small for that.
 #![allow(clippy::disallowed_types)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use switchboard_core::{Caps, Engine};
@@ -18,6 +18,9 @@ const THREADS: u64 = 64;
 const CONNS: u64 = 24;
 const WRITES: usize = 3_000;
 const READERS: usize = 2;
+/// Reads the readers must have done, in all, before the writer stops.
+const MIN_READS: u64 = 200;
+const MAX_ROUNDS: usize = 100;
 
 #[test]
 fn smoke() {
@@ -43,10 +46,12 @@ fn readers_holding_versions_across_churn() {
         engine.connect(c, Caps(c % 4));
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicU64::new(0));
     let readers: Vec<_> = (0..READERS)
         .map(|r| {
             let engine = Arc::clone(&engine);
             let stop = Arc::clone(&stop);
+            let progress = Arc::clone(&progress);
             thread::spawn(move || {
                 let mut checks = 0u64;
                 let mut held = Vec::new();
@@ -71,6 +76,7 @@ fn readers_holding_versions_across_churn() {
                         snap.validate().unwrap();
                     }
                     checks += 1;
+                    progress.fetch_add(1, Ordering::Relaxed);
                     thread::yield_now();
                 }
                 checks
@@ -78,12 +84,22 @@ fn readers_holding_versions_across_churn() {
         })
         .collect();
 
-    churn(&engine);
+    churn_until(&engine, &progress);
     stop.store(true, Ordering::Relaxed);
-    for r in readers {
-        assert!(r.join().unwrap() > 0);
-    }
+    let total: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(total > 0, "the readers never ran");
     engine.snapshot().validate().unwrap();
+}
+
+/// Runs [`churn`] until the readers have read `MIN_READS` times in all
+/// (they may start late), at most `MAX_ROUNDS` rounds.
+fn churn_until(engine: &Engine<u64, u64>, progress: &AtomicU64) {
+    for _ in 0..MAX_ROUNDS {
+        churn(engine);
+        if progress.load(Ordering::Relaxed) >= MIN_READS {
+            return;
+        }
+    }
 }
 
 /// The writer of the stress tests: `WRITES` mixed writes over small id
@@ -123,10 +139,12 @@ fn cached_readers_across_churn() {
         engine.connect(c, Caps(c % 4));
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicU64::new(0));
     let readers: Vec<_> = (0..READERS)
         .map(|_| {
             let engine = Arc::clone(&engine);
             let stop = Arc::clone(&stop);
+            let progress = Arc::clone(&progress);
             thread::spawn(move || {
                 let mut r = engine.reader();
                 let mut reads = 0u64;
@@ -147,17 +165,17 @@ fn cached_readers_across_churn() {
                     }
                     assert!(view.iter().all(|c| c < CONNS));
                     reads += 1;
+                    progress.fetch_add(1, Ordering::Relaxed);
                     thread::yield_now();
                 }
                 reads
             })
         })
         .collect();
-    churn(&engine);
+    churn_until(&engine, &progress);
     stop.store(true, Ordering::Relaxed);
-    for r in readers {
-        assert!(r.join().unwrap() > 0);
-    }
+    let total: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(total > 0, "the readers never ran");
     engine.snapshot().validate().unwrap();
 }
 
@@ -180,4 +198,33 @@ fn snapshot_outlives_its_engine() {
     assert_eq!(snap.threads_of(1).len(), 200);
     snap.validate().unwrap();
     assert_eq!(view.to_vec(), [1]);
+}
+
+/// A large subscriber set (a tree whose nodes live by the reclamation rule)
+/// read through `Subscribers` views and a reader after its thread is
+/// removed, its members disconnect and the engine is dropped.
+#[test]
+fn large_set_views_outlive_their_thread_and_engine() {
+    let engine: Engine<u64, u64> = Engine::new();
+    for c in 0..300 {
+        engine.connect(c, Caps::NONE);
+        engine.subscribe(7, c).unwrap();
+        engine.subscribe(c + 1000, 0).unwrap();
+    }
+    engine.subscribe(8, 0).unwrap();
+    let view = engine.subscribers(7);
+    let snap_view = engine.snapshot().subscribers(7);
+    let mut seen = Vec::new();
+    engine.reader().for_each_subscriber(7, |c| seen.push(c));
+    assert_eq!(seen, (0..300).collect::<Vec<_>>());
+    assert!(engine.remove_thread(7));
+    for c in 0..300 {
+        // Connection 0 follows 302 threads: a large thread set too.
+        engine.disconnect(c);
+    }
+    assert!(engine.subscribers(7).is_empty());
+    drop(engine);
+    assert!(view.iter().eq(0..300));
+    assert_eq!(snap_view.len(), 300);
+    assert!(snap_view.contains(299));
 }

@@ -57,10 +57,12 @@
 //! held.
 
 mod node;
+mod ordset;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use node::{Reclaimer, Txn};
+pub(crate) use ordset::{OrdIter, OrdTree};
 
 use crate::hash::hash_of;
 use node::{Node, PartsMut};
@@ -122,6 +124,20 @@ impl<K, V> Trie<K, V> {
         Trie {
             root: self.root,
             len: self.len,
+        }
+    }
+
+    /// Calls `f` on every entry, in hash order. Allocates nothing.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &V)) {
+        fn walk<K, V>(node: &Node<K, V>, shift: u32, f: &mut impl FnMut(&K, &V)) {
+            let (children, entries) = node.parts(is_collision(shift));
+            entries.iter().for_each(|(k, v)| f(k, v));
+            for child in children {
+                walk(child, shift + BITS, f);
+            }
+        }
+        if let Some(root) = &self.root {
+            walk(root, 0, &mut f);
         }
     }
 
@@ -210,20 +226,6 @@ impl<K: Copy + Eq + Hash, V> Trie<K, V> {
     #[inline]
     pub(crate) fn contains_key(&self, key: &K) -> bool {
         self.get(key).is_some()
-    }
-
-    /// Calls `f` on every entry, in hash order. Allocates nothing.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &V)) {
-        fn walk<K, V>(node: &Node<K, V>, shift: u32, f: &mut impl FnMut(&K, &V)) {
-            let (children, entries) = node.parts(is_collision(shift));
-            entries.iter().for_each(|(k, v)| f(k, v));
-            for child in children {
-                walk(child, shift + BITS, f);
-            }
-        }
-        if let Some(root) = &self.root {
-            walk(root, 0, &mut f);
-        }
     }
 
     /// Every key, ascending.

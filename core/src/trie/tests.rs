@@ -1,7 +1,7 @@
 //! Unit tests of the trie against a `BTreeMap`, with held versions.
 
 use super::*;
-use crate::sync::NodeArc;
+use crate::sync::StdArc;
 use std::collections::BTreeMap;
 
 /// A key whose hash is all in our hands, to force collisions.
@@ -160,13 +160,13 @@ fn get_mut_copies_only_the_new_version() {
 
 #[test]
 fn values_are_dropped_exactly_once() {
-    let value = NodeArc::new(());
+    let value = StdArc::new(());
     {
         let mut w = Writer::new();
         for round in 0..3u64 {
             w.write(|t, x| {
                 for i in 0..500u64 {
-                    t.insert(i, NodeArc::clone(&value), x);
+                    t.insert(i, StdArc::clone(&value), x);
                 }
             });
             let held = w.version;
@@ -179,8 +179,8 @@ fn values_are_dropped_exactly_once() {
             w.collect(&[]);
             assert_eq!(w.reclaimer.pending(), 0);
             // Only the latest version's entries hold clones now.
-            assert_eq!(NodeArc::strong_count(&value), 1 + w.latest.len());
+            assert_eq!(StdArc::strong_count(&value), 1 + w.latest.len());
         }
     }
-    assert_eq!(NodeArc::strong_count(&value), 1);
+    assert_eq!(StdArc::strong_count(&value), 1);
 }

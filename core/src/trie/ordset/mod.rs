@@ -1,0 +1,746 @@
+//! A persistent ordered set (a B+tree) whose nodes carry no reference
+//! counts, built on the trie's node layer and reclaimed by the same rule.
+//!
+//! `OrdTree<K>` holds the big subscriber sets that live as values inside the
+//! engine's tries. The writer changes a shallow copy inside a [`Txn`],
+//! copying the `O(log n)` nodes on the path to the touched key; readers
+//! search and iterate without allocating or writing anything. It knows
+//! nothing of threads, connections or listeners.
+//!
+//! # Why
+//!
+//! The sets were `imbl::OrdSet`s, whose path copies bump dozens of `Arc`
+//! counters: a subscribe+unsubscribe pair into a 100k-member set cost about
+//! 6x one into a 10-member set. Here a path copy is a plain memcpy of each
+//! node, and a replaced node is retired or freed like a trie node.
+//!
+//! # Encoding
+//!
+//! Every node is a [`Node<K, ()>`](super::node::Node) in *collision mode*
+//! (`collision = true` everywhere), so `datamap` is the entry count and the
+//! children are the low `nodemap.count_ones()` slots:
+//!
+//! * a **leaf** has `nodemap == 0` and `datamap == n` entries, its keys;
+//! * an **inner** node with `c` children has `nodemap` = the low `c` bits
+//!   and `datamap == c` entries: entry `i` is the smallest key below child
+//!   `i`.
+//!
+//! # Invariants
+//!
+//! * Keys ascend strictly across the leaves, left to right; `len` counts
+//!   them. Entry `i` of an inner node is the minimum of child `i`.
+//! * Every leaf is at depth `height - 1`; the empty set has no root and
+//!   height 0.
+//! * Sizes: a leaf holds `LEAF_MIN..=LEAF_MAX` keys, an inner node
+//!   `INNER_MIN..=INNER_MAX` children, except the root: a root leaf holds at
+//!   least one key, a root inner node at least two children.
+//! * **Ownership** and **Immutability** as in the trie (parent module): a
+//!   node is owned by the latest tree or by the retired list, never written
+//!   once published, and a child is never newer than its parent.
+//!
+//! # Reclamation rule
+//!
+//! The trie's: a replaced node goes to [`Txn::discard`], which frees it at
+//! once if this transaction made it and otherwise retires it with its
+//! `[born, died)` interval for [`Reclaimer::collect`](super::Reclaimer).
+
+use super::node::{Node, Parts};
+use super::{make_mut, replace, Txn, Version};
+use std::fmt;
+use std::iter::FusedIterator;
+
+/// Most keys in a leaf.
+const LEAF_MAX: usize = 64;
+/// Most children of an inner node (its `nodemap` is a `u32`).
+const INNER_MAX: usize = 32;
+/// Fewest keys in a non-root leaf.
+const LEAF_MIN: usize = LEAF_MAX / 4;
+/// Fewest children of a non-root inner node.
+const INNER_MIN: usize = INNER_MAX / 4;
+/// Keys per leaf in a bulk build: room to grow before splitting.
+const LEAF_FILL: usize = LEAF_MAX * 3 / 4;
+/// Children per inner node in a bulk build.
+const INNER_FILL: usize = INNER_MAX * 3 / 4;
+/// Highest possible tree: one of height `h` holds at least
+/// `2 * INNER_MIN^(h-2) * LEAF_MIN = 2^(3h-1)` keys, and `len` is a `usize`.
+const MAX_HEIGHT: usize = 22;
+
+type OrdNode<K> = Node<K, ()>;
+
+/// A persistent set of `K`, ascending (see the module docs).
+///
+/// Like [`Trie`](super::Trie), it owns nothing by itself and has no
+/// destructor: `share` copies the root pointer, and node lifetimes are
+/// managed by the writer's transactions and reclaimer.
+pub(crate) struct OrdTree<K> {
+    root: Option<OrdNode<K>>,
+    len: usize,
+    height: u8,
+}
+
+// SAFETY: a tree is a set of nodes, immutable once published, holding `K`s;
+// sending or sharing it sends or shares references to them, sound when `K`
+// is `Send + Sync`. Mutation goes through `&mut OrdTree` plus a `Txn`, under
+// the writer's rules (module docs).
+unsafe impl<K: Send + Sync> Send for OrdTree<K> {}
+// SAFETY: as above.
+unsafe impl<K: Send + Sync> Sync for OrdTree<K> {}
+
+impl<K> fmt::Debug for OrdTree<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrdTree")
+            .field("len", &self.len)
+            .field("height", &self.height)
+            .finish()
+    }
+}
+
+#[inline]
+fn is_leaf<K>(node: &OrdNode<K>) -> bool {
+    node.header().nodemap == 0
+}
+
+/// A node's entries: keys (leaf) or children's minimums (inner).
+#[inline]
+fn keys<K>(node: &OrdNode<K>) -> &[(K, ())] {
+    node.parts(true).1
+}
+
+/// The smallest key below a non-empty node.
+#[inline]
+fn min_key<K: Copy>(node: &OrdNode<K>) -> K {
+    keys(node)[0].0
+}
+
+#[inline]
+fn max_size(leaf: bool) -> usize {
+    if leaf {
+        LEAF_MAX
+    } else {
+        INNER_MAX
+    }
+}
+
+#[inline]
+fn min_size(leaf: bool) -> usize {
+    if leaf {
+        LEAF_MIN
+    } else {
+        INNER_MIN
+    }
+}
+
+/// The `nodemap` of an inner node with `n` children.
+#[inline]
+fn low_mask(n: usize) -> u32 {
+    debug_assert!(n <= INNER_MAX);
+    ((1u64 << n) - 1) as u32
+}
+
+/// The child of an inner node whose range holds `k`: the last one whose
+/// minimum is at most `k` (the first one if `k` is below them all).
+#[inline]
+fn child_for<K: Ord>(entries: &[(K, ())], k: &K) -> usize {
+    entries.partition_point(|e| e.0 <= *k).saturating_sub(1)
+}
+
+/// A new node of `n` items: for a leaf no children and `n` keys, for an
+/// inner node `n` children and their `n` minimums.
+fn build<K>(
+    leaf: bool,
+    n: usize,
+    version: Version,
+    children: impl Iterator<Item = OrdNode<K>>,
+    entries: impl Iterator<Item = (K, ())>,
+) -> OrdNode<K> {
+    debug_assert!(n <= max_size(leaf));
+    let nodemap = if leaf { 0 } else { low_mask(n) };
+    Node::alloc(n as u32, nodemap, version, true, children, entries)
+}
+
+/// `node`'s items with `[at, at + del)` replaced by `children`/`entries`
+/// (`children` empty for a leaf), as one new node or, past the maximum
+/// size, two halves. `node` itself is left for the caller to give up.
+fn splice<K: Copy>(
+    node: &OrdNode<K>,
+    (at, del): (usize, usize),
+    children: &[OrdNode<K>],
+    entries: &[(K, ())],
+    version: Version,
+) -> (OrdNode<K>, Option<OrdNode<K>>) {
+    let leaf = is_leaf(node);
+    let (old_children, old_entries) = node.parts(true);
+    let n = old_entries.len() - del + entries.len();
+    if n <= max_size(leaf) {
+        // The common case, copied slice by slice. (A leaf has no children:
+        // `get` rather than slicing.)
+        let old = |r: std::ops::Range<usize>| {
+            (old_children.get(r.clone()).unwrap_or(&[]), &old_entries[r])
+        };
+        let parts = [
+            old(0..at),
+            (children, entries),
+            old(at + del..old_entries.len()),
+        ];
+        return (concat(leaf, n, version, parts), None);
+    }
+    let children = (old_children.iter().take(at))
+        .chain(children)
+        .chain(old_children.iter().skip(at + del))
+        .copied();
+    let entries = (old_entries[..at].iter())
+        .chain(entries)
+        .chain(&old_entries[at + del..])
+        .copied();
+    let (left, right) = halves(leaf, n, version, children, entries);
+    (left, Some(right))
+}
+
+/// A new node of `n` items: those of `parts`, in order. Allocated with
+/// filler, then overwritten slice by slice: `Node::alloc` takes iterators,
+/// and copying a chain of them item by item cost 10-20% more per
+/// insert+remove pair at 10k-100k keys.
+fn concat<K: Copy, const P: usize>(
+    leaf: bool,
+    n: usize,
+    version: Version,
+    parts: [Parts<'_, K, ()>; P],
+) -> OrdNode<K> {
+    let Some(&(children, entries)) = parts.iter().find(|p| !p.1.is_empty()) else {
+        return build(leaf, 0, version, [].into_iter(), [].into_iter());
+    };
+    // Filler: `n` copies of one child (none for a leaf) and of one entry.
+    let fill_children = children.first().copied().into_iter().cycle().take(n);
+    let fill_entries = std::iter::repeat(entries[0]).take(n);
+    let mut node = build(leaf, n, version, fill_children, fill_entries);
+    // SAFETY: `node` was made just now: unpublished, and reachable only
+    // through this exclusive borrow.
+    let (to_children, to_entries) = unsafe { node.parts_mut(true) };
+    let (mut c, mut e) = (0, 0);
+    for (children, entries) in parts {
+        to_children[c..c + children.len()].copy_from_slice(children);
+        to_entries[e..e + entries.len()].copy_from_slice(entries);
+        (c, e) = (c + children.len(), e + entries.len());
+    }
+    debug_assert_eq!(e, n);
+    node
+}
+
+/// Two new nodes sharing `n` items evenly, the right one taking any odd one.
+fn halves<K>(
+    leaf: bool,
+    n: usize,
+    version: Version,
+    children: impl Iterator<Item = OrdNode<K>> + Clone,
+    entries: impl Iterator<Item = (K, ())> + Clone,
+) -> (OrdNode<K>, OrdNode<K>) {
+    let half = n / 2;
+    let (lc, le) = (children.clone().take(half), entries.clone().take(half));
+    let left = build(leaf, half, version, lc, le);
+    let right = build(
+        leaf,
+        n - half,
+        version,
+        children.skip(half),
+        entries.skip(half),
+    );
+    (left, right)
+}
+
+/// Points slot `i` of an inner node at `child` and refreshes its minimum,
+/// copying the node first unless this transaction made it.
+fn set_child<K: Copy + Send + Sync>(
+    node: &mut OrdNode<K>,
+    i: usize,
+    child: OrdNode<K>,
+    txn: &mut Txn<'_>,
+) {
+    let min = min_key(&child);
+    let (children, entries) = make_mut(node, true, txn);
+    children[i] = child;
+    entries[i] = (min, ());
+}
+
+/// What inserting below a node did.
+enum Grown<K> {
+    /// The key was there already; nothing was written.
+    Present,
+    /// Inserted; the node still fits.
+    Fit,
+    /// Inserted; the node split and this is its new right half.
+    Split(OrdNode<K>),
+}
+
+/// Inserts `k` below `node`, copying the path to it. Writes nothing if
+/// `k` is present.
+fn insert_in<K>(node: &mut OrdNode<K>, k: K, txn: &mut Txn<'_>) -> Grown<K>
+where
+    K: Copy + Ord + Send + Sync,
+{
+    if is_leaf(node) {
+        let Err(at) = keys(node).binary_search_by(|e| e.0.cmp(&k)) else {
+            return Grown::Present;
+        };
+        let (new, right) = splice(node, (at, 0), &[], &[(k, ())], txn.version);
+        replace(node, new, true, txn);
+        return right.map_or(Grown::Fit, Grown::Split);
+    }
+    let i = child_for(keys(node), &k);
+    let mut child = node.parts(true).0[i];
+    match insert_in(&mut child, k, txn) {
+        Grown::Present => Grown::Present,
+        Grown::Fit => {
+            set_child(node, i, child, txn);
+            Grown::Fit
+        }
+        Grown::Split(right) => {
+            let mins = [(min_key(&child), ()), (min_key(&right), ())];
+            let (new, split) = splice(node, (i, 1), &[child, right], &mins, txn.version);
+            replace(node, new, true, txn);
+            split.map_or(Grown::Fit, Grown::Split)
+        }
+    }
+}
+
+/// Removes `k` from below `node`, copying the path to it; false (and
+/// nothing written) if absent. `node` may be left under its minimum size,
+/// for its parent to fix.
+fn remove_in<K>(node: &mut OrdNode<K>, k: &K, txn: &mut Txn<'_>) -> bool
+where
+    K: Copy + Ord + Send + Sync,
+{
+    if is_leaf(node) {
+        let Ok(at) = keys(node).binary_search_by(|e| e.0.cmp(k)) else {
+            return false;
+        };
+        let (new, _) = splice(node, (at, 1), &[], &[], txn.version);
+        replace(node, new, true, txn);
+        return true;
+    }
+    let i = child_for(keys(node), k);
+    let mut child = node.parts(true).0[i];
+    if !remove_in(&mut child, k, txn) {
+        return false;
+    }
+    if child.header().datamap as usize >= min_size(is_leaf(&child)) {
+        set_child(node, i, child, txn);
+    } else {
+        rebalance(node, i, child, txn);
+    }
+    true
+}
+
+/// Fixes child `i` of an inner node, now `child` and under its minimum:
+/// merges it with an adjacent sibling if both fit in one node, else shares
+/// their items evenly between the two. Both old nodes are given up.
+fn rebalance<K>(node: &mut OrdNode<K>, i: usize, child: OrdNode<K>, txn: &mut Txn<'_>)
+where
+    K: Copy + Ord + Send + Sync,
+{
+    let version = txn.version;
+    // The right sibling, or the left one for the last child (an inner node
+    // has at least two children).
+    let siblings = node.parts(true).0;
+    let (at, left, right) = if i + 1 < siblings.len() {
+        (i, child, siblings[i + 1])
+    } else {
+        (i - 1, siblings[i - 1], child)
+    };
+    let leaf = is_leaf(&child);
+    let ((lc, le), (rc, re)) = (left.parts(true), right.parts(true));
+    let n = le.len() + re.len();
+    if n <= max_size(leaf) {
+        let merged = concat(leaf, n, version, [(lc, le), (rc, re)]);
+        let mins = [(min_key(&merged), ())];
+        let (new, _) = splice(node, (at, 2), &[merged], &mins, version);
+        replace(node, new, true, txn);
+    } else {
+        let children = lc.iter().chain(rc).copied();
+        let entries = le.iter().chain(re).copied();
+        let (l, r) = halves(leaf, n, version, children, entries);
+        let (slots, mins) = make_mut(node, true, txn);
+        (slots[at], slots[at + 1]) = (l, r);
+        (mins[at], mins[at + 1]) = ((min_key(&l), ()), (min_key(&r), ()));
+    }
+    txn.discard(left, true);
+    txn.discard(right, true);
+}
+
+/// Sizes of `ceil(n / fill)` chunks of `n > 0` items, as even as possible.
+fn even_chunks(n: usize, fill: usize) -> impl Iterator<Item = usize> {
+    let chunks = n.div_ceil(fill);
+    let (base, extra) = (n / chunks, n % chunks);
+    (0..chunks).map(move |i| base + usize::from(i < extra))
+}
+
+impl<K> OrdTree<K> {
+    /// An empty set.
+    pub(crate) const fn new() -> Self {
+        OrdTree {
+            root: None,
+            len: 0,
+            height: 0,
+        }
+    }
+
+    /// Number of keys.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the set is empty.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A copy sharing every node: the base of a transaction, or the set of
+    /// a published graph.
+    pub(crate) fn share(&self) -> Self {
+        OrdTree {
+            root: self.root,
+            len: self.len,
+            height: self.height,
+        }
+    }
+
+    /// Frees every node of this set.
+    ///
+    /// # Safety
+    ///
+    /// As [`Trie::free_all`](super::Trie::free_all): no reader can reach
+    /// these nodes any more and no other tree owns them.
+    pub(crate) unsafe fn free_all(&mut self) {
+        unsafe fn free_tree<K>(node: OrdNode<K>) {
+            for &child in node.parts(true).0 {
+                // SAFETY: each child is owned by this node alone.
+                unsafe { free_tree(child) };
+            }
+            // SAFETY: the caller's contract; children freed above.
+            unsafe { node.free(true) };
+        }
+        if let Some(root) = self.root.take() {
+            // SAFETY: the caller's contract.
+            unsafe { free_tree(root) };
+        }
+        self.len = 0;
+        self.height = 0;
+    }
+}
+
+impl<K: Copy + Ord> OrdTree<K> {
+    /// Whether `k` is present. Never allocates or writes.
+    pub(crate) fn contains(&self, k: &K) -> bool {
+        let Some(mut node) = self.root.as_ref() else {
+            return false;
+        };
+        while !is_leaf(node) {
+            let (children, mins) = node.parts(true);
+            match mins.partition_point(|e| e.0 <= *k) {
+                0 => return false,
+                i => node = &children[i - 1],
+            }
+        }
+        keys(node).binary_search_by(|e| e.0.cmp(k)).is_ok()
+    }
+
+    /// The keys, ascending. Allocates nothing.
+    pub(crate) fn iter(&self) -> OrdIter<'_, K> {
+        let mut it = OrdIter {
+            root: self.root.as_ref(),
+            path: [0; MAX_HEIGHT],
+            depth: 0,
+            leaf: &[],
+            pos: 0,
+            remaining: self.len,
+        };
+        if let Some(root) = it.root {
+            it.descend(root, 0);
+        }
+        it
+    }
+
+    /// The smallest key: the root's first entry.
+    #[cfg(test)]
+    pub(crate) fn first(&self) -> Option<K> {
+        self.root.as_ref().map(min_key)
+    }
+
+    /// Checks the invariants (module docs); returns a description of the
+    /// first violation. O(n); for tests and `Snapshot::validate`.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let Some(root) = &self.root else {
+            return match (self.len, self.height) {
+                (0, 0) => Ok(()),
+                _ => Err("empty ordset with a length or height".into()),
+            };
+        };
+        if self.height == 0 || usize::from(self.height) > MAX_HEIGHT {
+            return Err(format!("ordset of height {}", self.height));
+        }
+        let (mut prev, mut count) = (None, 0);
+        check_node(root, self.height, true, &mut prev, &mut count)?;
+        if count != self.len {
+            return Err(format!("ordset len {} but {count} keys", self.len));
+        }
+        Ok(())
+    }
+}
+
+/// Checks the subtree at `node`, `level` levels above the leaves' parents
+/// (a leaf is at level 1); returns its minimum. `prev` is the last key seen.
+fn check_node<K: Copy + Ord>(
+    node: &OrdNode<K>,
+    level: u8,
+    is_root: bool,
+    prev: &mut Option<K>,
+    count: &mut usize,
+) -> Result<K, String> {
+    let h = node.header();
+    let (leaf, n) = (h.nodemap == 0, h.datamap as usize);
+    if leaf != (level == 1) {
+        return Err(format!("ordset node at level {level} is the wrong kind"));
+    }
+    let least = match (is_root, leaf) {
+        (true, true) => 1,
+        (true, false) => 2,
+        (false, _) => min_size(leaf),
+    };
+    if n < least || n > max_size(leaf) {
+        return Err(format!("ordset node of {n} items at level {level}"));
+    }
+    if !leaf && h.nodemap != low_mask(n) {
+        return Err("ordset child map is not its entry count's low mask".into());
+    }
+    let (children, entries) = node.parts(true);
+    if leaf {
+        for &(k, ()) in entries {
+            if prev.is_some_and(|p| p >= k) {
+                return Err("ordset keys not strictly ascending".into());
+            }
+            *prev = Some(k);
+        }
+        *count += n;
+        return Ok(entries[0].0);
+    }
+    for (child, &(min, ())) in children.iter().zip(entries) {
+        if child.header().born > h.born {
+            return Err("ordset child node newer than its parent".into());
+        }
+        if check_node(child, level - 1, false, prev, count)? != min {
+            return Err("ordset entry is not its child's minimum".into());
+        }
+    }
+    Ok(entries[0].0)
+}
+
+impl<K: Copy + Ord + Send + Sync> OrdTree<K> {
+    /// Inserts `k`; false, and nothing written (`txn` untouched), if it is
+    /// present.
+    pub(crate) fn insert(&mut self, k: K, txn: &mut Txn<'_>) -> bool {
+        let Some(root) = &mut self.root else {
+            txn.touched = true;
+            self.root = Some(build(
+                true,
+                1,
+                txn.version,
+                [].into_iter(),
+                [(k, ())].into_iter(),
+            ));
+            (self.len, self.height) = (1, 1);
+            return true;
+        };
+        match insert_in(root, k, txn) {
+            Grown::Present => return false,
+            Grown::Fit => {}
+            Grown::Split(right) => {
+                let left = *root;
+                let mins = [(min_key(&left), ()), (min_key(&right), ())];
+                *root = build(
+                    false,
+                    2,
+                    txn.version,
+                    [left, right].into_iter(),
+                    mins.into_iter(),
+                );
+                self.height += 1;
+                debug_assert!(usize::from(self.height) <= MAX_HEIGHT);
+            }
+        }
+        self.len += 1;
+        true
+    }
+
+    /// Removes `k`; false, and nothing written, if it is absent.
+    pub(crate) fn remove(&mut self, k: &K, txn: &mut Txn<'_>) -> bool {
+        let Some(root) = &mut self.root else {
+            return false;
+        };
+        if !remove_in(root, k, txn) {
+            return false;
+        }
+        self.len -= 1;
+        if self.len == 0 {
+            txn.discard(*root, true);
+            (self.root, self.height) = (None, 0);
+            return true;
+        }
+        // A root left with one child hands the root role down to it.
+        while !is_leaf(root) && root.header().datamap == 1 {
+            let only = root.parts(true).0[0];
+            replace(root, only, true, txn);
+            self.height -= 1;
+        }
+        true
+    }
+
+    /// A set of `keys`, which must ascend strictly, built bottom-up with
+    /// nodes three quarters full.
+    ///
+    /// # Panics
+    ///
+    /// If `keys` yields fewer keys than its `len()`.
+    pub(crate) fn from_sorted(keys: impl ExactSizeIterator<Item = K>, txn: &mut Txn<'_>) -> Self {
+        let len = keys.len();
+        if len == 0 {
+            return Self::new();
+        }
+        txn.touched = true;
+        let version = txn.version;
+        let mut prev = None;
+        let mut keys = keys.map(|k| {
+            debug_assert!(
+                prev.map_or(true, |p| p < k),
+                "from_sorted: keys not ascending"
+            );
+            prev = Some(k);
+            (k, ())
+        });
+        let mut level: Vec<OrdNode<K>> = even_chunks(len, LEAF_FILL)
+            .map(|n| build(true, n, version, [].into_iter(), keys.by_ref().take(n)))
+            .collect();
+        debug_assert!(keys.next().is_none(), "from_sorted: keys past len()");
+        let mut height = 1;
+        while level.len() > 1 {
+            let mut rest = &level[..];
+            let parents = even_chunks(level.len(), INNER_FILL)
+                .map(|n| {
+                    let (group, tail) = rest.split_at(n);
+                    rest = tail;
+                    let mins = group.iter().map(|c| (min_key(c), ()));
+                    build(false, n, version, group.iter().copied(), mins)
+                })
+                .collect();
+            level = parents;
+            height += 1;
+        }
+        OrdTree {
+            root: level.pop(),
+            len,
+            height,
+        }
+    }
+
+    /// Gives every node to `txn.discard` (the set is leaving the graph) and
+    /// leaves `self` empty.
+    pub(crate) fn discard_all(&mut self, txn: &mut Txn<'_>) {
+        fn discard_tree<K: Send + Sync>(node: OrdNode<K>, txn: &mut Txn<'_>) {
+            for &child in node.parts(true).0 {
+                discard_tree(child, txn);
+            }
+            txn.discard(node, true);
+        }
+        if let Some(root) = self.root.take() {
+            discard_tree(root, txn);
+        }
+        (self.len, self.height) = (0, 0);
+    }
+}
+
+/// Ascending iterator over an [`OrdTree`]; lives on the stack.
+///
+/// It keeps the child index taken at each inner level rather than the
+/// nodes, and walks down from the root again to reach the next leaf (once
+/// per 16-64 keys), which keeps it small enough to return by value.
+pub(crate) struct OrdIter<'a, K> {
+    root: Option<&'a OrdNode<K>>,
+    /// Per inner level, root first: which child the walk is in.
+    path: [u8; MAX_HEIGHT],
+    /// Inner levels in `path`: the leaves' depth.
+    depth: usize,
+    /// The current leaf's keys, and the next one's index.
+    leaf: &'a [(K, ())],
+    pos: usize,
+    /// Keys not yet returned.
+    remaining: usize,
+}
+
+// SAFETY: an iterator only reads nodes that are immutable while reachable
+// (module docs); sending or sharing it shares `&K`s, sound when `K: Sync`.
+unsafe impl<K: Sync> Send for OrdIter<'_, K> {}
+// SAFETY: as above; `&OrdIter` gives no access to the nodes at all.
+unsafe impl<K: Sync> Sync for OrdIter<'_, K> {}
+
+impl<'a, K> OrdIter<'a, K> {
+    /// Walks from `node`, at depth `depth`, down to its leftmost leaf.
+    fn descend(&mut self, mut node: &'a OrdNode<K>, mut depth: usize) {
+        while !is_leaf(node) {
+            self.path[depth] = 0;
+            depth += 1;
+            node = &node.parts(true).0[0];
+        }
+        (self.depth, self.leaf, self.pos) = (depth, keys(node), 0);
+    }
+
+    /// Moves to the next leaf, if any: from the root along `path` to the
+    /// deepest level with a next child, then down that child's leftmost
+    /// path.
+    fn next_leaf(&mut self) {
+        let Some(mut node) = self.root else {
+            return;
+        };
+        let mut turn = None;
+        for d in 0..self.depth {
+            let children = node.parts(true).0;
+            let i = usize::from(self.path[d]);
+            if i + 1 < children.len() {
+                turn = Some((d, children));
+            }
+            node = &children[i];
+        }
+        if let Some((d, children)) = turn {
+            let next = usize::from(self.path[d]) + 1;
+            // At most INNER_MAX children: the index fits in a `u8`.
+            self.path[d] = next as u8;
+            self.descend(&children[next], d + 1);
+        }
+    }
+}
+
+impl<K: Copy> Iterator for OrdIter<'_, K> {
+    type Item = K;
+
+    #[inline]
+    fn next(&mut self) -> Option<K> {
+        if self.pos == self.leaf.len() {
+            if self.remaining == 0 {
+                return None;
+            }
+            self.next_leaf();
+        }
+        let &(k, ()) = self.leaf.get(self.pos)?;
+        self.pos += 1;
+        self.remaining -= 1;
+        Some(k)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<K: Copy> ExactSizeIterator for OrdIter<'_, K> {}
+impl<K: Copy> FusedIterator for OrdIter<'_, K> {}
+
+#[cfg(test)]
+mod tests;
