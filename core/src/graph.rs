@@ -50,6 +50,14 @@ pub(crate) struct Tries<T: Copy + Ord, C: Copy + Ord> {
 }
 
 /// One published version of the whole graph: what readers load.
+///
+/// Aligned to a cache line: readers read its fields on every lookup while
+/// the writer allocates and frees next to it, and with `malloc` placement
+/// that false sharing made some runs of a reader under a flat-out writer
+/// keep 34-40% of its solo rate instead of ~80% (7 runs of 10, measured
+/// with the trie nodes already in the pool). It costs one aligned
+/// allocation per publish (~0.1 µs).
+#[repr(align(64))]
 pub(crate) struct Graph<T: Copy + Ord, C: Copy + Ord> {
     tries: Tries<T, C>,
     /// This version's number (the writer's publish counter).
@@ -138,18 +146,20 @@ impl<T: Copy + Ord, C: Copy + Ord> Home<T, C> {
 impl<T: Copy + Ord, C: Copy + Ord> Drop for Home<T, C> {
     #[allow(unsafe_code)]
     fn drop(&mut self) {
-        let mut w = self.writer.lock();
+        let w = &mut *self.writer.lock();
         // SAFETY: `Home` is dropped only when no graph version exists (each
         // holds an `Arc<Home>`), so no reader can reach any node; the
         // latest tries and their sets own their nodes alone (each set's
         // tree first, while the trie nodes holding it still exist), the
         // replaced ones are freed by the reclaimer's own drop right after.
         unsafe {
-            w.latest.subs.for_each(|_, set| set.free_all());
-            w.latest.conns.for_each(|_, node| node.threads.free_all());
-            w.latest.threads.free_all();
-            w.latest.subs.free_all();
-            w.latest.conns.free_all();
+            let pool = w.reclaimer.pool();
+            let latest = &mut w.latest;
+            latest.subs.for_each(|_, set| set.free_all(pool));
+            latest.conns.for_each(|_, node| node.threads.free_all(pool));
+            latest.threads.free_all(pool);
+            latest.subs.free_all(pool);
+            latest.conns.free_all(pool);
         }
     }
 }

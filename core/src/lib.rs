@@ -40,10 +40,12 @@
 //!
 //! The tries are hash tries in the CHAMP layout whose nodes carry no
 //! reference counts: copying a node is a `memcpy`-like clone of its inline
-//! entries plus its child pointers. A replaced node is freed by the writer
-//! once no graph version a reader still holds can see it (this is the
-//! crate's only `unsafe` code; it is model-checked with loom and run under
-//! valgrind in CI). Readers never free anything.
+//! entries plus its child pointers. Nodes are whole cache lines from a
+//! pool the writer owns, so a write never touches a line a reader is
+//! reading. A replaced node is given back by the writer once no graph
+//! version a reader still holds can see it (this is the crate's only
+//! `unsafe` code; it is model-checked with loom and run under valgrind in
+//! CI). Readers never free anything.
 //!
 //! Per-thread mutable state lives in an [`Arc<ThreadEntry>`](ThreadEntry)
 //! shared by every graph version: the host state `S` behind its own mutex,

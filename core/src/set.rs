@@ -29,7 +29,7 @@
 //! * `Tree`: more than `INLINE` members (canonical: a set is `Inline` iff
 //!   it fits), and the tree's own invariants.
 
-use crate::trie::{OrdIter, OrdTree, Txn};
+use crate::trie::{OrdIter, OrdTree, Pool, Txn};
 
 /// A thread's subscribers.
 pub(crate) type SubscriberSet<C> = SortedSet<C, 4>;
@@ -256,13 +256,13 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
     ///
     /// # Safety
     ///
-    /// As `OrdTree::free_all`: this set is the latest owner of its nodes
-    /// and no reader can reach them any more.
+    /// As `OrdTree::free_all`: this set is the latest owner of its nodes,
+    /// no reader can reach them any more, and `pool` is the writer's.
     #[allow(unsafe_code)]
-    pub(crate) unsafe fn free_all(&self) {
+    pub(crate) unsafe fn free_all(&self, pool: &Pool) {
         if let SortedSet::Tree(tree) = self {
             // SAFETY: the caller's contract.
-            unsafe { tree.share().free_all() };
+            unsafe { tree.share().free_all(pool) };
         }
     }
 

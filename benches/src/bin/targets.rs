@@ -3,17 +3,23 @@
 //! missed for switchboard.
 //!
 //! ```text
-//! cargo run --release -p switchboard-benches --bin targets -- [--budget-ms MS] [--sizes 1000,10000,100000]
+//! cargo run --release -p switchboard-benches --bin targets -- [--budget-ms MS] [--sizes 1000,10000,100000] [--churn-repeats N]
 //! ```
 //!
 //! Each figure is the median of three runs of about `--budget-ms` (default
 //! 200 ms) each, using the same loops as the criterion groups
 //! (`switchboard_benches::measure`). Memory uses the counting allocator,
 //! switched on only while the memory figures are taken.
+//!
+//! The churn rows vary by about ±10 points between processes, so they are
+//! also measured in `--churn-repeats` (default 5) fresh processes of this
+//! binary (`--churn-only`, switchboard and `pl_mutex`); the verdicts use
+//! the median over those, printed with its range.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 use switchboard_benches::alloc::CountingAlloc;
+use switchboard_benches::designs::{PlMutex, Switchboard};
 use switchboard_benches::hist::fmt_ns;
 use switchboard_benches::measure::{self, Pace};
 use switchboard_benches::workload::Workload;
@@ -75,49 +81,176 @@ fn measure(budget: Duration, mut f: impl FnMut(u64) -> Duration) -> (u64, f64) {
     (iters, v[1])
 }
 
-fn figures<R: Registry>(w: &Workload, budget: Duration) -> Figures {
-    let r: R = w.build();
-    let (_, lookup) = measure(budget, |n| measure::lookups(&r, w, n, 1));
-    let (_, lookup_direct) = measure(budget, |n| measure::lookups_direct(&r, w, n, 1));
-    let (_, two_readers) = measure(budget, |n| measure::lookups_parallel(&r, w, 2, n) / 2);
+/// The single-reader figures a churn row needs.
+#[derive(Debug, Default, Clone, Copy)]
+struct ChurnFigures {
+    lookup: f64,
+    churn_reader: f64,
+    churn_p99: f64,
+    churn_writes_per_s: f64,
+    paced_reader: f64,
+    paced_writes_per_s: f64,
+}
+
+fn churn_figures<R: Registry>(r: &R, w: &Workload, budget: Duration) -> ChurnFigures {
+    let (_, lookup) = measure(budget, |n| measure::lookups(r, w, n, 1));
     let mut churn_writes = Vec::new();
     let (_, churn_reader) = measure(budget, |n| {
-        let (d, churn) =
-            measure::with_churn(&r, w, Pace::FlatOut, || measure::lookups(&r, w, n, 2));
+        let (d, churn) = measure::with_churn(r, w, Pace::FlatOut, || measure::lookups(r, w, n, 2));
         churn_writes.push(churn.rate());
         d
     });
     // Per-lookup timing for the p99, sized from the rate under churn (the
     // clock reads add ~20-40 ns per sample).
     let timed = ((budget.as_nanos() as f64 / churn_reader) as u64).max(1000);
-    let (h, _) = measure::with_churn(&r, w, Pace::FlatOut, || {
-        measure::lookups_timed(&r, w, timed, 3)
+    let (h, _) = measure::with_churn(r, w, Pace::FlatOut, || {
+        measure::lookups_timed(r, w, timed, 3)
     });
     let mut paced_writes = Vec::new();
     let (_, paced_reader) = measure(budget, |n| {
-        let (d, churn) = measure::with_churn(&r, w, Pace::PerSecond(PACED), || {
-            measure::lookups(&r, w, n, 4)
+        let (d, churn) = measure::with_churn(r, w, Pace::PerSecond(PACED), || {
+            measure::lookups(r, w, n, 4)
         });
         paced_writes.push(churn.rate());
         d
     });
+    ChurnFigures {
+        lookup,
+        churn_reader,
+        churn_p99: h.quantile_ns(0.99) as f64,
+        churn_writes_per_s: median(churn_writes),
+        paced_reader,
+        paced_writes_per_s: median(paced_writes),
+    }
+}
+
+fn figures<R: Registry>(w: &Workload, budget: Duration) -> Figures {
+    let r: R = w.build();
+    let c = churn_figures(&r, w, budget);
+    let (_, lookup_direct) = measure(budget, |n| measure::lookups_direct(&r, w, n, 1));
+    let (_, two_readers) = measure(budget, |n| measure::lookups_parallel(&r, w, 2, n) / 2);
     let (_, pair) = measure(budget, |n| measure::pairs(&r, w, n, 5));
     let (_, cycle) = measure(budget, |n| measure::connection_cycles(&r, w, n, 6));
     if let Err(e) = r.validate() {
         panic!("{}: graph invalid after the run: {e}", R::NAME);
     }
     Figures {
-        lookup,
+        lookup: c.lookup,
         lookup_direct,
         two_readers,
-        churn_reader,
-        churn_p99: h.quantile_ns(0.99) as f64,
-        churn_writes_per_s: median(churn_writes),
-        paced_reader,
-        paced_writes_per_s: median(paced_writes),
+        churn_reader: c.churn_reader,
+        churn_p99: c.churn_p99,
+        churn_writes_per_s: c.churn_writes_per_s,
+        paced_reader: c.paced_reader,
+        paced_writes_per_s: c.paced_writes_per_s,
         pair,
         cycle,
     }
+}
+
+/// One process's churn-row figures for switchboard at one size: what the
+/// `--churn-only` child prints, one line per size.
+#[derive(Debug, Clone, Copy)]
+struct ChurnRun {
+    /// Reader keeps (solo lookup time / lookup time), percent, flat out.
+    keeps: f64,
+    /// Reader throughput over the `pl_mutex` reader's, flat out.
+    vs_mutex: f64,
+    p99: f64,
+    /// Reader keeps at 250k writes/s, percent.
+    paced_keeps: f64,
+}
+
+impl ChurnRun {
+    fn of(s: &ChurnFigures, mutex: &ChurnFigures) -> Self {
+        ChurnRun {
+            keeps: 100.0 * s.lookup / s.churn_reader,
+            vs_mutex: mutex.churn_reader / s.churn_reader,
+            p99: s.churn_p99,
+            paced_keeps: 100.0 * s.lookup / s.paced_reader,
+        }
+    }
+
+    fn line(&self, n: usize) -> String {
+        format!(
+            "churn {n} {} {} {} {}",
+            self.keeps, self.vs_mutex, self.p99, self.paced_keeps
+        )
+    }
+
+    fn parse(line: &str) -> Option<(usize, Self)> {
+        let mut f = line.strip_prefix("churn ")?.split_whitespace();
+        let n = f.next()?.parse().ok()?;
+        let mut x = || f.next()?.parse::<f64>().ok();
+        let run = ChurnRun {
+            keeps: x()?,
+            vs_mutex: x()?,
+            p99: x()?,
+            paced_keeps: x()?,
+        };
+        Some((n, run))
+    }
+}
+
+/// The `--churn-only` child: churn rows of switchboard and `pl_mutex` at
+/// each size, printed as [`ChurnRun`] lines.
+fn churn_only(sizes: &[usize], budget: Duration) {
+    for &n in sizes {
+        let w = Workload::standard(n);
+        let s: Switchboard = w.build();
+        let sb = churn_figures(&s, &w, budget);
+        drop(s);
+        let m: PlMutex = w.build();
+        let mutex = churn_figures(&m, &w, budget);
+        println!("{}", ChurnRun::of(&sb, &mutex).line(n));
+    }
+}
+
+/// Runs `repeats` `--churn-only` children one after another; returns each
+/// size's runs.
+fn churn_repeats(
+    sizes: &[usize],
+    budget: Duration,
+    repeats: usize,
+) -> BTreeMap<usize, Vec<ChurnRun>> {
+    let exe = std::env::current_exe().expect("own executable");
+    let list = sizes
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut runs: BTreeMap<usize, Vec<ChurnRun>> = BTreeMap::new();
+    for i in 0..repeats {
+        eprintln!(
+            "targets: churn repetition {} of {repeats} (own process)",
+            i + 1
+        );
+        let out = std::process::Command::new(&exe)
+            .args([
+                "--churn-only",
+                "--budget-ms",
+                &budget.as_millis().to_string(),
+            ])
+            .args(["--sizes", &list])
+            .output()
+            .expect("run the churn child");
+        assert!(out.status.success(), "churn child failed: {out:?}");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((n, run)) = ChurnRun::parse(line) {
+                runs.entry(n).or_default().push(run);
+            }
+        }
+    }
+    runs
+}
+
+/// Median and range of `xs`, formatted: `median [min–max]`.
+fn spread(xs: impl Iterator<Item = f64>, fmt: impl Fn(f64) -> String) -> (f64, String) {
+    let mut v: Vec<f64> = xs.collect();
+    v.sort_by(f64::total_cmp);
+    let med = v[v.len() / 2];
+    let text = format!("{} [{}–{}]", fmt(med), fmt(v[0]), fmt(v[v.len() - 1]));
+    (med, text)
 }
 
 fn join_cost<R: Registry>(w: &Workload, budget: Duration) -> f64 {
@@ -186,6 +319,8 @@ fn verdict(met: bool) -> &'static str {
 fn main() {
     let mut budget = Duration::from_millis(200);
     let mut sizes = vec![1_000, 10_000, 100_000];
+    let mut repeats = 5usize;
+    let mut child = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -204,12 +339,26 @@ fn main() {
                     .map(|s| s.parse().expect("--sizes takes thread counts"))
                     .collect();
             }
+            "--churn-repeats" => {
+                repeats = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--churn-repeats N");
+            }
+            "--churn-only" => child = true,
             "--help" | "-h" => {
-                println!("usage: targets [--budget-ms MS] [--sizes 1000,10000,100000]");
+                println!(
+                    "usage: targets [--budget-ms MS] [--sizes 1000,10000,100000] [--churn-repeats N]"
+                );
                 return;
             }
             other => panic!("unknown argument {other:?} (try --help)"),
         }
+    }
+
+    if child {
+        churn_only(&sizes, budget);
+        return;
     }
 
     let load_before = loadavg();
@@ -239,6 +388,8 @@ fn main() {
         memory.insert(R::NAME, bytes as f64 / w.edges.len() as f64);
     });
 
+    let churn = churn_repeats(&sizes, budget, repeats);
+
     probes.push(parallelism_now());
     let probes: Vec<String> = probes
         .iter()
@@ -253,7 +404,8 @@ fn main() {
         probes.join(" / "),
     );
     print_raw(&sizes, &figs, &joins, &memory, mem_size);
-    print_targets(&sizes, &figs, &joins, &memory, mem_size);
+    print_churn(&sizes, &churn);
+    print_targets(&sizes, &figs, &joins, &memory, mem_size, &churn);
 }
 
 fn print_raw(
@@ -312,12 +464,35 @@ fn print_raw(
     }
 }
 
+/// The churn rows over every repetition: median [min–max] per size.
+fn print_churn(sizes: &[usize], churn: &BTreeMap<usize, Vec<ChurnRun>>) {
+    let Some(k) = churn.values().map(Vec::len).min() else {
+        return;
+    };
+    println!("\n### Churn rows over {k} processes (switchboard; median [min–max])\n");
+    println!("| threads | flat out: reader keeps | × pl_mutex reader | reader p99 | 250k writes/s: reader keeps |");
+    println!("|---:|---:|---:|---:|---:|");
+    for n in sizes {
+        let runs = &churn[n];
+        let pct = |x: f64| format!("{x:.0}%");
+        let times = |x: f64| format!("{x:.1}×");
+        println!(
+            "| {n} | {} | {} | {} | {} |",
+            spread(runs.iter().map(|r| r.keeps), pct).1,
+            spread(runs.iter().map(|r| r.vs_mutex), times).1,
+            spread(runs.iter().map(|r| r.p99), ns).1,
+            spread(runs.iter().map(|r| r.paced_keeps), pct).1,
+        );
+    }
+}
+
 fn print_targets(
     sizes: &[usize],
     figs: &BTreeMap<(&str, usize), Figures>,
     joins: &BTreeMap<(&str, usize), f64>,
     memory: &BTreeMap<&str, f64>,
     mem_size: usize,
+    churn: &BTreeMap<usize, Vec<ChurnRun>>,
 ) {
     const SB: &str = "switchboard";
     const MUTEX: &str = "pl_mutex";
@@ -343,6 +518,23 @@ fn print_targets(
         verdict(ok)
     );
 
+    let direct: Vec<String> = sizes
+        .iter()
+        .map(|&n| {
+            let (s, m) = at(n);
+            format!("{:.2}× at {n}", s.lookup_direct / m.lookup)
+        })
+        .collect();
+    let ok = sizes.iter().all(|&n| {
+        let (s, m) = at(n);
+        s.lookup_direct <= m.lookup
+    });
+    println!(
+        "| (same, through `Engine` without a `Reader`) | {} | {} |",
+        direct.join(", "),
+        verdict(ok)
+    );
+
     let scaling: Vec<f64> = sizes
         .iter()
         .map(|&n| at(n).0.lookup / at(n).0.two_readers)
@@ -354,27 +546,48 @@ fn print_targets(
         verdict(min >= 1.8)
     );
 
+    // The churn rows: medians over the repeated processes when there are
+    // any (they vary by ±10 points between processes), else this run's.
+    let med = |n: usize, this_run: f64, pick: fn(&ChurnRun) -> f64| match churn.get(&n) {
+        Some(runs) if !runs.is_empty() => spread(runs.iter().map(pick), |x| x.to_string()).0,
+        _ => this_run,
+    };
+    let source = match churn.values().map(Vec::len).min() {
+        Some(k) if k > 0 => format!(" (median of {k} processes)"),
+        _ => String::new(),
+    };
     let keeps: Vec<f64> = sizes
         .iter()
-        .map(|&n| 100.0 * at(n).0.lookup / at(n).0.churn_reader)
+        .map(|&n| {
+            med(n, 100.0 * at(n).0.lookup / at(n).0.churn_reader, |r| {
+                r.keeps
+            })
+        })
         .collect();
     println!(
-        "| churn flat out: reader keeps ≥ 45% | {} | {} |",
+        "| churn flat out: reader keeps ≥ 45%{source} | {} | {} |",
         join_sizes(sizes, &keeps, "%"),
         verdict(keeps.iter().all(|&k| k >= 45.0))
     );
     let vs_mutex: Vec<f64> = sizes
         .iter()
-        .map(|&n| at(n).1.churn_reader / at(n).0.churn_reader)
+        .map(|&n| {
+            med(n, at(n).1.churn_reader / at(n).0.churn_reader, |r| {
+                r.vs_mutex
+            })
+        })
         .collect();
     println!(
-        "| churn flat out: reader ≥ 5× the mutex reader | {} | {} |",
+        "| churn flat out: reader ≥ 5× the mutex reader{source} | {} | {} |",
         join_sizes(sizes, &vs_mutex, "×"),
         verdict(vs_mutex.iter().all(|&k| k >= 5.0))
     );
-    let p99: Vec<f64> = sizes.iter().map(|&n| at(n).0.churn_p99).collect();
+    let p99: Vec<f64> = sizes
+        .iter()
+        .map(|&n| med(n, at(n).0.churn_p99, |r| r.p99))
+        .collect();
     println!(
-        "| churn flat out: reader p99 ≤ 2 µs | {} | {} |",
+        "| churn flat out: reader p99 ≤ 2 µs{source} | {} | {} |",
         sizes
             .iter()
             .zip(&p99)
@@ -385,10 +598,14 @@ fn print_targets(
     );
     let paced: Vec<f64> = sizes
         .iter()
-        .map(|&n| 100.0 * at(n).0.lookup / at(n).0.paced_reader)
+        .map(|&n| {
+            med(n, 100.0 * at(n).0.lookup / at(n).0.paced_reader, |r| {
+                r.paced_keeps
+            })
+        })
         .collect();
     println!(
-        "| 250k writes/s: reader keeps ≥ 70% | {} | {} |",
+        "| 250k writes/s: reader keeps ≥ 70%{source} | {} | {} |",
         join_sizes(sizes, &paced, "%"),
         verdict(paced.iter().all(|&k| k >= 70.0))
     );

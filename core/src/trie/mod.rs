@@ -20,7 +20,10 @@
 //!   bitmaps (`datamap`: slots holding an entry inline, `nodemap`: slots
 //!   holding a child), then the packed child pointers, then the packed
 //!   entries. An inner node of 32 children copies in 272 bytes; entries
-//!   live inline, so a lookup touches one node per level.
+//!   live inline, so a lookup touches one node per level;
+//! * nodes live in the writer's [`Pool`] (`pool.rs`): whole cache lines,
+//!   recycled through per-size free lists, so that the writer's allocations
+//!   never share a line with a node a reader is reading.
 //!
 //! The hash is consumed five bits per level from the low end.
 //!
@@ -58,14 +61,16 @@
 
 mod node;
 mod ordset;
+mod pool;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use node::{Reclaimer, Txn};
 pub(crate) use ordset::{OrdIter, OrdTree};
+pub(crate) use pool::Pool;
 
 use crate::hash::hash_of;
-use node::{Node, PartsMut};
+use node::{Born, Node, PartsMut};
 use std::hash::Hash;
 
 const BITS: u32 = 5;
@@ -146,21 +151,22 @@ impl<K, V> Trie<K, V> {
     /// # Safety
     ///
     /// No reader can reach this trie's nodes any more and no other trie owns
-    /// them (see "Ownership"): the engine calls this once, on the latest
-    /// version, when the last graph version is gone.
-    pub(crate) unsafe fn free_all(&mut self) {
-        unsafe fn free_tree<K, V>(node: Node<K, V>, shift: u32) {
+    /// them (see "Ownership"), and `pool` is the writer's: the engine calls
+    /// this once, on the latest version, when the last graph version is
+    /// gone.
+    pub(crate) unsafe fn free_all(&mut self, pool: &Pool) {
+        unsafe fn free_tree<K, V>(node: Node<K, V>, shift: u32, pool: &Pool) {
             let collision = is_collision(shift);
             for &child in node.parts(collision).0 {
                 // SAFETY: each child is owned by this node alone.
-                unsafe { free_tree(child, shift + BITS) };
+                unsafe { free_tree(child, shift + BITS, pool) };
             }
             // SAFETY: the caller's contract; children freed above.
-            unsafe { node.free(collision) };
+            unsafe { node.free(collision, pool) };
         }
         if let Some(root) = self.root.take() {
             // SAFETY: the caller's contract.
-            unsafe { free_tree(root, 0) };
+            unsafe { free_tree(root, 0, pool) };
         }
         self.len = 0;
     }
@@ -297,7 +303,7 @@ where
                 let root = Node::alloc(
                     bit_for(hash, 0),
                     0,
-                    txn.version,
+                    txn.born(),
                     false,
                     std::iter::empty(),
                     std::iter::once((key, value)),
@@ -348,7 +354,7 @@ where
         *node = Node::alloc(
             h.datamap,
             h.nodemap,
-            txn.version,
+            txn.born(),
             collision,
             children.iter().copied(),
             entries.iter().cloned(),
@@ -372,7 +378,7 @@ fn replace<K: Send + Sync, V: Send + Sync>(
 }
 
 /// A subtree holding two distinct keys whose hashes agree below `shift`.
-fn pair<K, V>(a: (K, V, u64), b: (K, V, u64), shift: u32, version: Version) -> Node<K, V> {
+fn pair<K, V>(a: (K, V, u64), b: (K, V, u64), shift: u32, version: Born<'_>) -> Node<K, V> {
     if is_collision(shift) {
         return Node::alloc(
             2,
@@ -422,7 +428,7 @@ where
     K: Copy + Eq + Hash + Send + Sync,
     V: Clone + Send + Sync,
 {
-    let version = txn.version;
+    let version = txn.born();
     if is_collision(shift) {
         if let Some(pos) = node.parts(true).1.iter().position(|(k, _)| *k == key) {
             let (_, entries) = make_mut(node, true, txn);
@@ -516,7 +522,7 @@ where
     K: Copy + Eq + Hash + Send + Sync,
     V: Clone + Send + Sync,
 {
-    let version = txn.version;
+    let version = txn.born();
     if is_collision(shift) {
         let entries = node.parts(true).1;
         let pos = entries.iter().position(|(k, _)| k == key)?;

@@ -4,8 +4,9 @@
 //! rules they rely on are in the parent module's docs ("Ownership",
 //! "Immutability", "Reclamation rule").
 
+use super::pool::Pool;
 use super::Version;
-use std::alloc::{self, Layout};
+use std::alloc::Layout;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 
@@ -193,7 +194,7 @@ impl<K, V> Node<K, V> {
     pub(super) fn alloc(
         datamap: u32,
         nodemap: u32,
-        born: Version,
+        born: Born<'_>,
         collision: bool,
         children: impl Iterator<Item = Node<K, V>>,
         entries: impl Iterator<Item = (K, V)>,
@@ -205,11 +206,7 @@ impl<K, V> Node<K, V> {
             datamap.count_ones() as usize
         };
         let s = shape::<K, V>(nc, nd);
-        // SAFETY: the layout has a non-zero size (it holds a header).
-        let base = unsafe { alloc::alloc(s.layout) };
-        if base.is_null() {
-            alloc::handle_alloc_error(s.layout);
-        }
+        let base = born.pool.alloc(s.layout).as_ptr();
         let (mut wc, mut wd) = (0, 0);
         // SAFETY: `base` is a fresh allocation of `s.layout`; each write goes
         // to its own in-bounds, aligned place (`take` bounds the counts). If
@@ -235,7 +232,7 @@ impl<K, V> Node<K, V> {
                 Header {
                     datamap,
                     nodemap,
-                    born,
+                    born: born.version,
                 },
             );
             Node {
@@ -250,9 +247,9 @@ impl<K, V> Node<K, V> {
     ///
     /// # Safety
     ///
-    /// No reader can reach the node any more, it is freed once, and
-    /// `collision` is its kind.
-    pub(super) unsafe fn free(self, collision: bool) {
+    /// No reader can reach the node any more, it is freed once, `collision`
+    /// is its kind, and `pool` is the one it was allocated from.
+    pub(super) unsafe fn free(self, collision: bool, pool: &Pool) {
         let (nc, nd) = {
             let h = self.header();
             (h.nodemap.count_ones() as usize, entry_count(h, collision))
@@ -276,9 +273,10 @@ impl<K, V> Node<K, V> {
             unsafe { (*self.ptr.as_ptr()).born = POISONED };
         }
         #[cfg(not(loom))]
-        // SAFETY: the caller's contract; allocated by `alloc` with `s.layout`.
+        // SAFETY: the caller's contract; allocated by `alloc` from this
+        // pool with `s.layout`.
         unsafe {
-            alloc::dealloc(base, s.layout);
+            pool.free(self.ptr.cast(), s.layout);
         }
     }
 }
@@ -288,37 +286,43 @@ impl<K, V> Node<K, V> {
 /// # Safety
 ///
 /// As `Node::free`, for a `Node<K, V>` at `ptr`.
-unsafe fn free_erased<K, V>(ptr: NonNull<Header>, collision: bool) {
+unsafe fn free_erased<K, V>(ptr: NonNull<Header>, collision: bool, pool: &Pool) {
     let node = Node::<K, V> {
         ptr,
         _entries: PhantomData,
     };
     // SAFETY: the caller's contract.
-    unsafe { node.free(collision) }
+    unsafe { node.free(collision, pool) }
 }
 
 /// A replaced node waiting until no held version can see it.
 struct Retired {
     ptr: NonNull<Header>,
     collision: bool,
-    free: unsafe fn(NonNull<Header>, bool),
+    free: unsafe fn(NonNull<Header>, bool, &Pool),
     born: Version,
     died: Version,
 }
 
-/// The writer's list of replaced nodes (see "Reclamation rule").
+/// The writer's node memory and its list of replaced nodes (see
+/// "Reclamation rule").
 #[derive(Default)]
 pub(crate) struct Reclaimer {
     retired: Vec<Retired>,
+    pool: Pool,
 }
 
 // SAFETY: the retired nodes hold `Send + Sync` keys and values (required
 // where they are retired), and only the reclaimer's owner frees them.
+// (Not `Sync`: the pool is the writer's alone.)
 unsafe impl Send for Reclaimer {}
-// SAFETY: `&Reclaimer` gives no access to the nodes.
-unsafe impl Sync for Reclaimer {}
 
 impl Reclaimer {
+    /// The memory every node of this writer comes from.
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// Number of replaced nodes not yet freed.
     #[cfg(test)]
     pub(crate) fn pending(&self) -> usize {
@@ -332,12 +336,13 @@ impl Reclaimer {
     /// `held` yields every graph version a reader may still hold (the
     /// latest version need not be listed: no retired node is visible in it).
     pub(crate) unsafe fn collect(&mut self, held: impl Iterator<Item = Version> + Clone) {
+        let pool = &self.pool;
         self.retired.retain(|r| {
             let visible = held.clone().any(|v| r.born <= v && v < r.died);
             if !visible {
                 // SAFETY: no held version lies in [born, died), so no reader
                 // can reach the node (caller's contract); it is listed once.
-                unsafe { (r.free)(r.ptr, r.collision) };
+                unsafe { (r.free)(r.ptr, r.collision, pool) };
             }
             visible
         });
@@ -352,10 +357,20 @@ impl Drop for Reclaimer {
     }
 }
 
+/// What a new node needs: the version it is born in and the pool its
+/// memory comes from. `Copy`, so that building code can pass it around
+/// while the transaction itself is borrowed elsewhere.
+#[derive(Clone, Copy)]
+pub(crate) struct Born<'a> {
+    pub(super) version: Version,
+    pool: &'a Pool,
+}
+
 /// One writer transaction: builds the graph version `version`.
 pub(crate) struct Txn<'a> {
     pub(super) version: Version,
-    reclaimer: &'a mut Reclaimer,
+    retired: &'a mut Vec<Retired>,
+    pool: &'a Pool,
     /// Whether this transaction made or gave up any node.
     pub(super) touched: bool,
 }
@@ -364,10 +379,21 @@ impl<'a> Txn<'a> {
     /// A transaction building `version`, which must be newer than every
     /// version built before with this reclaimer.
     pub(crate) fn new(version: Version, reclaimer: &'a mut Reclaimer) -> Self {
+        let Reclaimer { retired, pool } = reclaimer;
         Txn {
             version,
-            reclaimer,
+            retired,
+            pool,
             touched: false,
+        }
+    }
+
+    /// What nodes made in this transaction are born with.
+    #[inline]
+    pub(super) fn born(&self) -> Born<'a> {
+        Born {
+            version: self.version,
+            pool: self.pool,
         }
     }
 
@@ -389,11 +415,12 @@ impl<'a> Txn<'a> {
         let born = node.header().born;
         if born == self.version {
             // SAFETY: born in this transaction: unpublished, and the caller
-            // unlinked it from the only parent it had.
-            unsafe { node.free(collision) };
+            // unlinked it from the only parent it had; allocated from this
+            // pool.
+            unsafe { node.free(collision, self.pool) };
         } else {
             debug_assert!(born < self.version);
-            self.reclaimer.retired.push(Retired {
+            self.retired.push(Retired {
                 ptr: node.ptr,
                 collision,
                 free: free_erased::<K, V>,

@@ -48,7 +48,7 @@ impl<K: Copy + Eq + Hash + Send + Sync, V: Clone + Send + Sync> Writer<K, V> {
 impl<K, V> Drop for Writer<K, V> {
     fn drop(&mut self) {
         // SAFETY: tests drop the writer after their last read.
-        unsafe { self.latest.free_all() }
+        unsafe { self.latest.free_all(self.reclaimer.pool()) }
     }
 }
 

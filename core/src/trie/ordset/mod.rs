@@ -44,8 +44,10 @@
 //! once if this transaction made it and otherwise retires it with its
 //! `[born, died)` interval for [`Reclaimer::collect`](super::Reclaimer).
 
+use super::node::Born;
 use super::node::{Node, Parts};
-use super::{make_mut, replace, Txn, Version};
+use super::pool::Pool;
+use super::{make_mut, replace, Txn};
 use std::fmt;
 use std::iter::FusedIterator;
 
@@ -149,7 +151,7 @@ fn child_for<K: Ord>(entries: &[(K, ())], k: &K) -> usize {
 fn build<K>(
     leaf: bool,
     n: usize,
-    version: Version,
+    version: Born<'_>,
     children: impl Iterator<Item = OrdNode<K>>,
     entries: impl Iterator<Item = (K, ())>,
 ) -> OrdNode<K> {
@@ -166,7 +168,7 @@ fn splice<K: Copy>(
     (at, del): (usize, usize),
     children: &[OrdNode<K>],
     entries: &[(K, ())],
-    version: Version,
+    version: Born<'_>,
 ) -> (OrdNode<K>, Option<OrdNode<K>>) {
     let leaf = is_leaf(node);
     let (old_children, old_entries) = node.parts(true);
@@ -203,7 +205,7 @@ fn splice<K: Copy>(
 fn concat<K: Copy, const P: usize>(
     leaf: bool,
     n: usize,
-    version: Version,
+    version: Born<'_>,
     parts: [Parts<'_, K, ()>; P],
 ) -> OrdNode<K> {
     let Some(&(children, entries)) = parts.iter().find(|p| !p.1.is_empty()) else {
@@ -230,7 +232,7 @@ fn concat<K: Copy, const P: usize>(
 fn halves<K>(
     leaf: bool,
     n: usize,
-    version: Version,
+    version: Born<'_>,
     children: impl Iterator<Item = OrdNode<K>> + Clone,
     entries: impl Iterator<Item = (K, ())> + Clone,
 ) -> (OrdNode<K>, OrdNode<K>) {
@@ -281,7 +283,7 @@ where
         let Err(at) = keys(node).binary_search_by(|e| e.0.cmp(&k)) else {
             return Grown::Present;
         };
-        let (new, right) = splice(node, (at, 0), &[], &[(k, ())], txn.version);
+        let (new, right) = splice(node, (at, 0), &[], &[(k, ())], txn.born());
         replace(node, new, true, txn);
         return right.map_or(Grown::Fit, Grown::Split);
     }
@@ -295,7 +297,7 @@ where
         }
         Grown::Split(right) => {
             let mins = [(min_key(&child), ()), (min_key(&right), ())];
-            let (new, split) = splice(node, (i, 1), &[child, right], &mins, txn.version);
+            let (new, split) = splice(node, (i, 1), &[child, right], &mins, txn.born());
             replace(node, new, true, txn);
             split.map_or(Grown::Fit, Grown::Split)
         }
@@ -313,7 +315,7 @@ where
         let Ok(at) = keys(node).binary_search_by(|e| e.0.cmp(k)) else {
             return false;
         };
-        let (new, _) = splice(node, (at, 1), &[], &[], txn.version);
+        let (new, _) = splice(node, (at, 1), &[], &[], txn.born());
         replace(node, new, true, txn);
         return true;
     }
@@ -337,7 +339,7 @@ fn rebalance<K>(node: &mut OrdNode<K>, i: usize, child: OrdNode<K>, txn: &mut Tx
 where
     K: Copy + Ord + Send + Sync,
 {
-    let version = txn.version;
+    let version = txn.born();
     // The right sibling, or the left one for the last child (an inner node
     // has at least two children).
     let siblings = node.parts(true).0;
@@ -410,18 +412,18 @@ impl<K> OrdTree<K> {
     ///
     /// As [`Trie::free_all`](super::Trie::free_all): no reader can reach
     /// these nodes any more and no other tree owns them.
-    pub(crate) unsafe fn free_all(&mut self) {
-        unsafe fn free_tree<K>(node: OrdNode<K>) {
+    pub(crate) unsafe fn free_all(&mut self, pool: &Pool) {
+        unsafe fn free_tree<K>(node: OrdNode<K>, pool: &Pool) {
             for &child in node.parts(true).0 {
                 // SAFETY: each child is owned by this node alone.
-                unsafe { free_tree(child) };
+                unsafe { free_tree(child, pool) };
             }
             // SAFETY: the caller's contract; children freed above.
-            unsafe { node.free(true) };
+            unsafe { node.free(true, pool) };
         }
         if let Some(root) = self.root.take() {
             // SAFETY: the caller's contract.
-            unsafe { free_tree(root) };
+            unsafe { free_tree(root, pool) };
         }
         self.len = 0;
         self.height = 0;
@@ -543,7 +545,7 @@ impl<K: Copy + Ord + Send + Sync> OrdTree<K> {
             self.root = Some(build(
                 true,
                 1,
-                txn.version,
+                txn.born(),
                 [].into_iter(),
                 [(k, ())].into_iter(),
             ));
@@ -559,7 +561,7 @@ impl<K: Copy + Ord + Send + Sync> OrdTree<K> {
                 *root = build(
                     false,
                     2,
-                    txn.version,
+                    txn.born(),
                     [left, right].into_iter(),
                     mins.into_iter(),
                 );
@@ -606,7 +608,7 @@ impl<K: Copy + Ord + Send + Sync> OrdTree<K> {
             return Self::new();
         }
         txn.touched = true;
-        let version = txn.version;
+        let version = txn.born();
         let mut prev = None;
         let mut keys = keys.map(|k| {
             debug_assert!(

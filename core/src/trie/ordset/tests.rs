@@ -2,7 +2,7 @@
 //! valgrind (CI runs `trie::` under memcheck).
 
 use super::*;
-use crate::trie::Reclaimer;
+use crate::trie::{Reclaimer, Version};
 use std::collections::BTreeSet;
 
 /// A writer for tests: publishes versions, holds some, reclaims the rest.
@@ -40,7 +40,7 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         // SAFETY: tests drop the writer after their last read.
-        unsafe { self.latest.free_all() }
+        unsafe { self.latest.free_all(self.reclaimer.pool()) }
     }
 }
 
