@@ -24,7 +24,7 @@
 //! | `request_vs_replace.rs` | 6 | the pending reply resolves (a hang is a deadlock loom reports) |
 //! | `stale_clear.rs` | 5 | a stale `clear_listener_if` never removes the newer listener |
 //! | `watch_wakeup.rs` | 4 | the waiter never sleeps through a change, is woken after publish, sees close last |
-//! | `reclamation.rs` | 7 | no reader reaches a trie node the writer freed (freed nodes are poisoned under loom) |
+//! | `reclamation.rs` | 2, 7 | no reader reaches a trie node the writer freed (freed nodes are poisoned under loom), whether it holds a snapshot, reads once, or caches its version in a `Reader`; a `Reader` never reads an older version than before |
 //! | `async_wakeups.rs` | facade | every future and stream is woken by its event (no lost wake-up) |
 //!
 //! Each model was checked for teeth by breaking the core on purpose (the
@@ -39,7 +39,10 @@
 //! queue for crossbeam's channel. What that does not prove is written in
 //! `core/src/sync.rs`: arc-swap's and crossbeam's own internals, the
 //! passage of time (no clock: timed waits time out at once), and `SeqCst`
-//! beyond `AcqRel`.
+//! beyond `AcqRel`. The trie's node pool is bypassed under loom (every
+//! node is its own allocation, poisoned when freed); the pool is a
+//! single-threaded structure of the writer's, covered by unit tests and by
+//! valgrind in both modes.
 #![forbid(unsafe_code)]
 
 /// Small helpers shared by the models.
