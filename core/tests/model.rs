@@ -552,14 +552,7 @@ impl Harness {
         touched_conns: &[u64],
     ) -> Result<(), TestCaseError> {
         self.check_snapshot(false)?;
-        let (t, c) = match op {
-            Op::Connect(c, _) | Op::Disconnect(c) => (None, Some(c)),
-            Op::Subscribe(t, c) | Op::Unsubscribe(t, c) => (Some(t), Some(c)),
-            Op::Thread(t)
-            | Op::RemoveThread(t)
-            | Op::RemoveThreadIfIdle(t)
-            | Op::WaitChanged(t) => (Some(t), None),
-        };
+        let (t, c) = op.ids();
         for t in t.into_iter().chain(touched_threads.iter().copied()) {
             self.check_thread(t)?;
         }
@@ -675,6 +668,20 @@ fn large_ops() -> impl Strategy<Value = Vec<Op>> {
         .prop_map(|(a, b, c)| [a, b, c].concat())
 }
 
+impl Op {
+    /// The thread and the connection this op names.
+    fn ids(self) -> (Option<u64>, Option<u64>) {
+        match self {
+            Op::Connect(c, _) | Op::Disconnect(c) => (None, Some(c)),
+            Op::Subscribe(t, c) | Op::Unsubscribe(t, c) => (Some(t), Some(c)),
+            Op::Thread(t)
+            | Op::RemoveThread(t)
+            | Op::RemoveThreadIfIdle(t)
+            | Op::WaitChanged(t) => (Some(t), None),
+        }
+    }
+}
+
 fn run_small(ops: &[Op]) -> Result<(), TestCaseError> {
     let mut h = Harness::new(SMALL);
     let engine = Arc::clone(&h.engine);
@@ -714,14 +721,7 @@ fn run_large(ops: &[Op]) -> Result<Coverage, TestCaseError> {
         } else {
             h.check_touched(op, &threads, &conns)?;
         }
-        let (t, c) = match op {
-            Op::Connect(c, _) | Op::Disconnect(c) => (None, Some(c)),
-            Op::Subscribe(t, c) | Op::Unsubscribe(t, c) => (Some(t), Some(c)),
-            Op::Thread(t)
-            | Op::RemoveThread(t)
-            | Op::RemoveThreadIfIdle(t)
-            | Op::WaitChanged(t) => (Some(t), None),
-        };
+        let (t, c) = op.ids();
         h.check_reader(
             &mut reader,
             t.into_iter().chain(threads),

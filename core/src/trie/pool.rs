@@ -86,21 +86,31 @@ fn lines(layout: Layout) -> usize {
 /// Whether nodes bypass the pool (see the module docs).
 const SYSTEM: bool = cfg!(any(loom, switchboard_system_nodes));
 
+/// The block of its own a node of `layout` gets instead of a pool slot, if
+/// any: its exact layout when bypassing the pool, whole lines when it is
+/// too large for a slot.
+#[inline]
+fn own_block(layout: Layout) -> Option<Layout> {
+    let n = lines(layout);
+    if SYSTEM {
+        Some(layout)
+    } else if n > MAX_LINES {
+        Some(Layout::from_size_align(n * LINE, LINE).expect("small"))
+    } else {
+        None
+    }
+}
+
 impl Pool {
     /// Memory for one node of `layout` (whose alignment is at most a line).
     #[inline]
     pub(crate) fn alloc(&self, layout: Layout) -> NonNull<u8> {
         assert!(layout.align() <= LINE, "node aligned beyond a cache line");
         let n = lines(layout);
-        if SYSTEM || n > MAX_LINES {
-            let exact = if SYSTEM {
-                layout
-            } else {
-                Layout::from_size_align(n * LINE, LINE).expect("small")
-            };
+        if let Some(own) = own_block(layout) {
             // SAFETY: the layout has a non-zero size (a node holds a header).
-            let p = unsafe { alloc::alloc(exact) };
-            return NonNull::new(p).unwrap_or_else(|| alloc::handle_alloc_error(exact));
+            let p = unsafe { alloc::alloc(own) };
+            return NonNull::new(p).unwrap_or_else(|| alloc::handle_alloc_error(own));
         }
         if let Some(slot) = self.free[n - 1].get() {
             // SAFETY: a free slot's first word holds the next free slot of
@@ -156,14 +166,9 @@ impl Pool {
     #[inline]
     pub(crate) unsafe fn free(&self, p: NonNull<u8>, layout: Layout) {
         let n = lines(layout);
-        if SYSTEM || n > MAX_LINES {
-            let exact = if SYSTEM {
-                layout
-            } else {
-                Layout::from_size_align(n * LINE, LINE).expect("small")
-            };
+        if let Some(own) = own_block(layout) {
             // SAFETY: the caller's contract: allocated just so in `alloc`.
-            unsafe { alloc::dealloc(p.as_ptr(), exact) };
+            unsafe { alloc::dealloc(p.as_ptr(), own) };
             return;
         }
         // SAFETY: the slot is ours again (caller's contract), lines-aligned
