@@ -37,8 +37,9 @@
 //!    on send or on drop. Checked by: `requests.rs`; loom:
 //!    `request_vs_replace.rs` (a hang is a deadlock loom reports).
 //! 7. **Nothing leaks.** Retired graph versions are dropped by the writer
-//!    once unreferenced, and replaced trie nodes freed once no held version
-//!    can see them; the last version's drop frees the rest. Checked by:
+//!    once unreferenced, and replaced trie nodes given back to the writer's
+//!    node pool once no held version can see them; the last version's drop
+//!    frees the rest, pool included. Checked by:
 //!    `leaks.rs` (host state and entries freed by the next write and by
 //!    the engine's drop), `reclamation.rs` (readers holding versions across
 //!    churn, cached `Reader`s across churn, a snapshot outliving its
