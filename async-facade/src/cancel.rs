@@ -21,7 +21,8 @@ pub trait CancelTokenExt {
     ///
     /// let engine: Engine<u64, u64> = Engine::new();
     /// let entry = engine.thread(1);
-    /// let token = entry.set_listener(&Arc::new(())).token();
+    /// let listener = entry.set_listener(&Arc::new(()));
+    /// let token = listener.token();
     /// let cancelled = token.cancelled();
     /// entry.clear_listener();
     /// block_on(cancelled);

@@ -1,13 +1,14 @@
 //! Waiting for a thread to lose its last subscriber.
 
+use crate::shutdown::ShutdownFuture;
 use futures::future::FusedFuture;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use switchboard_core::{Engine, Key, SubscriberWatch};
 
-/// Awaits a thread going idle.
-pub trait EngineExt<T> {
+/// Awaits a thread going idle, and the engine's shutdown.
+pub trait EngineExt<T: Key> {
     /// Completes once thread `t` has no subscribers, or is gone (removed, or
     /// unknown when this was called). Pair it with
     /// [`Engine::remove_thread_if_idle`], which is atomic against a racing
@@ -32,6 +33,30 @@ pub trait EngineExt<T> {
     /// assert!(engine.remove_thread_if_idle(7));
     /// ```
     fn wait_idle(&self, t: T) -> WaitIdle;
+
+    /// Starts the engine's shutdown now, as
+    /// [`Engine::shutdown`](switchboard_core::Engine::shutdown) does (no new
+    /// listener starts, every current one is cleared), and returns a future
+    /// that resolves once every listener handle of the engine, of any
+    /// generation, has been dropped. Add your own timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use futures::{executor::block_on, StreamExt};
+    /// use switchboard_async::prelude::*;
+    /// use switchboard_async::Engine;
+    ///
+    /// let engine: Arc<Engine<u64, u64, (), u32>> = Arc::new(Engine::new());
+    /// let mut commands = engine.thread(1).set_listener(&engine).into_stream();
+    /// block_on(async {
+    ///     let task = async move { while commands.next().await.is_some() {} };
+    ///     futures::join!(task, engine.shutdown_async());
+    /// });
+    /// assert!(engine.shutdown(Duration::ZERO).still_running.is_empty());
+    /// ```
+    fn shutdown_async(&self) -> ShutdownFuture<T>;
 }
 
 impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> EngineExt<T>
@@ -42,6 +67,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> EngineExt<T
             watch: self.watch_subscribers(t),
             done: false,
         }
+    }
+
+    fn shutdown_async(&self) -> ShutdownFuture<T> {
+        ShutdownFuture::new(self.begin_shutdown())
     }
 }
 

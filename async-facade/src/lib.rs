@@ -15,6 +15,8 @@
 //! | [`SubscriberWatch`] | [`SubscriberWatchExt::changed`] | [`Changed`]: the next change          |
 //! | [`SubscriberWatch`] | [`SubscriberWatchExt::into_stream`] | [`WatchStream`]: `Stream<Item = bool>` |
 //! | [`Engine`]          | [`EngineExt::wait_idle`]   | [`WaitIdle`]: the thread has no subscribers |
+//! | [`Engine`]          | [`EngineExt::shutdown_async`] | [`ShutdownFuture`]: every listener ended |
+//! | [`ThreadEntry`]     | [`EntryExt::send_async`]   | [`SendAsync`]: the command queued, waiting for room |
 //!
 //! `use switchboard_async::prelude::*;` brings every extension trait into
 //! scope.
@@ -91,17 +93,17 @@
 //! * A listener stream has exactly one consumer (it owns the [`Listener`]).
 //! * Watches coalesce: a slow waiter may skip intermediate flips, but always
 //!   ends on the latest value.
-//! * A waiter that is dropped while pending leaves its waker registered in
-//!   the core until the next event, which then wakes that task once more;
-//!   the core has no deregistration hook. Wakers of the same task are
-//!   deduplicated, so a loop that re-creates a future each iteration does not
-//!   grow the list.
+//! * Every future here registers at most one waker in the core (the latest
+//!   poll's), and a future dropped while pending frees it: many short-lived
+//!   waiters never grow a waiter list beyond the ones alive at once.
 #![forbid(unsafe_code)]
 
 mod cancel;
 mod idle;
 mod listener;
 mod reply;
+mod send;
+mod shutdown;
 mod watch;
 
 pub use switchboard_core::*;
@@ -110,6 +112,8 @@ pub use cancel::{CancelTokenExt, Cancelled};
 pub use idle::{EngineExt, WaitIdle};
 pub use listener::{ListenerExt, ListenerStream};
 pub use reply::{PendingReplyExt, ReplyFuture};
+pub use send::{EntryExt, SendAsync};
+pub use shutdown::ShutdownFuture;
 pub use watch::{Changed, SubscriberWatchExt, WatchStream};
 
 /// The extension traits, for a glob import.
@@ -122,5 +126,7 @@ pub use watch::{Changed, SubscriberWatchExt, WatchStream};
 /// futures::executor::block_on(engine.wait_idle(1)); // unknown thread: ready at once
 /// ```
 pub mod prelude {
-    pub use crate::{CancelTokenExt, EngineExt, ListenerExt, PendingReplyExt, SubscriberWatchExt};
+    pub use crate::{
+        CancelTokenExt, EngineExt, EntryExt, ListenerExt, PendingReplyExt, SubscriberWatchExt,
+    };
 }

@@ -98,7 +98,8 @@ impl SubscriberWatchExt for SubscriberWatch {
 ///
 /// The watch marks a change seen only in the poll that returns it, so
 /// dropping a pending `Changed` loses no change: the next `changed()` on the
-/// same watch returns it. Other waiters are woken regardless.
+/// same watch returns it. Dropping it frees its waker registration; other
+/// waiters are woken regardless.
 #[derive(Debug)]
 pub struct Changed<'a> {
     watch: &'a mut SubscriberWatch,
@@ -113,6 +114,15 @@ impl Future for Changed<'_> {
         let out = this.watch.poll_changed(cx);
         this.done = out.is_ready();
         out
+    }
+}
+
+impl Drop for Changed<'_> {
+    fn drop(&mut self) {
+        // Dropped while pending: free the registration its last poll left.
+        if !self.done {
+            self.watch.forget_waker();
+        }
     }
 }
 

@@ -16,7 +16,8 @@ type E = Engine<u64, u64, (), u32>;
 fn smoke() {
     let e = E::new();
     let entry = e.thread(1);
-    let token = entry.set_listener(&Arc::new(())).token();
+    let token_listener = entry.set_listener(&Arc::new(()));
+    let token = token_listener.token();
     entry.clear_listener();
     block_on(token.cancelled());
 }
@@ -56,11 +57,13 @@ fn pending_then_woken_exactly_by_the_cancellation() {
 fn fired_by_replacement_and_by_removal() {
     let e = E::new();
     let entry = e.thread(1);
-    let first = entry.set_listener(&Arc::new(())).token();
+    let first_listener = entry.set_listener(&Arc::new(()));
+    let first = first_listener.token();
     let p = Probe::new();
     let mut fut = first.cancelled();
     assert_eq!(p.poll(&mut fut), Poll::Pending);
-    let second = entry.set_listener(&Arc::new(())).token();
+    let second_listener = entry.set_listener(&Arc::new(()));
+    let second = second_listener.token();
     assert_eq!(p.wakes(), 1);
     assert_eq!(p.poll(&mut fut), Poll::Ready(()));
 
@@ -76,7 +79,8 @@ fn fired_by_replacement_and_by_removal() {
 fn ready_at_once_when_already_fired() {
     let e = E::new();
     let entry = e.thread(1);
-    let token = entry.set_listener(&Arc::new(())).token();
+    let token_listener = entry.set_listener(&Arc::new(()));
+    let token = token_listener.token();
     entry.clear_listener();
     let p = Probe::new();
     assert_eq!(p.poll(&mut token.cancelled()), Poll::Ready(()));
@@ -87,7 +91,8 @@ fn ready_at_once_when_already_fired() {
 fn every_waiter_is_woken_and_a_dropped_one_steals_nothing() {
     let e = E::new();
     let entry = e.thread(1);
-    let token = entry.set_listener(&Arc::new(())).token();
+    let token_listener = entry.set_listener(&Arc::new(()));
+    let token = token_listener.token();
     let probes: Vec<_> = (0..4).map(|_| Probe::new()).collect();
     let mut futs: Vec<_> = (0..4).map(|_| token.cancelled()).collect();
     for (p, f) in probes.iter().zip(&mut futs) {
@@ -106,7 +111,8 @@ fn every_waiter_is_woken_and_a_dropped_one_steals_nothing() {
 fn cross_thread_waiters_are_all_woken() {
     let e = Arc::new(E::new());
     let entry = e.thread(1);
-    let token = entry.set_listener(&Arc::new(())).token();
+    let token_listener = entry.set_listener(&Arc::new(()));
+    let token = token_listener.token();
     let waiters: Vec<_> = (0..4)
         .map(|_| {
             let token = token.clone();

@@ -24,6 +24,7 @@ use crate::entry::ThreadEntry;
 use crate::graph::{ConnNode, ErasedEntry, Graph, Home, Tries};
 use crate::reader::Reader;
 use crate::set::{SubscriberSet, ThreadSet};
+use crate::shutdown::{Registry, ShutdownReport, ShutdownWait};
 use crate::snapshot::{Snapshot, Subscribers};
 use crate::sync::{Arc, ArcSwap, Cached, StdArc};
 use crate::trie::Txn;
@@ -32,6 +33,7 @@ use crate::{Caps, NotConnected};
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 /// What a thread or connection id must be: a small copyable key (a `u64`
 /// newtype in practice). Implemented for every type that qualifies.
@@ -71,6 +73,8 @@ pub struct Engine<T: Key, C: Key, S = (), M = ()> {
     current: ArcSwap<Graph<T, C>>,
     /// The writer mutex and the owner of every node.
     home: Arc<Home<T, C>>,
+    /// Every listener handle and current listener of this engine's entries.
+    registry: StdArc<Registry<T>>,
     _entries: PhantomData<fn() -> (S, M)>,
 }
 
@@ -99,6 +103,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
         Engine {
             current: ArcSwap::new(Home::graph(&home, Tries::new(), 0)),
             home,
+            registry: StdArc::new(Registry::new()),
             _entries: PhantomData,
         }
     }
@@ -260,7 +265,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                 let entry = match g.threads.get(&t) {
                     Some(e) => Self::entry_arc(e),
                     None => {
-                        let e = StdArc::new(ThreadEntry::new(t));
+                        let e = StdArc::new(ThreadEntry::new(t, &self.registry));
                         g.threads.insert(t, StdArc::clone(&e) as ErasedEntry, txn);
                         e
                     }
@@ -374,7 +379,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
             |g, txn| match g.threads.get(&t) {
                 Some(e) => (false, Self::entry_arc(e)),
                 None => {
-                    let e = StdArc::new(ThreadEntry::new(t));
+                    let e = StdArc::new(ThreadEntry::new(t, &self.registry));
                     g.threads.insert(t, StdArc::clone(&e) as ErasedEntry, txn);
                     (true, e)
                 }
@@ -474,7 +479,64 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
         self.remove_thread_where(entry.id(), true, Some(entry))
     }
 
-    /// Clears every thread's listener (shutdown); entries stay.
+    /// Shuts the engine's listeners down and waits for them: from now on
+    /// [`set_listener`](ThreadEntry::set_listener) returns a listener that
+    /// is already cancelled and closed; every current listener is cleared
+    /// (its token fires, its queue closes); then this waits until every
+    /// [`Listener`](crate::Listener) handle of this engine, of any
+    /// generation, has been dropped, or until `timeout`. The graph and the
+    /// entries stay as they are.
+    ///
+    /// The report names the threads whose listener handles were still alive
+    /// when the wait ended; empty means no listener of this engine is
+    /// running and none can start (guarantee 11). Calling it again waits
+    /// again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use switchboard_core::Engine;
+    ///
+    /// let engine: Arc<Engine<u64, u64, (), u32>> = Arc::new(Engine::new());
+    /// let listener = engine.thread(1).set_listener(&engine);
+    /// let task = std::thread::spawn(move || while listener.recv().is_ok() {});
+    ///
+    /// let report = engine.shutdown(Duration::from_secs(5));
+    /// assert!(report.still_running.is_empty());
+    /// task.join().unwrap();
+    /// assert!(engine.is_shut_down());
+    /// let late = engine.thread(2).set_listener(&engine);
+    /// assert!(late.is_cancelled() && late.recv().is_err());
+    /// ```
+    pub fn shutdown(&self, timeout: Duration) -> ShutdownReport<T> {
+        self.begin_shutdown().wait_timeout(timeout)
+    }
+
+    /// Starts [`shutdown`](Self::shutdown) (no new listener, every current
+    /// one cleared) without waiting: the returned handle waits, blocking or
+    /// polled (the async facade's `shutdown_async`).
+    pub fn begin_shutdown(&self) -> ShutdownWait<T> {
+        for slot in self.registry.shut_down() {
+            slot.clear();
+        }
+        ShutdownWait::new(StdArc::clone(&self.registry))
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) has begun.
+    pub fn is_shut_down(&self) -> bool {
+        self.registry.is_shut_down()
+    }
+
+    /// (threads with a current listener, live `Listener` handles of any
+    /// generation).
+    pub(crate) fn listener_counts(&self) -> (usize, usize) {
+        self.registry.counts()
+    }
+
+    /// Clears every thread's listener; entries stay. New listeners can
+    /// still start (see [`shutdown`](Self::shutdown) for the end of
+    /// service).
     pub fn clear_all_listeners(&self) {
         let g = self.current.load();
         g.threads
@@ -503,13 +565,18 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     }
 }
 
-impl<T: Key, C: Key, S, M> fmt::Debug for Engine<T, C, S, M> {
+impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> fmt::Debug
+    for Engine<T, C, S, M>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = self.current.load();
+        let (listeners, handles) = self.listener_counts();
         f.debug_struct("Engine")
             .field("connections", &g.conns.len())
             .field("threads", &g.threads.len())
             .field("subscribed_threads", &g.subs.len())
+            .field("listeners", &listeners)
+            .field("live_listener_handles", &handles)
             .finish()
     }
 }

@@ -8,12 +8,17 @@
 //! handles the host still holds keep working on the detached entry, but the
 //! engine never hands it out again.
 
-use crate::error::NoListener;
-use crate::listener::{Listener, ListenerSlot};
+use crate::engine::Key;
+use crate::error::{NoListener, SendError};
+use crate::listener::{Listener, ListenerHome};
+use crate::queue::{PendingSend, QueueConfig};
 use crate::reply::{self, PendingReply, Reply};
-use crate::sync::{Arc, Mutex, MutexGuard};
+use crate::shutdown::Registry;
+use crate::sync::{Arc, Mutex, MutexGuard, StdArc};
 use crate::watch::{SubscriberWatch, WatchCell};
 use std::fmt;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 /// One thread's host state and listener. Get it from
 /// [`Engine::thread`](crate::Engine::thread),
@@ -39,18 +44,65 @@ use std::fmt;
 pub struct ThreadEntry<T, S, M> {
     id: T,
     state: Mutex<S>,
-    listener: Mutex<ListenerSlot<M>>,
+    listener: StdArc<ListenerHome<M>>,
     watch: Arc<WatchCell>,
 }
 
-impl<T: Copy, S: Default, M> ThreadEntry<T, S, M> {
-    pub(crate) fn new(id: T) -> Self {
+impl<T: Key, S: Default, M> ThreadEntry<T, S, M> {
+    pub(crate) fn new(id: T, registry: &StdArc<Registry<T>>) -> Self {
         ThreadEntry {
             id,
             state: Mutex::new(S::default()),
-            listener: Mutex::new(ListenerSlot::new()),
+            listener: StdArc::new(ListenerHome::new(registry.tracker(id))),
             watch: Arc::new(WatchCell::new()),
         }
+    }
+}
+
+impl<T: Copy, S, M: Send + 'static> ThreadEntry<T, S, M> {
+    /// Makes a new listener current: cancels the previous one (its token
+    /// fires, its queue closes), bumps the generation, opens a new,
+    /// unbounded queue, and remembers `owner` weakly for
+    /// [`listener_matches`](Self::listener_matches). After
+    /// [`Engine::shutdown`](crate::Engine::shutdown) began, it changes
+    /// nothing and returns a listener that is already cancelled and closed.
+    pub fn set_listener<O: ?Sized + Send + Sync + 'static>(
+        &self,
+        owner: &std::sync::Arc<O>,
+    ) -> Listener<M> {
+        self.listener.set(owner, QueueConfig::unbounded())
+    }
+
+    /// [`set_listener`](Self::set_listener) with the queue's capacity
+    /// chosen by `queue` (see [`QueueConfig`] and the crate docs'
+    /// "Backpressure" section).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use switchboard_core::{Engine, QueueConfig, SendError};
+    ///
+    /// let engine: Engine<u64, u64, (), u32> = Engine::new();
+    /// let entry = engine.thread(1);
+    /// let listener = entry.set_listener_with(&Arc::new(()), QueueConfig::bounded(2));
+    /// entry.try_send(1).unwrap();
+    /// entry.try_send(2).unwrap();
+    /// assert_eq!(entry.queue_len(), 2);
+    /// assert_eq!(entry.try_send(3), Err(SendError::Full(3)));
+    /// assert_eq!(
+    ///     entry.send_timeout(3, Duration::from_millis(1)),
+    ///     Err(SendError::Full(3))
+    /// );
+    /// assert_eq!(listener.recv(), Ok(1)); // room for one more
+    /// entry.try_send(3).unwrap();
+    /// ```
+    pub fn set_listener_with<O: ?Sized + Send + Sync + 'static>(
+        &self,
+        owner: &std::sync::Arc<O>,
+        queue: QueueConfig,
+    ) -> Listener<M> {
+        self.listener.set(owner, queue)
     }
 }
 
@@ -66,25 +118,15 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
         self.state.lock()
     }
 
-    /// Makes a new listener current: cancels the previous one (its token
-    /// fires, its queue closes), bumps the generation, opens a new queue,
-    /// and remembers `owner` weakly for [`listener_matches`](Self::listener_matches).
-    pub fn set_listener<O: ?Sized + Send + Sync + 'static>(
-        &self,
-        owner: &std::sync::Arc<O>,
-    ) -> Listener<M> {
-        self.listener.lock().set(owner)
-    }
-
     /// Cancels and closes the current listener, if any, and forgets its owner.
     pub fn clear_listener(&self) {
-        self.listener.lock().clear();
+        self.listener.clear();
     }
 
     /// Clears the listener only if `generation` is still current; returns
     /// whether it did. A stale clear never removes a newer listener.
     pub fn clear_listener_if(&self, generation: u64) -> bool {
-        self.listener.lock().clear_if(generation)
+        self.listener.clear_if(generation)
     }
 
     /// Whether the current listener was set with this very `owner` (same
@@ -93,28 +135,84 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
         &self,
         owner: &std::sync::Arc<O>,
     ) -> bool {
-        self.listener.lock().matches(owner)
+        self.listener.matches(owner)
     }
 
     /// The current listener generation: 0 before any listener, then 1, 2, …
     /// (never reused, not reset by clearing).
     pub fn generation(&self) -> u64 {
-        self.listener.lock().generation()
+        self.listener.generation()
     }
 
     /// Whether a listener is current (set and not since cleared).
     pub fn has_listener(&self) -> bool {
-        self.listener.lock().has_listener()
+        self.listener.has_listener()
     }
 
-    /// Queues `m` for the current listener.
+    /// Queues `m` for the current listener. On the default unbounded queue
+    /// it never blocks; on a full bounded queue it waits for room (see the
+    /// crate docs' "Backpressure" section before calling it from a
+    /// listener's own task).
     ///
     /// # Errors
     ///
     /// [`NoListener`] with `m` inside if there is no current listener (never
-    /// set, cleared, or its [`Listener`] was dropped).
+    /// set, cleared, or its [`Listener`] was dropped), or if the listener
+    /// was replaced or cleared while this send waited for room.
+    #[inline]
     pub fn send(&self, m: M) -> Result<(), NoListener<M>> {
-        self.listener.lock().send(m)
+        self.listener.send(m)
+    }
+
+    /// Queues `m` for the current listener if its queue has room now; never
+    /// blocks.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::NoListener`] if there is no current listener,
+    /// [`SendError::Full`] if its bounded queue is full; `m` comes back
+    /// inside either.
+    #[inline]
+    pub fn try_send(&self, m: M) -> Result<(), SendError<M>> {
+        self.listener.try_send(m)
+    }
+
+    /// Queues `m`, waiting at most `timeout` for room in a full bounded
+    /// queue.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Full`] if there was no room in time;
+    /// [`SendError::NoListener`] if there is no current listener, or it
+    /// was replaced or cleared while this waited. `m` comes back inside.
+    pub fn send_timeout(&self, m: M, timeout: Duration) -> Result<(), SendError<M>> {
+        let m = match self.listener.try_send(m) {
+            Err(SendError::Full(m)) => m,
+            done => return done,
+        };
+        // A timeout too large for the clock waits for ever.
+        self.listener
+            .send_until(m, Instant::now().checked_add(timeout))
+    }
+
+    /// Polls a send that waits for room: the building block of the async
+    /// facade's `send_async`. `Ready(Ok(()))` once the command is queued,
+    /// `Ready(Err)` with the command if there is no current listener or the
+    /// one whose full queue it waited on was replaced or cleared; otherwise
+    /// `cx`'s waker is registered (in `pending`) and woken when the queue
+    /// makes room or closes.
+    pub fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        pending: &mut PendingSend<M>,
+    ) -> Poll<Result<(), NoListener<M>>> {
+        self.listener.poll_send(cx, pending)
+    }
+
+    /// Commands waiting in the current listener's queue (0 if there is no
+    /// current listener).
+    pub fn queue_len(&self) -> usize {
+        self.listener.queue_len()
     }
 
     /// Sends a command carrying a [`Reply`], returning the handle its answer
@@ -134,6 +232,22 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
         Ok(pending)
     }
 
+    /// [`request`](Self::request) without waiting: the command is queued
+    /// only if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the built command inside, as
+    /// [`try_send`](Self::try_send).
+    pub fn try_request<R>(
+        &self,
+        make: impl FnOnce(Reply<R>) -> M,
+    ) -> Result<PendingReply<R>, SendError<M>> {
+        let (reply, pending) = reply::pair();
+        self.try_send(make(reply))?;
+        Ok(pending)
+    }
+
     pub(crate) fn watch_cell(&self) -> &WatchCell {
         &self.watch
     }
@@ -149,11 +263,10 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
 
 impl<T: fmt::Debug, S, M> fmt::Debug for ThreadEntry<T, S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let slot = self.listener.lock();
         f.debug_struct("ThreadEntry")
             .field("id", &self.id)
-            .field("generation", &slot.generation())
-            .field("has_listener", &slot.has_listener())
+            .field("generation", &self.listener.generation())
+            .field("has_listener", &self.listener.has_listener())
             .finish_non_exhaustive()
     }
 }

@@ -52,6 +52,77 @@ impl<M> fmt::Display for NoListener<M> {
 
 impl<M> std::error::Error for NoListener<M> {}
 
+/// Why a command was not queued; the command comes back either way.
+///
+/// Returned by [`ThreadEntry::try_send`](crate::ThreadEntry::try_send),
+/// [`send_timeout`](crate::ThreadEntry::send_timeout) and
+/// [`try_request`](crate::ThreadEntry::try_request).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use switchboard_core::{Engine, QueueConfig, SendError};
+///
+/// let engine: Engine<u64, u64, (), &str> = Engine::new();
+/// let entry = engine.thread(1);
+/// assert_eq!(entry.try_send("early"), Err(SendError::NoListener("early")));
+///
+/// let _listener = entry.set_listener_with(&Arc::new(()), QueueConfig::bounded(1));
+/// entry.try_send("first").unwrap();
+/// let err = entry.try_send("second").unwrap_err();
+/// assert!(err.is_full());
+/// assert_eq!(err.into_inner(), "second");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SendError<M> {
+    /// The thread has no current listener (never set, cleared, replaced
+    /// while a send waited, or dropped).
+    NoListener(M),
+    /// The listener's bounded queue is full.
+    Full(M),
+}
+
+impl<M> SendError<M> {
+    /// The command that was not queued.
+    pub fn into_inner(self) -> M {
+        match self {
+            SendError::NoListener(m) | SendError::Full(m) => m,
+        }
+    }
+
+    /// Whether the queue was full (a listener was current).
+    pub fn is_full(&self) -> bool {
+        matches!(self, SendError::Full(_))
+    }
+}
+
+impl<M> From<NoListener<M>> for SendError<M> {
+    fn from(NoListener(m): NoListener<M>) -> Self {
+        SendError::NoListener(m)
+    }
+}
+
+impl<M> fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::NoListener(_) => f.write_str("NoListener(..)"),
+            SendError::Full(_) => f.write_str("Full(..)"),
+        }
+    }
+}
+
+impl<M> fmt::Display for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::NoListener(_) => f.write_str("thread has no listener"),
+            SendError::Full(_) => f.write_str("listener queue is full"),
+        }
+    }
+}
+
+impl<M> std::error::Error for SendError<M> {}
+
 /// [`Listener::recv`](crate::Listener::recv) failed: the queue is closed
 /// (the listener was replaced or cleared) and drained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

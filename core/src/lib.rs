@@ -136,13 +136,16 @@ mod graph;
 pub mod guarantees;
 mod hash;
 mod listener;
+mod queue;
 mod reader;
 mod reply;
 mod set;
+mod shutdown;
 mod snapshot;
 mod sync;
 #[allow(unsafe_code)]
 mod trie;
+mod waiters;
 mod watch;
 
 pub use caps::Caps;
@@ -150,14 +153,21 @@ pub use engine::{Engine, Key};
 pub use entry::ThreadEntry;
 pub use error::{
     InvariantViolation, NoListener, NotConnected, RecvError, RecvTimeoutError, ReplyError,
-    ReplyTimeoutError, TryRecvError, WatchError,
+    ReplyTimeoutError, SendError, TryRecvError, WatchError,
 };
 pub use listener::{CancelToken, Listener};
+pub use queue::{PendingSend, QueueConfig};
 pub use reader::Reader;
 pub use reply::{PendingReply, Reply};
+pub use shutdown::{ShutdownReport, ShutdownWait};
 pub use snapshot::{Snapshot, Subscribers, SubscribersIter};
 pub use sync::MutexGuard;
 pub use watch::SubscriberWatch;
+
+/// A standalone waiter list, for tests and loom models of the primitive
+/// every watch, token, reply and queue waits on. Not part of the API.
+#[doc(hidden)]
+pub use waiters::probe as wait_list_probe;
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -1,8 +1,9 @@
 //! Thread listeners: the task that serves a thread, its command queue and
 //! its cancellation token.
 //!
-//! A thread entry holds one [`ListenerSlot`] behind a mutex. The slot's
-//! states:
+//! A thread entry holds one [`ListenerHome`]: a [`ListenerSlot`] behind a
+//! mutex, plus the tracker that reports to the engine's listener registry
+//! (`shutdown.rs`). The slot's states:
 //!
 //! | state     | `generation` | `current`  | `send` does              |
 //! |-----------|--------------|------------|--------------------------|
@@ -11,17 +12,27 @@
 //! | cleared   | g ≥ 1        | `None`     | gives the message back   |
 //!
 //! `set_listener` moves any state to "listening" with `g + 1`, first
-//! cancelling and closing the previous listener. `clear_listener` moves
+//! cancelling and closing the previous listener (after shutdown it leaves
+//! the slot as it is and hands back a listener already closed).
+//! `clear_listener`, and dropping listener g while it is current, move
 //! "listening" to "cleared". Generations are never reused. Every transition
-//! and every send happens under the slot's mutex, so a command reaches the
-//! listener current when `send` took the lock, and the per-sender FIFO order
-//! of the queue carries over.
+//! and every queueing happens under the slot's mutex, so a command reaches
+//! the listener current when `send` took the lock, and the per-sender FIFO
+//! order of the queue carries over. A send that finds a bounded queue full
+//! waits *outside* the lock (see `queue.rs`), so a clear is never blocked by
+//! it, and it wakes it.
+//!
+//! Clearing fires the token *before* closing the queue: a listener that sees
+//! its queue closed also sees itself cancelled.
 
-use crate::error::{NoListener, RecvError, RecvTimeoutError, TryRecvError};
-use crate::sync::channel::{self, Receiver, Sender};
-use crate::sync::{Arc, AtomicBool, Condvar, Mutex, Ordering};
+use crate::error::{NoListener, RecvError, RecvTimeoutError, SendError, TryRecvError};
+use crate::queue::{PendingSend, QueueConfig, QueueShared};
+use crate::shutdown::{Clear, Track};
+use crate::sync::channel::{self, Receiver, Sender, TrySendError};
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering, StdArc};
+use crate::waiters::{WaitKey, WaitList};
 use std::fmt;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// A weak handle on the object that owns a listener (see
@@ -46,115 +57,269 @@ impl<O: ?Sized + Send + Sync> OwnerHandle for std::sync::Weak<O> {
 /// The current listener, as the thread entry sees it.
 struct Current<M> {
     tx: Sender<M>,
-    /// Woken after every send and when the queue closes.
-    waker: Arc<WakerCell>,
+    queue: Arc<QueueShared>,
     token: CancelToken,
     owner: Box<dyn OwnerHandle>,
 }
 
-/// One task's waker, for a queue with a single consumer.
-///
-/// The consumer registers, then re-checks the queue; producers push, then
-/// take the waker. Both sides go through the cell's mutex, so a push the
-/// consumer's re-check missed is followed by a take that finds the waker.
-struct WakerCell(Mutex<Option<Waker>>);
-
-impl WakerCell {
-    fn register(&self, waker: &Waker) {
-        let mut slot = self.0.lock();
-        match &*slot {
-            Some(w) if w.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
-        }
-    }
-
-    fn wake(&self) {
-        let waker = self.0.lock().take();
-        if let Some(w) = waker {
-            w.wake();
+impl<M> Current<M> {
+    /// Queues `m` without blocking, waking the consumer.
+    #[inline]
+    fn try_send(&self, m: M) -> Result<(), SendError<M>> {
+        match self.tx.try_send(m) {
+            Ok(()) => {
+                self.queue.ready.wake_all();
+                Ok(())
+            }
+            Err(TrySendError::Full(m)) => Err(SendError::Full(m)),
+            // Unreachable while the listener is current (its drop clears
+            // the slot first); kept as an answer, not a panic.
+            Err(TrySendError::Disconnected(m)) => Err(SendError::NoListener(m)),
         }
     }
 }
 
 /// Listener bookkeeping of one thread entry (see the module docs).
-pub(crate) struct ListenerSlot<M> {
+struct ListenerSlot<M> {
     generation: u64,
     current: Option<Current<M>>,
 }
 
-impl<M> ListenerSlot<M> {
-    pub(crate) fn new() -> Self {
-        ListenerSlot {
-            generation: 0,
-            current: None,
+/// What a send that found the queue full waits on.
+struct Full<M> {
+    command: M,
+    generation: u64,
+    queue: Arc<QueueShared>,
+    /// The queue's event count, read before the last `try_send`.
+    seen: u64,
+}
+
+/// A thread entry's listener slot and its registry tracker.
+pub(crate) struct ListenerHome<M> {
+    slot: Mutex<ListenerSlot<M>>,
+    tracker: Box<dyn Track>,
+}
+
+impl<M: Send + 'static> Clear for ListenerHome<M> {
+    fn clear(&self) {
+        ListenerHome::clear(self);
+    }
+}
+
+impl<M: Send + 'static> ListenerHome<M> {
+    pub(crate) fn set<O: ?Sized + Send + Sync + 'static>(
+        self: &StdArc<Self>,
+        owner: &std::sync::Arc<O>,
+        config: QueueConfig,
+    ) -> Listener<M> {
+        let mut slot = self.slot.lock();
+        self.clear_locked(&mut slot);
+        let (tx, rx) = match config.capacity() {
+            None => channel::unbounded(),
+            Some(cap) => channel::bounded(cap),
+        };
+        let queue = Arc::new(QueueShared::new(config));
+        let token = CancelToken::new();
+        let current = self
+            .tracker
+            .opened(StdArc::clone(self) as StdArc<dyn Clear>);
+        if current {
+            slot.generation += 1;
+            slot.current = Some(Current {
+                tx,
+                queue: Arc::clone(&queue),
+                token: token.clone(),
+                owner: Box::new(std::sync::Arc::downgrade(owner)),
+            });
+        } else {
+            // Shut down: a listener that is already cancelled and closed.
+            token.cancel();
+            drop(tx);
         }
+        Listener {
+            rx,
+            queue,
+            key: WaitKey::new(),
+            generation: slot.generation,
+            owns_slot: current,
+            token,
+            home: StdArc::clone(self),
+        }
+    }
+}
+
+impl<M> ListenerHome<M> {
+    pub(crate) fn new(tracker: Box<dyn Track>) -> Self {
+        ListenerHome {
+            slot: Mutex::new(ListenerSlot {
+                generation: 0,
+                current: None,
+            }),
+            tracker,
+        }
+    }
+
+    fn addr(&self) -> usize {
+        self as *const Self as *const () as usize
     }
 
     pub(crate) fn generation(&self) -> u64 {
-        self.generation
+        self.slot.lock().generation
     }
 
     pub(crate) fn has_listener(&self) -> bool {
-        self.current.is_some()
-    }
-
-    pub(crate) fn set<O: ?Sized + Send + Sync + 'static>(
-        &mut self,
-        owner: &std::sync::Arc<O>,
-    ) -> Listener<M> {
-        self.clear();
-        self.generation += 1;
-        let (tx, rx) = channel::unbounded();
-        let token = CancelToken::new();
-        let waker = Arc::new(WakerCell(Mutex::new(None)));
-        self.current = Some(Current {
-            tx,
-            waker: Arc::clone(&waker),
-            token: token.clone(),
-            owner: Box::new(std::sync::Arc::downgrade(owner)),
-        });
-        Listener {
-            rx,
-            waker,
-            generation: self.generation,
-            token,
-        }
+        self.slot.lock().current.is_some()
     }
 
     /// Cancels and closes the current listener, if any; returns whether
     /// there was one.
-    pub(crate) fn clear(&mut self) -> bool {
-        match self.current.take() {
+    fn clear_locked(&self, slot: &mut ListenerSlot<M>) -> bool {
+        match slot.current.take() {
             Some(old) => {
+                // The token fires before the queue closes (module docs).
                 old.token.cancel();
                 // Dropping the only sender closes the queue; the old
                 // listener can still drain what was queued before.
                 drop(old.tx);
-                old.waker.wake();
+                old.queue.closed();
+                self.tracker.cleared(self.addr());
                 true
             }
             None => false,
         }
     }
 
-    pub(crate) fn clear_if(&mut self, generation: u64) -> bool {
-        self.generation == generation && self.clear()
+    pub(crate) fn clear(&self) -> bool {
+        self.clear_locked(&mut self.slot.lock())
+    }
+
+    pub(crate) fn clear_if(&self, generation: u64) -> bool {
+        let mut slot = self.slot.lock();
+        slot.generation == generation && self.clear_locked(&mut slot)
     }
 
     pub(crate) fn matches<O: ?Sized>(&self, owner: &std::sync::Arc<O>) -> bool {
-        self.current.as_ref().is_some_and(|cur| {
+        self.slot.lock().current.as_ref().is_some_and(|cur| {
             cur.owner.is_alive() && cur.owner.addr() == std::sync::Arc::as_ptr(owner) as *const ()
         })
     }
 
-    pub(crate) fn send(&self, m: M) -> Result<(), NoListener<M>> {
-        match &self.current {
-            Some(cur) => {
-                cur.tx.send(m).map_err(|e| NoListener(e.0))?;
-                cur.waker.wake();
-                Ok(())
+    pub(crate) fn queue_len(&self) -> usize {
+        self.slot
+            .lock()
+            .current
+            .as_ref()
+            .map_or(0, |cur| cur.tx.len())
+    }
+
+    /// One attempt under the slot's lock. `waiting_on`: the generation a
+    /// previous attempt found full (the command goes to it or to none).
+    /// On `Full`, reads the queue's event count and tries once more, so
+    /// that the caller can wait for the count to move.
+    fn attempt(&self, m: M, waiting_on: Option<u64>) -> Result<(), Result<Full<M>, M>> {
+        let slot = self.slot.lock();
+        let Some(cur) = &slot.current else {
+            return Err(Err(m));
+        };
+        if waiting_on.is_some_and(|g| g != slot.generation) {
+            return Err(Err(m));
+        }
+        let m = match cur.try_send(m) {
+            Ok(()) => return Ok(()),
+            Err(SendError::Full(m)) => m,
+            Err(SendError::NoListener(m)) => return Err(Err(m)),
+        };
+        let seen = cur.queue.room_count();
+        match cur.try_send(m) {
+            Ok(()) => Ok(()),
+            Err(SendError::Full(command)) => Err(Ok(Full {
+                command,
+                generation: slot.generation,
+                queue: Arc::clone(&cur.queue),
+                seen,
+            })),
+            Err(SendError::NoListener(m)) => Err(Err(m)),
+        }
+    }
+
+    /// Never blocks.
+    #[inline]
+    pub(crate) fn try_send(&self, m: M) -> Result<(), SendError<M>> {
+        match &self.slot.lock().current {
+            Some(cur) => cur.try_send(m),
+            None => Err(SendError::NoListener(m)),
+        }
+    }
+
+    /// Waits for room until `deadline` (`None`: for ever).
+    pub(crate) fn send_until(
+        &self,
+        mut m: M,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendError<M>> {
+        let mut waiting_on = None;
+        loop {
+            let full = match self.attempt(m, waiting_on) {
+                Ok(()) => return Ok(()),
+                Err(Err(m)) => return Err(SendError::NoListener(m)),
+                Err(Ok(full)) => full,
+            };
+            let seen = full.seen;
+            let moved = full
+                .queue
+                .room
+                .wait(deadline, |count| (*count != seen).then_some(()));
+            if moved.is_none() {
+                return Err(SendError::Full(full.command));
             }
-            None => Err(NoListener(m)),
+            m = full.command;
+            waiting_on = Some(full.generation);
+        }
+    }
+
+    /// Blocking send: never `Full`.
+    #[inline]
+    pub(crate) fn send(&self, m: M) -> Result<(), NoListener<M>> {
+        let m = match self.try_send(m) {
+            Ok(()) => return Ok(()),
+            Err(SendError::NoListener(m)) => return Err(NoListener(m)),
+            Err(SendError::Full(m)) => m,
+        };
+        self.send_until(m, None)
+            .map_err(|e| NoListener(e.into_inner()))
+    }
+
+    pub(crate) fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        pending: &mut PendingSend<M>,
+    ) -> Poll<Result<(), NoListener<M>>> {
+        loop {
+            let Some(m) = pending.command.take() else {
+                // Completed before: nothing left to send.
+                return Poll::Ready(Ok(()));
+            };
+            let full = match self.attempt(m, pending.generation) {
+                Ok(()) => {
+                    pending.stop_waiting();
+                    return Poll::Ready(Ok(()));
+                }
+                Err(Err(m)) => {
+                    pending.stop_waiting();
+                    return Poll::Ready(Err(NoListener(m)));
+                }
+                Err(Ok(full)) => full,
+            };
+            pending.command = Some(full.command);
+            pending.generation = Some(full.generation);
+            pending.waiting_on(&full.queue);
+            let seen = full.seen;
+            let moved = full.queue.room.poll(&pending.key, cx.waker(), |count| {
+                (*count != seen).then_some(())
+            });
+            if moved.is_pending() {
+                return Poll::Pending;
+            }
         }
     }
 }
@@ -164,7 +329,10 @@ impl<M> ListenerSlot<M> {
 ///
 /// The queue closes, and [`token`](Self::token) fires, when the listener is
 /// replaced or cleared; the receive methods keep returning commands queued
-/// before that, then fail.
+/// before that, then fail. Dropping the listener (its task ended, returned
+/// early or panicked) clears the thread's slot if it is still current,
+/// exactly as [`clear_listener_if`](crate::ThreadEntry::clear_listener_if)
+/// with its generation would: a new listener can start.
 ///
 /// # Examples
 ///
@@ -182,18 +350,58 @@ impl<M> ListenerSlot<M> {
 /// entry.clear_listener();
 /// assert!(listener.is_cancelled());
 /// assert!(listener.recv().is_err());
+///
+/// let second = entry.set_listener(&owner);
+/// drop(second); // its task ended: the slot is free again
+/// assert!(!entry.has_listener());
 /// ```
 pub struct Listener<M> {
     rx: Receiver<M>,
-    waker: Arc<WakerCell>,
+    queue: Arc<QueueShared>,
+    /// This listener's registration on `queue.ready`.
+    key: WaitKey,
     generation: u64,
+    /// Whether this listener was ever current (false after shutdown).
+    owns_slot: bool,
     token: CancelToken,
+    home: StdArc<ListenerHome<M>>,
+}
+
+impl<M> Drop for Listener<M> {
+    fn drop(&mut self) {
+        self.queue.ready.deregister(&self.key);
+        if self.owns_slot {
+            self.home.clear_if(self.generation);
+        }
+        self.home.tracker.dropped();
+    }
 }
 
 impl<M> Listener<M> {
     /// This listener's generation (the first listener of a thread is 1).
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The capacity of this listener's queue (`None`: unbounded).
+    pub fn capacity(&self) -> Option<usize> {
+        self.queue.capacity
+    }
+
+    /// Commands waiting in this listener's queue.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Whether no command is waiting in this listener's queue.
+    pub fn is_empty(&self) -> bool {
+        self.rx.len() == 0
+    }
+
+    #[inline]
+    fn took(&self, m: M) -> M {
+        self.queue.received();
+        m
     }
 
     /// Blocks for the next command.
@@ -203,7 +411,7 @@ impl<M> Listener<M> {
     /// [`RecvError`] once the listener was replaced or cleared and every
     /// command queued before that was received.
     pub fn recv(&self) -> Result<M, RecvError> {
-        self.rx.recv().map_err(|_| RecvError)
+        self.rx.recv().map(|m| self.took(m)).map_err(|_| RecvError)
     }
 
     /// The next command, if one is queued.
@@ -213,10 +421,11 @@ impl<M> Listener<M> {
     /// [`TryRecvError::Empty`] if none is queued now,
     /// [`TryRecvError::Closed`] once closed and drained.
     pub fn try_recv(&self) -> Result<M, TryRecvError> {
-        self.rx.try_recv().map_err(|e| match e {
-            channel::TryRecvError::Empty => TryRecvError::Empty,
-            channel::TryRecvError::Disconnected => TryRecvError::Closed,
-        })
+        match self.rx.try_recv() {
+            Ok(m) => Ok(self.took(m)),
+            Err(channel::TryRecvError::Empty) => Err(TryRecvError::Empty),
+            Err(channel::TryRecvError::Disconnected) => Err(TryRecvError::Closed),
+        }
     }
 
     /// Blocks for the next command, at most `timeout`.
@@ -226,10 +435,11 @@ impl<M> Listener<M> {
     /// [`RecvTimeoutError::Timeout`] if none came in time,
     /// [`RecvTimeoutError::Closed`] once closed and drained.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<M, RecvTimeoutError> {
-        self.rx.recv_timeout(timeout).map_err(|e| match e {
-            channel::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
-            channel::RecvTimeoutError::Disconnected => RecvTimeoutError::Closed,
-        })
+        match self.rx.recv_timeout(timeout) {
+            Ok(m) => Ok(self.took(m)),
+            Err(channel::RecvTimeoutError::Timeout) => Err(RecvTimeoutError::Timeout),
+            Err(channel::RecvTimeoutError::Disconnected) => Err(RecvTimeoutError::Closed),
+        }
     }
 
     /// Polls for the next command, registering `cx`'s waker if none is
@@ -240,17 +450,18 @@ impl<M> Listener<M> {
     ///
     /// Returns `Ready(Err(RecvError))` once closed and drained.
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<M, RecvError>> {
-        match self.try_recv() {
-            Ok(m) => return Poll::Ready(Ok(m)),
-            Err(TryRecvError::Closed) => return Poll::Ready(Err(RecvError)),
-            Err(TryRecvError::Empty) => {}
+        let ready = || match self.try_recv() {
+            Ok(m) => Some(Ok(m)),
+            Err(TryRecvError::Closed) => Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => None,
+        };
+        if let Some(r) = ready() {
+            self.queue.ready.deregister(&self.key);
+            return Poll::Ready(r);
         }
-        self.waker.register(cx.waker());
-        match self.try_recv() {
-            Ok(m) => Poll::Ready(Ok(m)),
-            Err(TryRecvError::Closed) => Poll::Ready(Err(RecvError)),
-            Err(TryRecvError::Empty) => Poll::Pending,
-        }
+        // Re-checked under the list's lock: a send after this test wakes
+        // the waker stored here.
+        self.queue.ready.poll(&self.key, cx.waker(), |()| ready())
     }
 
     /// Whether this listener was replaced or cleared.
@@ -270,18 +481,23 @@ impl<M> fmt::Debug for Listener<M> {
             .field("generation", &self.generation)
             .field("cancelled", &self.is_cancelled())
             .field("queued", &self.rx.len())
+            .field("capacity", &self.queue.capacity)
             .finish()
     }
 }
 
 struct CancelInner {
     cancelled: AtomicBool,
-    /// Async waiters; also the mutex sleepers park on.
-    wakers: Mutex<Vec<Waker>>,
-    fired: Condvar,
+    /// Async waiters and blocked threads.
+    waiters: WaitList,
 }
 
-/// Fires once, when its listener is replaced or cleared.
+/// Fires once, when its listener is replaced or cleared (or dropped while
+/// current).
+///
+/// Each handle holds at most one async registration (the waker of its
+/// latest [`poll_cancelled`](Self::poll_cancelled)), freed when the handle
+/// is dropped: poll one handle from one task, and clone it for another.
 ///
 /// # Examples
 ///
@@ -291,14 +507,31 @@ struct CancelInner {
 ///
 /// let engine: Engine<u64, u64> = Engine::new();
 /// let entry = engine.thread(1);
-/// let token = entry.set_listener(&Arc::new(())).token();
+/// let listener = entry.set_listener(&Arc::new(()));
+/// let token = listener.token();
 /// assert!(!token.wait_timeout(Duration::from_millis(1)));
-/// entry.set_listener(&Arc::new(())); // replaces the first listener
+/// let _next = entry.set_listener(&Arc::new(())); // replaces the first listener
 /// assert!(token.is_cancelled());
 /// ```
-#[derive(Clone)]
 pub struct CancelToken {
     inner: Arc<CancelInner>,
+    key: WaitKey,
+}
+
+impl Clone for CancelToken {
+    /// Another handle on the same token, with no registration of its own.
+    fn clone(&self) -> Self {
+        CancelToken {
+            inner: Arc::clone(&self.inner),
+            key: WaitKey::new(),
+        }
+    }
+}
+
+impl Drop for CancelToken {
+    fn drop(&mut self) {
+        self.inner.waiters.deregister(&self.key);
+    }
 }
 
 impl CancelToken {
@@ -306,9 +539,9 @@ impl CancelToken {
         CancelToken {
             inner: Arc::new(CancelInner {
                 cancelled: AtomicBool::new(false),
-                wakers: Mutex::new(Vec::new()),
-                fired: Condvar::new(),
+                waiters: WaitList::new(()),
             }),
+            key: WaitKey::new(),
         }
     }
 
@@ -317,10 +550,9 @@ impl CancelToken {
         // AcqRel: the swap decides the one call that fires; Release makes
         // the listener's replacement visible to whoever sees the token.
         if !self.inner.cancelled.swap(true, Ordering::AcqRel) {
-            // Taking the lock orders the flag before any waiter's re-check.
-            let wakers = std::mem::take(&mut *self.inner.wakers.lock());
-            self.inner.fired.notify_all();
-            wakers.into_iter().for_each(Waker::wake);
+            // `wake_all` takes the waiters' lock, which orders the flag
+            // before any waiter's re-check under it.
+            self.inner.waiters.wake_all();
         }
     }
 
@@ -330,50 +562,47 @@ impl CancelToken {
         self.inner.cancelled.load(Ordering::Acquire)
     }
 
+    fn fired(&self) -> Option<()> {
+        self.is_cancelled().then_some(())
+    }
+
     /// Blocks until the token fires or `timeout` passes; returns whether it
     /// fired.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         if self.is_cancelled() {
             return true;
         }
-        let Some(deadline) = Instant::now().checked_add(timeout) else {
-            self.wait();
-            return true;
-        };
-        let mut guard = self.inner.wakers.lock();
-        while !self.is_cancelled() {
-            let timed_out;
-            (guard, timed_out) = self.inner.fired.wait_until(guard, deadline);
-            if timed_out {
-                return self.is_cancelled();
-            }
-        }
-        true
+        let deadline = Instant::now().checked_add(timeout);
+        self.inner
+            .waiters
+            .wait(deadline, |()| self.fired())
+            .is_some()
     }
 
     /// Blocks until the token fires.
     pub fn wait(&self) {
-        let mut guard = self.inner.wakers.lock();
-        while !self.is_cancelled() {
-            guard = self.inner.fired.wait(guard);
-        }
+        self.inner.waiters.wait(None, |()| self.fired());
     }
 
     /// Polls the token, registering `cx`'s waker if it has not fired: the
     /// building block of the async facade's `cancelled()`. The waker is woken
-    /// once, when the token fires.
+    /// once, when the token fires. The registration belongs to this handle
+    /// (see the type's docs).
     pub fn poll_cancelled(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.is_cancelled() {
+            self.inner.waiters.deregister(&self.key);
             return Poll::Ready(());
         }
-        let mut wakers = self.inner.wakers.lock();
-        if self.is_cancelled() {
-            return Poll::Ready(());
-        }
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
+        self.inner
+            .waiters
+            .poll(&self.key, cx.waker(), |()| self.fired())
+    }
+
+    /// Async waiters registered on this token now (all handles), plus
+    /// blocked threads: a probe for tests.
+    #[doc(hidden)]
+    pub fn waiter_count(&self) -> usize {
+        self.inner.waiters.len()
     }
 }
 

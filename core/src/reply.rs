@@ -14,48 +14,44 @@
 //! read, dropped with a closed queue, given back by `NoListener`).
 
 use crate::error::{ReplyError, ReplyTimeoutError};
-use crate::sync::{Arc, Condvar, Mutex};
+use crate::sync::Arc;
+use crate::waiters::{WaitKey, WaitList};
 use std::fmt;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 enum State<R> {
-    Waiting(Option<Waker>),
+    Waiting,
     Ready(R),
     Dropped,
     Taken,
 }
 
-struct Shared<R> {
-    state: Mutex<State<R>>,
-    resolved: Condvar,
-}
+/// The slot, in the wait list of the one waiter (the `PendingReply`,
+/// blocked or polled).
+type Shared<R> = WaitList<State<R>>;
 
-impl<R> Shared<R> {
-    /// Leaves `Waiting` for `next`; a no-op in any other state.
-    fn resolve(&self, next: State<R>) {
-        let mut state = self.state.lock();
-        if let State::Waiting(waker) = std::mem::replace(&mut *state, next) {
-            drop(state);
-            self.resolved.notify_all();
-            if let Some(w) = waker {
-                w.wake();
-            }
-        }
+/// Leaves `Waiting` for `next`, waking the waiter; a no-op in any other
+/// state.
+fn resolve<R>(shared: &Shared<R>, next: State<R>) {
+    let mut state = shared.lock();
+    if matches!(*state, State::Waiting) {
+        *state = next;
+        state.wake_all();
     }
 }
 
 /// Creates a connected reply pair.
 pub(crate) fn pair<R>() -> (Reply<R>, PendingReply<R>) {
-    let shared = Arc::new(Shared {
-        state: Mutex::new(State::Waiting(None)),
-        resolved: Condvar::new(),
-    });
+    let shared = Arc::new(WaitList::new(State::Waiting));
     (
         Reply {
             shared: Some(Arc::clone(&shared)),
         },
-        PendingReply { shared },
+        PendingReply {
+            shared,
+            key: WaitKey::new(),
+        },
     )
 }
 
@@ -71,7 +67,7 @@ impl<R> Reply<R> {
     /// Answers the request. If the requester gave up, the answer is dropped.
     pub fn send(mut self, r: R) {
         if let Some(shared) = self.shared.take() {
-            shared.resolve(State::Ready(r));
+            resolve(&shared, State::Ready(r));
         }
     }
 }
@@ -79,7 +75,7 @@ impl<R> Reply<R> {
 impl<R> Drop for Reply<R> {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            shared.resolve(State::Dropped);
+            resolve(&shared, State::Dropped);
         }
     }
 }
@@ -118,6 +114,14 @@ impl<R> fmt::Debug for Reply<R> {
 /// ```
 pub struct PendingReply<R> {
     shared: Arc<Shared<R>>,
+    /// The registration of the latest pending `poll_reply`, if any.
+    key: WaitKey,
+}
+
+impl<R> Drop for PendingReply<R> {
+    fn drop(&mut self) {
+        self.shared.deregister(&self.key);
+    }
 }
 
 impl<R> PendingReply<R> {
@@ -125,8 +129,8 @@ impl<R> PendingReply<R> {
         match std::mem::replace(state, State::Taken) {
             State::Ready(r) => Some(Ok(r)),
             State::Dropped | State::Taken => Some(Err(ReplyError)),
-            waiting @ State::Waiting(_) => {
-                *state = waiting;
+            State::Waiting => {
+                *state = State::Waiting;
                 None
             }
         }
@@ -140,13 +144,9 @@ impl<R> PendingReply<R> {
     /// discarded, or its listener was replaced, cleared or removed before
     /// answering.
     pub fn wait(self) -> Result<R, ReplyError> {
-        let mut state = self.shared.state.lock();
-        loop {
-            if let Some(r) = Self::take(&mut state) {
-                return r;
-            }
-            state = self.shared.resolved.wait(state);
-        }
+        self.shared
+            .wait(None, Self::take)
+            .unwrap_or(Err(ReplyError))
     }
 
     /// Blocks at most `timeout` for the answer.
@@ -158,48 +158,23 @@ impl<R> PendingReply<R> {
     /// dropped unsent or the answer was already returned.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<R, ReplyTimeoutError> {
         let deadline = Instant::now().checked_add(timeout);
-        let mut state = self.shared.state.lock();
-        loop {
-            if let Some(r) = Self::take(&mut state) {
-                return r.map_err(|ReplyError| ReplyTimeoutError::Dropped);
-            }
-            match deadline {
-                Some(d) => {
-                    let timed_out;
-                    (state, timed_out) = self.shared.resolved.wait_until(state, d);
-                    if timed_out {
-                        return match Self::take(&mut state) {
-                            Some(r) => r.map_err(|ReplyError| ReplyTimeoutError::Dropped),
-                            None => Err(ReplyTimeoutError::Timeout),
-                        };
-                    }
-                }
-                None => state = self.shared.resolved.wait(state),
-            }
+        match self.shared.wait(deadline, Self::take) {
+            Some(r) => r.map_err(|ReplyError| ReplyTimeoutError::Dropped),
+            None => Err(ReplyTimeoutError::Timeout),
         }
     }
 
     /// Polls for the answer, registering `cx`'s waker if it has not come:
     /// the building block of the async facade's reply future.
     pub fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Result<R, ReplyError>> {
-        let mut state = self.shared.state.lock();
-        if let Some(r) = Self::take(&mut state) {
-            return Poll::Ready(r);
-        }
-        if let State::Waiting(waker) = &mut *state {
-            match waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *waker = Some(cx.waker().clone()),
-            }
-        }
-        Poll::Pending
+        self.shared.poll(&self.key, cx.waker(), Self::take)
     }
 }
 
 impl<R> fmt::Debug for PendingReply<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &*self.shared.state.lock() {
-            State::Waiting(_) => "waiting",
+        let state = match &*self.shared.lock() {
+            State::Waiting => "waiting",
             State::Ready(_) => "ready",
             State::Dropped => "dropped",
             State::Taken => "taken",

@@ -14,7 +14,7 @@
 //!   it (build, publish, then notify; reclaim by strong count), and rely on
 //!   arc-swap's documented contract for the rest.
 //! * crossbeam-channel's internals: under loom the listener queue is a
-//!   mutex'd `VecDeque` with the same disconnection rules.
+//!   mutex'd `VecDeque` with the same capacity and disconnection rules.
 //! * Timeouts: loom has no clock. `Condvar::wait_until` and `recv_timeout`
 //!   time out at once under loom, so the timeout paths are explored but
 //!   never the passage of time; blocking waits in models are untimed.
@@ -38,8 +38,9 @@
 //!   drops is never the last one: the cell or the writer's retired list
 //!   still holds that version, so readers never free a graph.
 //! * [`Mutex`]: `lock()` returns the guard directly (parking_lot's shape).
-//! * [`channel`]: an unbounded MPSC queue whose receiver sees `Disconnected`
-//!   once every sender is gone and the queue is drained.
+//! * [`channel`]: an unbounded or bounded MPSC queue whose receiver sees
+//!   `Disconnected` once every sender is gone and the queue is drained;
+//!   `try_send` never blocks (a full bounded queue gives the value back).
 //!
 //! `StdArc` is a plain `std::sync::Arc` in every build: it is the handle
 //! type of the public API (`Arc<ThreadEntry>`, listener owners), which hosts
@@ -126,6 +127,25 @@ mod imp {
         }
     }
 
+    /// An atomic index.
+    pub(crate) struct AtomicUsize(std::sync::atomic::AtomicUsize);
+
+    impl AtomicUsize {
+        pub(crate) fn new(v: usize) -> Self {
+            AtomicUsize(std::sync::atomic::AtomicUsize::new(v))
+        }
+
+        #[inline]
+        pub(crate) fn load(&self, order: Ordering) -> usize {
+            self.0.load(order)
+        }
+
+        #[inline]
+        pub(crate) fn store(&self, v: usize, order: Ordering) {
+            self.0.store(v, order);
+        }
+    }
+
     /// An atomic word.
     pub(crate) struct AtomicU64(std::sync::atomic::AtomicU64);
 
@@ -197,12 +217,18 @@ mod imp {
         }
     }
 
-    /// Unbounded MPSC queue used for listener commands.
+    /// MPSC queues used for listener commands: unbounded or bounded.
     pub(crate) mod channel {
-        pub(crate) use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+        pub(crate) use crossbeam_channel::{
+            Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError,
+        };
 
         pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
             crossbeam_channel::unbounded()
+        }
+
+        pub(crate) fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+            crossbeam_channel::bounded(cap)
         }
     }
 }
@@ -210,7 +236,7 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     //! loom's checked primitives behind the production API.
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::Arc;
     pub(crate) use std::sync::Arc as StdArc;
 
@@ -338,6 +364,8 @@ mod imp {
 
         struct State<T> {
             queue: VecDeque<T>,
+            /// `None`: unbounded.
+            capacity: Option<usize>,
             senders: usize,
             receiver: bool,
         }
@@ -363,10 +391,24 @@ mod imp {
             Disconnected,
         }
 
+        pub(crate) enum TrySendError<T> {
+            Full(T),
+            Disconnected(T),
+        }
+
         pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+            with_capacity(None)
+        }
+
+        pub(crate) fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+            with_capacity(Some(cap))
+        }
+
+        fn with_capacity<T>(capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
             let chan = Arc::new(Chan {
                 state: Mutex::new(State {
                     queue: VecDeque::new(),
+                    capacity,
                     senders: 1,
                     receiver: true,
                 }),
@@ -385,6 +427,25 @@ mod imp {
                 drop(state);
                 self.0.ready.notify_all();
                 Ok(())
+            }
+
+            /// Never blocks: a full bounded queue gives the value back.
+            pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+                let mut state = self.0.state.lock();
+                if !state.receiver {
+                    return Err(TrySendError::Disconnected(value));
+                }
+                if state.capacity.is_some_and(|cap| state.queue.len() >= cap) {
+                    return Err(TrySendError::Full(value));
+                }
+                state.queue.push_back(value);
+                drop(state);
+                self.0.ready.notify_all();
+                Ok(())
+            }
+
+            pub(crate) fn len(&self) -> usize {
+                self.0.state.lock().queue.len()
             }
         }
 

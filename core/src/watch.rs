@@ -7,16 +7,19 @@
 //! at the engine sees the graph its value describes.
 //!
 //! Waiting is two-phase: state lives in one atomic word (so `get`,
-//! `version` and `is_closed` never lock); sleepers and async wakers park on a
-//! small mutex. The writer stores the new state, then takes the mutex before
-//! notifying, so a waiter that checked the state under the mutex either saw
-//! the new state or is already asleep when the notification comes: no lost
-//! wake-up.
+//! `version` and `is_closed` never lock); sleepers and async wakers park on
+//! the cell's [`WaitList`]. The writer stores the new state, then wakes the
+//! list, which takes its lock, so a waiter that checked the state under
+//! that lock either saw the new state or is already registered when the
+//! wake-up comes: no lost wake-up. Each watch handle holds at most one
+//! async registration, freed when the handle is dropped (or by
+//! [`SubscriberWatch::forget_waker`]).
 
 use crate::error::WatchError;
-use crate::sync::{Arc, AtomicU64, Condvar, Mutex, Ordering};
+use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::waiters::{WaitKey, WaitList};
 use std::fmt;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// The packed state word of a watch cell.
@@ -69,17 +72,15 @@ use state::State;
 /// Shared state of one thread's has-subscribers watch.
 pub(crate) struct WatchCell {
     state: AtomicU64,
-    /// Async waiters; also the mutex sleepers park on.
-    wakers: Mutex<Vec<Waker>>,
-    changed: Condvar,
+    /// Async waiters and blocked threads.
+    waiters: WaitList,
 }
 
 impl WatchCell {
     pub(crate) fn new() -> Self {
         WatchCell {
             state: AtomicU64::new(State::INITIAL.0),
-            wakers: Mutex::new(Vec::new()),
-            changed: Condvar::new(),
+            waiters: WaitList::new(()),
         }
     }
 
@@ -112,10 +113,9 @@ impl WatchCell {
         // Release: see `load`. Only the engine's writer stores, under the
         // writer lock, so a plain store cannot lose another store.
         self.state.store(new.0, Ordering::Release);
-        // Taking the lock orders this store before any waiter's re-check.
-        let wakers = std::mem::take(&mut *self.wakers.lock());
-        self.changed.notify_all();
-        wakers.into_iter().for_each(Waker::wake);
+        // `wake_all` takes the list's lock, which orders this store before
+        // any waiter's re-check under it.
+        self.waiters.wake_all();
     }
 
     /// A new watch on `cell`, having seen the current version.
@@ -123,6 +123,7 @@ impl WatchCell {
         SubscriberWatch {
             seen: cell.load().version(),
             cell: Arc::clone(cell),
+            key: WaitKey::new(),
         }
     }
 }
@@ -154,10 +155,29 @@ impl WatchCell {
 /// engine.disconnect(1);
 /// assert_eq!(watch.wait_changed(Duration::from_secs(1)), Ok(false));
 /// ```
-#[derive(Clone)]
 pub struct SubscriberWatch {
     cell: Arc<WatchCell>,
     seen: u64,
+    /// This handle's async registration, if any.
+    key: WaitKey,
+}
+
+impl Clone for SubscriberWatch {
+    /// A watch on the same thread that has seen what this one has, with no
+    /// registration of its own.
+    fn clone(&self) -> Self {
+        SubscriberWatch {
+            cell: Arc::clone(&self.cell),
+            seen: self.seen,
+            key: WaitKey::new(),
+        }
+    }
+}
+
+impl Drop for SubscriberWatch {
+    fn drop(&mut self) {
+        self.cell.waiters.deregister(&self.key);
+    }
 }
 
 impl SubscriberWatch {
@@ -214,24 +234,10 @@ impl SubscriberWatch {
             return r;
         }
         let deadline = Instant::now().checked_add(timeout);
-        let mut guard = self.cell.wakers.lock();
-        loop {
-            if let Some(r) = Self::ready(&self.cell, &mut self.seen) {
-                return r;
-            }
-            match deadline {
-                Some(deadline) => {
-                    let timed_out;
-                    (guard, timed_out) = self.cell.changed.wait_until(guard, deadline);
-                    if timed_out {
-                        drop(guard);
-                        return Self::ready(&self.cell, &mut self.seen)
-                            .unwrap_or(Err(WatchError::Timeout));
-                    }
-                }
-                None => guard = self.cell.changed.wait(guard),
-            }
-        }
+        let (cell, seen) = (&self.cell, &mut self.seen);
+        cell.waiters
+            .wait(deadline, |()| Self::ready(cell, seen))
+            .unwrap_or(Err(WatchError::Timeout))
     }
 
     /// Polls for the next change, registering `cx`'s waker if there is none
@@ -241,18 +247,29 @@ impl SubscriberWatch {
     /// timeout. The waker is woken only by a real change or by the close.
     pub fn poll_changed(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, WatchError>> {
         if let Some(r) = Self::ready(&self.cell, &mut self.seen) {
+            self.forget_waker();
             return Poll::Ready(r);
         }
-        let mut wakers = self.cell.wakers.lock();
-        // Re-check under the lock: a change published before we took it is
-        // visible now; one published after will find our waker.
-        if let Some(r) = Self::ready(&self.cell, &mut self.seen) {
-            return Poll::Ready(r);
-        }
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
+        // Re-checked under the list's lock: a change published before we
+        // took it is visible now; one published after will find our waker.
+        let (cell, seen) = (&self.cell, &mut self.seen);
+        cell.waiters
+            .poll(&self.key, cx.waker(), |()| Self::ready(cell, seen))
+    }
+
+    /// Frees the registration the last pending
+    /// [`poll_changed`](Self::poll_changed) left, if any: a future that
+    /// borrows this watch calls it when dropped while pending. Dropping the
+    /// watch does the same.
+    pub fn forget_waker(&mut self) {
+        self.cell.waiters.deregister(&self.key);
+    }
+
+    /// Async waiters registered on this thread's watch now (all handles),
+    /// plus blocked threads: a probe for tests.
+    #[doc(hidden)]
+    pub fn waiter_count(&self) -> usize {
+        self.cell.waiters.len()
     }
 }
 

@@ -94,7 +94,8 @@ fn cancelled_wakes_on_replacement() {
     loom::model(|| {
         let engine = Engine::<u32>::new();
         let entry = engine.thread(1);
-        let token = entry.set_listener(&Arc::new(())).token();
+        let token_listener = entry.set_listener(&Arc::new(()));
+        let token = token_listener.token();
         let e = Arc::clone(&entry);
         let replacer = thread::spawn(move || {
             let _next = e.set_listener(&Arc::new(()));
