@@ -1,21 +1,27 @@
 //! A small chat hub on tokio.
 //!
-//! Each room is a switchboard thread served by one listener task. The task
-//! selects over its cancellation, its command stream and the room going
-//! idle: it answers requests, unloads the room once nobody follows it, and
-//! stops (after answering what was queued) once unloaded or replaced. Clients are tasks that connect, join
-//! rooms, talk through request/reply, and disconnect.
+//! Each room is a switchboard thread served by one listener task, with a
+//! bounded queue (a slow room pushes back on its clients instead of growing
+//! without limit). The task selects over its cancellation, its command
+//! stream and the room going idle: it answers requests, unloads the room
+//! once nobody follows it, and stops (after answering what was queued) once
+//! unloaded or replaced. A task that ends in any way, a panic included,
+//! drops its listener, which frees the room's slot: the next join starts a
+//! new one. Clients are tasks that connect, join rooms, talk through
+//! request/reply, and disconnect. At the end the host shuts the hub down and
+//! awaits every listener task with `shutdown_async`.
 //!
 //! ```text
 //! cargo run -p switchboard-async --example tokio_host
 //! ```
 
 use futures::StreamExt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use switchboard_async::prelude::*;
-use switchboard_async::{Caps, Engine, Listener, NotConnected, Reply, ThreadEntry, WaitIdle};
-use tokio::task::JoinHandle;
+use switchboard_async::{
+    Caps, Engine, Listener, NotConnected, QueueConfig, Reply, ThreadEntry, WaitIdle,
+};
 
 type RoomId = u64;
 type ConnId = u64;
@@ -41,40 +47,49 @@ enum Command {
 type Hub = Engine<RoomId, ConnId, Room, Command>;
 type RoomEntry = ThreadEntry<RoomId, Room, Command>;
 
-/// The hub plus the listener tasks it started.
+/// Commands a room's queue holds before its clients wait for room.
+const ROOM_QUEUE: QueueConfig = QueueConfig::bounded(64);
+
+/// The hub.
 struct Host {
     hub: Arc<Hub>,
-    listeners: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Host {
     fn new() -> Arc<Self> {
         Arc::new(Host {
             hub: Arc::new(Hub::new()),
-            listeners: Mutex::new(Vec::new()),
         })
     }
 
     /// Subscribes `conn` to `room`, starting the room's listener task if it
-    /// has none. (Two racing joins may both start one; the first then hands
-    /// over to the second.)
+    /// has none: never started, unloaded, or its task ended (its dropped
+    /// listener freed the slot). Two racing joins may both start one; the
+    /// first then hands over to the second.
     fn join(&self, conn: ConnId, room: RoomId) -> Result<Arc<RoomEntry>, NotConnected> {
         let entry = self.hub.subscribe(room, conn)?;
         if !entry.has_listener() {
-            let listener = entry.set_listener(&self.hub);
+            let listener = entry.set_listener_with(&self.hub, ROOM_QUEUE);
             // Made while `conn` is subscribed, so it watches this entry.
             let idle = self.hub.wait_idle(room);
-            let task = serve_room(Arc::clone(&self.hub), Arc::clone(&entry), listener, idle);
-            self.listeners.lock().unwrap().push(tokio::spawn(task));
+            tokio::spawn(serve_room(
+                Arc::clone(&self.hub),
+                Arc::clone(&entry),
+                listener,
+                idle,
+            ));
         }
         Ok(entry)
     }
 
-    /// Waits for every listener task to finish.
-    async fn listeners_finished(&self) {
-        let tasks = std::mem::take(&mut *self.listeners.lock().unwrap());
-        for task in tasks {
-            task.await.expect("listener task panicked");
+    /// Waits until every room of `rooms` is unloaded (a room's watch
+    /// closes when its thread is removed).
+    async fn rooms_unloaded(&self, rooms: &[RoomId]) {
+        for &room in rooms {
+            if let Some(watch) = self.hub.watch_subscribers(room) {
+                let mut changes = watch.into_stream();
+                while changes.next().await.is_some() {}
+            }
         }
     }
 }
@@ -135,26 +150,26 @@ async fn client(host: Arc<Host>, conn: ConnId, rooms: Vec<RoomId>) {
     for &room in &rooms {
         let entry = host.join(conn, room).expect("we just connected");
         let text = format!("hello from {conn}");
-        let posted = entry
-            .request(|reply| Command::Post {
+        let (reply, answer) = Reply::pair();
+        entry
+            .send_async(Command::Post {
                 from: conn,
                 text,
                 reply,
             })
-            .expect("a joined room has a listener")
-            .into_async()
             .await
-            .expect("the listener answers");
+            .expect("a joined room has a listener");
+        let posted = answer.into_async().await.expect("the listener answers");
         println!("conn {conn}: posted to room {room} (line {posted})");
     }
     tokio::time::sleep(Duration::from_millis(10)).await; // chat a little
     let lobby = host.hub.get_thread(rooms[0]).expect("we still follow it");
-    let history = lobby
-        .request(Command::History)
-        .expect("a followed room has a listener")
-        .into_async()
+    let (reply, answer) = Reply::pair();
+    lobby
+        .send_async(Command::History(reply))
         .await
-        .expect("the listener answers");
+        .expect("a followed room has a listener");
+    let history = answer.into_async().await.expect("the listener answers");
     println!("conn {conn}: room {} says {history:?}", rooms[0]);
     let emptied = host.hub.disconnect(conn);
     println!("conn {conn}: left; rooms now idle: {emptied:?}");
@@ -177,10 +192,21 @@ async fn main() {
     }
 
     // Every client left, so every room goes idle and its listener unloads it.
-    tokio::time::timeout(Duration::from_secs(5), host.listeners_finished())
-        .await
-        .expect("idle rooms unload by themselves");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        host.rooms_unloaded(&[LOBBY, GAMES, MUSIC]),
+    )
+    .await
+    .expect("idle rooms unload by themselves");
     let rooms_left = host.hub.snapshot().thread_count();
     println!("rooms still loaded: {rooms_left}");
     assert_eq!(rooms_left, 0);
+
+    // Shut down: no listener starts from now on, and every listener task
+    // (a room's, or one a late join started) has ended once this resolves.
+    let shutdown = host.hub.shutdown_async();
+    tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .expect("every listener task ends");
+    println!("hub shut down");
 }

@@ -12,7 +12,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use switchboard_async::prelude::*;
 use switchboard_async::{
-    Cancelled, Changed, Engine, ListenerStream, Reply, ReplyFuture, WaitIdle, WatchStream,
+    Cancelled, Changed, Engine, ListenerStream, QueueConfig, Reply, ReplyFuture, SendAsync,
+    ShutdownFuture, ThreadEntry, WaitIdle, WatchStream,
 };
 
 fn require_send<T: Send>(_: &T) {}
@@ -40,6 +41,7 @@ macro_rules! assert_not_send {
 
 assert_not_send!(ListenerStream<Rc<u32>>);
 assert_not_send!(ReplyFuture<Rc<u32>>);
+assert_not_send!(SendAsync<'static, ThreadEntry<u64, (), Rc<u32>>, Rc<u32>>);
 
 enum Cmd {
     Data(Cell<u32>),
@@ -88,6 +90,16 @@ fn every_future_and_stream_is_send_and_unpin() {
     let idle: WaitIdle = e.wait_idle(1);
     require_send(&idle);
     require_unpin(&idle);
+
+    let send: SendAsync<'_, ThreadEntry<u64, Cell<u32>, Cmd>, Cmd> =
+        entry.send_async(Cmd::Data(Cell::new(1)));
+    require_send(&send);
+    require_unpin(&send);
+
+    let shutdown: ShutdownFuture<u64> = e.shutdown_async();
+    require_send(&shutdown);
+    require_unpin(&shutdown);
+    require_spawnable(&shutdown);
 }
 
 #[test]
@@ -122,7 +134,12 @@ fn a_listener_task_is_spawnable() {
     let requester = async move {
         let entry = e.thread(1);
         let answer = entry.request(Cmd::Ask).unwrap().into_async().await;
-        let _ = entry.send(Cmd::Data(answer.unwrap_or_default()));
+        let _ = entry
+            .send_async(Cmd::Data(answer.unwrap_or_default()))
+            .await;
+        let _ = e
+            .thread(2)
+            .set_listener_with(&Arc::new(()), QueueConfig::bounded(1));
         let mut watch = e.watch_subscribers(1).unwrap().into_stream();
         while watch.next().await.is_some() {}
     };

@@ -528,12 +528,6 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
         self.registry.is_shut_down()
     }
 
-    /// (threads with a current listener, live `Listener` handles of any
-    /// generation).
-    pub(crate) fn listener_counts(&self) -> (usize, usize) {
-        self.registry.counts()
-    }
-
     /// Clears every thread's listener; entries stay. New listeners can
     /// still start (see [`shutdown`](Self::shutdown) for the end of
     /// service).
@@ -565,9 +559,15 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     }
 }
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> fmt::Debug
-    for Engine<T, C, S, M>
-{
+impl<T: Key, C: Key, S, M> Engine<T, C, S, M> {
+    /// (threads with a current listener, live `Listener` handles of any
+    /// generation).
+    pub(crate) fn listener_counts(&self) -> (usize, usize) {
+        self.registry.counts()
+    }
+}
+
+impl<T: Key, C: Key, S, M> fmt::Debug for Engine<T, C, S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = self.current.load();
         let (listeners, handles) = self.listener_counts();

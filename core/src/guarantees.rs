@@ -49,3 +49,29 @@
 //! 8. **Bad input is an answer, not a panic.** Checked by: `connections.rs`,
 //!    `subscriptions.rs`, `threads.rs`, `listeners.rs` (unknown ids, double
 //!    disconnects, duplicate subscribes, sends with no listener).
+//! 10. **Backpressure without loss or deadlock.** A bounded queue never
+//!     holds more than its capacity (crossbeam's bounded channel, every
+//!     queueing under the slot's mutex); a command that cannot be queued
+//!     comes back in [`SendError`](crate::SendError) or
+//!     [`NoListener`](crate::NoListener); a send waiting for room waits
+//!     outside the slot's lock on the queue's event count, which every
+//!     receive from a bounded queue and every close moves (`queue.rs`), so
+//!     it wakes when the listener receives and fails with its command when
+//!     the listener is replaced, cleared or dropped. Checked by: `queues.rs`
+//!     (capacity under concurrent producers with every kind of send, a send
+//!     waiting when the listener is cleared, replaced, dropped or removed, a
+//!     panicking listener task), `waiters.rs` (the waiter list: dropped
+//!     waiters free their slots); facade: `send.rs` (`send_async` woken by
+//!     the receive, the latest waker woken, cancel safety); loom:
+//!     `bounded_queue.rs` (send vs recv vs clear: no command lost or
+//!     duplicated, no deadlock, the command comes back),
+//!     `waiter_list.rs` (register, wake and deregister races).
+//! 11. **Shutdown is complete.** `shutdown` marks the engine's listener
+//!     registry shut down (so `set_listener` hands back a closed listener),
+//!     clears every current listener, and waits for the registry's count of
+//!     live `Listener` handles to reach zero. Checked by: `shutdown.rs`
+//!     (prompt tasks, a task holding its listener past the timeout named in
+//!     `still_running`, listeners of detached entries); facade:
+//!     `shutdown.rs` (`shutdown_async` resolves on the last drop); loom:
+//!     `shutdown_vs_set_listener.rs` (no listener serves after shutdown
+//!     reports none running; one started after it is already closed).

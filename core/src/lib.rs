@@ -126,6 +126,65 @@
 //! engine.remove_thread(7); // clears the listener: its queue closes
 //! task.join().unwrap();
 //! ```
+//!
+//! # Backpressure
+//!
+//! A listener's queue is unbounded unless the host asks otherwise
+//! ([`ThreadEntry::set_listener`]): `send` never blocks, and a listener that
+//! falls behind holds its backlog in memory. A host that must bound memory
+//! gives the listener a bounded queue ([`ThreadEntry::set_listener_with`]
+//! with [`QueueConfig::bounded`]) and picks, per call site, what a sender
+//! does when it is full:
+//!
+//! | call | on a full queue | use it from |
+//! |---|---|---|
+//! | [`try_send`](ThreadEntry::try_send), [`try_request`](ThreadEntry::try_request) | gives the command back ([`SendError::Full`]) | anywhere, including the listener's own task and request handlers that must not wait (shed load, answer "busy") |
+//! | [`send_timeout`](ThreadEntry::send_timeout) | waits up to a deadline, then gives it back | a blocking thread that may wait a little |
+//! | [`send`](ThreadEntry::send) | waits for room | a blocking thread that is not the listener's consumer |
+//! | switchboard-async's `send_async` | a task waits for room without blocking its worker | async producers |
+//!
+//! Every waiting send wakes when the listener takes a command, and fails
+//! with its command (`NoListener`) if the listener is replaced, cleared or
+//! dropped meanwhile: a send never outlives its listener. Commands are
+//! never lost: each reaches the listener that was current when it was
+//! queued, or comes back to its caller (guarantee 10).
+//!
+//! **Never wait for room from the listener's own loop.** A listener that
+//! sends to its own thread (or, through a chain, to a thread whose listener
+//! sends back to it) with `send` on a full queue waits for a receive that
+//! only it can make: the loop deadlocks. From inside a listener, use
+//! `try_send` and handle `Full`, or keep that path unbounded.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use switchboard_core::{Engine, QueueConfig, SendError};
+//!
+//! let engine: Engine<u64, u64, (), u32> = Engine::new();
+//! let room = engine.thread(1);
+//! let listener = room.set_listener_with(&Arc::new(()), QueueConfig::bounded(2));
+//! let worker = std::thread::spawn({
+//!     let room = Arc::clone(&room);
+//!     move || {
+//!         while let Ok(n) = listener.recv() {
+//!             if n > 0 {
+//!                 // Re-queue follow-up work to itself: `try_send`, never
+//!                 // `send`, which could wait on this very loop.
+//!                 match room.try_send(n - 1) {
+//!                     Ok(()) | Err(SendError::NoListener(_)) => {}
+//!                     Err(SendError::Full(_dropped)) => { /* shed it */ }
+//!                 }
+//!             }
+//!         }
+//!     }
+//! });
+//! room.send(3).unwrap(); // from another thread: may wait for room
+//! room.clear_listener(); // the worker drains and stops
+//! worker.join().unwrap();
+//! ```
+//!
+//! At the end of service, [`Engine::shutdown`] stops new listeners, clears
+//! every current one and waits (with a timeout) until every listener handle
+//! is dropped, naming the threads whose tasks are late (guarantee 11).
 #![deny(unsafe_code)]
 
 mod caps;

@@ -64,6 +64,29 @@ pub struct Reply<R> {
 }
 
 impl<R> Reply<R> {
+    /// A connected pair, for a request sent some other way than
+    /// [`ThreadEntry::request`](crate::ThreadEntry::request): with
+    /// [`send_timeout`](crate::ThreadEntry::send_timeout), or the async
+    /// facade's `send_async`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use switchboard_core::{Engine, QueueConfig, Reply};
+    ///
+    /// let engine: Engine<u64, u64, (), Reply<u32>> = Engine::new();
+    /// let entry = engine.thread(1);
+    /// let listener = entry.set_listener_with(&Arc::new(()), QueueConfig::bounded(8));
+    /// let (reply, pending) = Reply::pair();
+    /// entry.send_timeout(reply, Duration::from_secs(1)).unwrap();
+    /// listener.recv().unwrap().send(5);
+    /// assert_eq!(pending.wait(), Ok(5));
+    /// ```
+    pub fn pair() -> (Reply<R>, PendingReply<R>) {
+        pair()
+    }
+
     /// Answers the request. If the requester gave up, the answer is dropped.
     pub fn send(mut self, r: R) {
         if let Some(shared) = self.shared.take() {

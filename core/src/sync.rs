@@ -354,8 +354,9 @@ mod imp {
         }
     }
 
-    /// Stands in for crossbeam's unbounded channel: a mutex'd queue with a
-    /// condition variable, the same API subset and the same disconnection
+    /// Stands in for crossbeam's channels: a mutex'd queue with a
+    /// condition variable, the same API subset, the same capacity (a full
+    /// bounded queue refuses `try_send`) and the same disconnection
     /// rules (receivers see `Disconnected` once every sender is gone and the
     /// queue is drained; dropping the receiver discards queued messages).
     pub(crate) mod channel {
@@ -377,7 +378,6 @@ mod imp {
 
         pub(crate) struct Sender<T>(Arc<Chan<T>>);
         pub(crate) struct Receiver<T>(Arc<Chan<T>>);
-        pub(crate) struct SendError<T>(pub(crate) T);
         #[derive(Debug)]
         pub(crate) struct RecvError;
         #[derive(Debug)]
@@ -418,17 +418,6 @@ mod imp {
         }
 
         impl<T> Sender<T> {
-            pub(crate) fn send(&self, value: T) -> Result<(), SendError<T>> {
-                let mut state = self.0.state.lock();
-                if !state.receiver {
-                    return Err(SendError(value));
-                }
-                state.queue.push_back(value);
-                drop(state);
-                self.0.ready.notify_all();
-                Ok(())
-            }
-
             /// Never blocks: a full bounded queue gives the value back.
             pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
                 let mut state = self.0.state.lock();

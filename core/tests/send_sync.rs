@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use switchboard_core::{
     CancelToken, Caps, Engine, InvariantViolation, Listener, NoListener, NotConnected,
-    PendingReply, Reader, RecvError, RecvTimeoutError, Reply, ReplyError, ReplyTimeoutError,
-    Snapshot, SubscriberWatch, Subscribers, ThreadEntry, TryRecvError, WatchError,
+    PendingReply, PendingSend, QueueConfig, Reader, RecvError, RecvTimeoutError, Reply, ReplyError,
+    ReplyTimeoutError, SendError, ShutdownReport, ShutdownWait, Snapshot, SubscriberWatch,
+    Subscribers, ThreadEntry, TryRecvError, WatchError,
 };
 
 fn assert_send<T: Send>() {}
@@ -60,6 +61,12 @@ fn handles_are_send() {
     assert_send::<Snapshot<u64, u64>>();
     assert_send::<Reader<'static, u64, u64>>();
     assert_send_sync::<Caps>();
+    assert_send_sync::<QueueConfig>();
+    assert_send_sync::<ShutdownReport<u64>>();
+    assert_send_sync::<ShutdownWait<u64>>();
+    assert_send_sync::<PendingSend<String>>();
+    assert_sync::<CancelToken>();
+    assert_sync::<Listener<String>>();
 }
 
 #[test]
@@ -68,12 +75,15 @@ fn handles_are_send_with_send_only_payloads() {
     assert_send::<Listener<Cell>>();
     assert_send::<Reply<Cell>>();
     assert_send::<PendingReply<Cell>>();
+    assert_send::<PendingSend<Cell>>();
 }
 
 #[test]
 fn errors_are_std_errors() {
     assert_error::<NotConnected>();
     assert_error::<NoListener<String>>();
+    assert_error::<SendError<String>>();
+    assert_error::<SendError<NotDebug>>();
     assert_error::<RecvError>();
     assert_error::<TryRecvError>();
     assert_error::<RecvTimeoutError>();

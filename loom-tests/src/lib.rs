@@ -26,6 +26,9 @@
 //! | `watch_wakeup.rs` | 4 | the waiter never sleeps through a change, is woken after publish, sees close last |
 //! | `reclamation.rs` | 2, 7 | no reader reaches a trie node the writer freed (freed nodes are poisoned under loom), whether it holds a snapshot, reads once, or caches its version in a `Reader`; a `Reader` never reads an older version than before |
 //! | `async_wakeups.rs` | facade | every future and stream is woken by its event (no lost wake-up) |
+//! | `waiter_list.rs` | 4, 10 | the waiter list: an async or blocked waiter racing a change is woken; a waiter dropped while pending frees its slot and steals no wake-up |
+//! | `bounded_queue.rs` | 10 | bounded `send` vs `recv` vs `clear_listener`: no command lost or duplicated, no deadlock; a waiting send gets its command back when the listener is cleared or dropped; `send_async` is woken by the receive that makes room |
+//! | `shutdown_vs_set_listener.rs` | 11 | after `shutdown` reports none running no listener serves, and one started after it is already cancelled and closed |
 //!
 //! Each model was checked for teeth by breaking the core on purpose (the
 //! liveness check in `subscribe`, notify-before-publish, the generation

@@ -1,0 +1,147 @@
+//! `Engine::shutdown`: no listener starts afterwards, every current one is
+//! cleared, and the wait ends when every listener handle is dropped or
+//! names the threads still holding one (guarantee 11).
+// Tests use std primitives freely; the shim rule is for the library.
+#![allow(clippy::disallowed_types)]
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use switchboard_core::{Engine, NoListener, QueueConfig, RecvError};
+
+type E = Engine<u64, u64, (), u64>;
+
+const LONG: Duration = Duration::from_secs(10);
+const SHORT: Duration = Duration::from_millis(50);
+/// Listener tasks that exit as soon as their queue closes.
+const PROMPT_TASKS: u64 = 16;
+
+#[test]
+fn smoke() {
+    let e = E::new();
+    assert!(!e.is_shut_down());
+    let report = e.shutdown(SHORT);
+    assert!(report.still_running.is_empty() && report.is_complete());
+    assert!(e.is_shut_down());
+    // Everything but listeners keeps working.
+    let t = e.thread(1);
+    assert_eq!(t.send(1), Err(NoListener(1)));
+}
+
+#[test]
+fn prompt_tasks_end_and_nothing_starts_afterwards() {
+    let e = Arc::new(E::new());
+    let (done_tx, done_rx) = mpsc::channel();
+    let tasks: Vec<_> = (0..PROMPT_TASKS)
+        .map(|t| {
+            let l = e.thread(t).set_listener(&e);
+            let done = done_tx.clone();
+            thread::spawn(move || {
+                while l.recv().is_ok() {}
+                assert!(l.is_cancelled(), "the token fired before the queue closed");
+                drop(l);
+                done.send(t).unwrap();
+            })
+        })
+        .collect();
+    for t in 0..PROMPT_TASKS {
+        e.thread(t).send(t).unwrap();
+    }
+    let start = Instant::now();
+    let report = e.shutdown(LONG);
+    assert!(
+        report.still_running.is_empty(),
+        "{:?}",
+        report.still_running
+    );
+    assert!(start.elapsed() < LONG);
+    // Every task dropped its listener before the report: all are done.
+    let finished: Vec<_> = done_rx.try_iter().collect();
+    assert_eq!(finished.len(), PROMPT_TASKS as usize);
+    for task in tasks {
+        task.join().unwrap();
+    }
+    for t in 0..PROMPT_TASKS {
+        let entry = e.thread(t);
+        assert!(!entry.has_listener());
+        let generation = entry.generation();
+        let late = entry.set_listener_with(&e, QueueConfig::bounded(4));
+        assert!(late.is_cancelled());
+        assert_eq!(late.recv(), Err(RecvError));
+        assert!(!entry.has_listener());
+        assert_eq!(entry.generation(), generation);
+        assert_eq!(entry.send(9), Err(NoListener(9)));
+    }
+    // A late listener is a live handle: a second shutdown names it.
+    let late = e.thread(3).set_listener(&e);
+    assert_eq!(e.shutdown(Duration::ZERO).still_running, [3]);
+    drop(late);
+    assert!(e.shutdown(Duration::ZERO).still_running.is_empty());
+}
+
+#[test]
+fn a_task_holding_its_listener_past_the_timeout_is_named() {
+    let e = Arc::new(E::new());
+    let prompt: Vec<_> = [1u64, 2]
+        .into_iter()
+        .map(|t| {
+            let l = e.thread(t).set_listener(&e);
+            thread::spawn(move || while l.recv().is_ok() {})
+        })
+        .collect();
+    // Thread 7's task ignores its cancellation until told to stop; thread 5
+    // holds a replaced listener as well as its current one.
+    let stubborn = e.thread(7).set_listener(&e);
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let holder = thread::spawn(move || {
+        let _ = stop_rx.recv_timeout(LONG);
+        drop(stubborn);
+    });
+    let old5 = e.thread(5).set_listener(&e);
+    let new5 = e.thread(5).set_listener(&e);
+
+    let start = Instant::now();
+    let report = e.shutdown(SHORT);
+    assert!(start.elapsed() >= SHORT);
+    assert_eq!(report.still_running, [5, 7]);
+    for task in prompt {
+        task.join().unwrap();
+    }
+    assert!(old5.is_cancelled() && new5.is_cancelled());
+    drop((old5, new5));
+    assert_eq!(e.shutdown(SHORT).still_running, [7]);
+    stop_tx.send(()).unwrap();
+    assert!(e.shutdown(LONG).still_running.is_empty());
+    holder.join().unwrap();
+}
+
+/// A handle kept on a removed thread's entry can still set a listener; a
+/// shutdown clears it too.
+#[test]
+fn listeners_of_detached_entries_are_cleared() {
+    let e = Arc::new(E::new());
+    let old = e.thread(1);
+    assert!(e.remove_thread(1));
+    let l = old.set_listener(&e);
+    assert!(old.has_listener());
+    let task = thread::spawn(move || while l.recv().is_ok() {});
+    assert!(e.shutdown(LONG).still_running.is_empty());
+    task.join().unwrap();
+    assert!(!old.has_listener());
+}
+
+#[test]
+fn shutdown_wait_reports_progress() {
+    let e = E::new();
+    let l = e.thread(4).set_listener(&Arc::new(()));
+    let wait = e.begin_shutdown();
+    assert!(l.is_cancelled());
+    assert_eq!(wait.still_running(), [4]);
+    assert_eq!(wait.wait_timeout(Duration::ZERO).still_running, [4]);
+    drop(l);
+    assert!(wait.still_running().is_empty());
+    assert!(wait.wait_timeout(Duration::ZERO).is_complete());
+    assert!(format!("{e:?}").contains("live_listener_handles: 0"));
+}
