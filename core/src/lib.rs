@@ -187,6 +187,7 @@
 //! is dropped, naming the threads whose tasks are late (guarantee 11).
 #![deny(unsafe_code)]
 
+mod cancel;
 mod caps;
 mod engine;
 mod entry;
@@ -207,6 +208,7 @@ mod trie;
 mod waiters;
 mod watch;
 
+pub use cancel::CancelToken;
 pub use caps::Caps;
 pub use engine::{Engine, Key};
 pub use entry::ThreadEntry;
@@ -214,7 +216,7 @@ pub use error::{
     InvariantViolation, NoListener, NotConnected, RecvError, RecvTimeoutError, ReplyError,
     ReplyTimeoutError, SendError, TryRecvError, WatchError,
 };
-pub use listener::{CancelToken, Listener};
+pub use listener::Listener;
 pub use queue::{PendingSend, QueueConfig};
 pub use reader::Reader;
 pub use reply::{PendingReply, Reply};

@@ -25,12 +25,13 @@
 //! Clearing fires the token *before* closing the queue: a listener that sees
 //! its queue closed also sees itself cancelled.
 
+use crate::cancel::CancelToken;
 use crate::error::{NoListener, RecvError, RecvTimeoutError, SendError, TryRecvError};
 use crate::queue::{PendingSend, QueueConfig, QueueShared};
 use crate::shutdown::{Clear, Track};
 use crate::sync::channel::{self, Receiver, Sender, TrySendError};
-use crate::sync::{Arc, AtomicBool, Mutex, Ordering, StdArc};
-use crate::waiters::{WaitKey, WaitList};
+use crate::sync::{Arc, StdArc};
+use crate::waiters::{WaitGuard, WaitKey, WaitList};
 use std::fmt;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -63,14 +64,11 @@ struct Current<M> {
 }
 
 impl<M> Current<M> {
-    /// Queues `m` without blocking, waking the consumer.
+    /// Queues `m` without blocking; the caller then wakes the consumer.
     #[inline]
     fn try_send(&self, m: M) -> Result<(), SendError<M>> {
         match self.tx.try_send(m) {
-            Ok(()) => {
-                self.queue.ready.wake_all();
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(TrySendError::Full(m)) => Err(SendError::Full(m)),
             // Unreachable while the listener is current (its drop clears
             // the slot first); kept as an answer, not a panic.
@@ -94,9 +92,22 @@ struct Full<M> {
     seen: u64,
 }
 
+/// What one attempt to queue under the slot's lock found.
+enum Attempt<M> {
+    Queued,
+    Full(Full<M>),
+    NoListener(M),
+}
+
 /// A thread entry's listener slot and its registry tracker.
+///
+/// The slot lives in a [`WaitList`] whose waiters are the consumers of the
+/// slot's listeners (a listener polled by a task): a send queues and wakes
+/// under the one lock it already takes for the slot, and a consumer tests
+/// its queue under that lock before it registers, so no send slips between
+/// its test and its registration.
 pub(crate) struct ListenerHome<M> {
-    slot: Mutex<ListenerSlot<M>>,
+    slot: WaitList<ListenerSlot<M>>,
     tracker: Box<dyn Track>,
 }
 
@@ -151,7 +162,7 @@ impl<M: Send + 'static> ListenerHome<M> {
 impl<M> ListenerHome<M> {
     pub(crate) fn new(tracker: Box<dyn Track>) -> Self {
         ListenerHome {
-            slot: Mutex::new(ListenerSlot {
+            slot: WaitList::new(ListenerSlot {
                 generation: 0,
                 current: None,
             }),
@@ -171,9 +182,9 @@ impl<M> ListenerHome<M> {
         self.slot.lock().current.is_some()
     }
 
-    /// Cancels and closes the current listener, if any; returns whether
-    /// there was one.
-    fn clear_locked(&self, slot: &mut ListenerSlot<M>) -> bool {
+    /// Cancels and closes the current listener, if any, waking its
+    /// consumer and its waiting senders; returns whether there was one.
+    fn clear_locked(&self, slot: &mut WaitGuard<'_, ListenerSlot<M>>) -> bool {
         match slot.current.take() {
             Some(old) => {
                 // The token fires before the queue closes (module docs).
@@ -181,6 +192,7 @@ impl<M> ListenerHome<M> {
                 // Dropping the only sender closes the queue; the old
                 // listener can still drain what was queued before.
                 drop(old.tx);
+                slot.wake_all_now();
                 old.queue.closed();
                 self.tracker.cleared(self.addr());
                 true
@@ -218,37 +230,51 @@ impl<M> ListenerHome<M> {
     /// that the caller can wait for the count to move.
     fn attempt(&self, m: M, waiting_on: Option<u64>) -> Result<(), Result<Full<M>, M>> {
         let slot = self.slot.lock();
-        let Some(cur) = &slot.current else {
-            return Err(Err(m));
+        let generation = slot.generation;
+        let outcome = match &slot.current {
+            None => Attempt::NoListener(m),
+            Some(_) if waiting_on.is_some_and(|g| g != generation) => Attempt::NoListener(m),
+            Some(cur) => match cur.try_send(m) {
+                Ok(()) => Attempt::Queued,
+                Err(SendError::NoListener(m)) => Attempt::NoListener(m),
+                Err(SendError::Full(m)) => {
+                    let seen = cur.queue.room_count();
+                    match cur.try_send(m) {
+                        Ok(()) => Attempt::Queued,
+                        Err(SendError::NoListener(m)) => Attempt::NoListener(m),
+                        Err(SendError::Full(command)) => Attempt::Full(Full {
+                            command,
+                            generation,
+                            queue: Arc::clone(&cur.queue),
+                            seen,
+                        }),
+                    }
+                }
+            },
         };
-        if waiting_on.is_some_and(|g| g != slot.generation) {
-            return Err(Err(m));
-        }
-        let m = match cur.try_send(m) {
-            Ok(()) => return Ok(()),
-            Err(SendError::Full(m)) => m,
-            Err(SendError::NoListener(m)) => return Err(Err(m)),
-        };
-        let seen = cur.queue.room_count();
-        match cur.try_send(m) {
-            Ok(()) => Ok(()),
-            Err(SendError::Full(command)) => Err(Ok(Full {
-                command,
-                generation: slot.generation,
-                queue: Arc::clone(&cur.queue),
-                seen,
-            })),
-            Err(SendError::NoListener(m)) => Err(Err(m)),
+        match outcome {
+            Attempt::Queued => {
+                slot.wake_all();
+                Ok(())
+            }
+            Attempt::Full(full) => Err(Ok(full)),
+            Attempt::NoListener(m) => Err(Err(m)),
         }
     }
 
     /// Never blocks.
     #[inline]
     pub(crate) fn try_send(&self, m: M) -> Result<(), SendError<M>> {
-        match &self.slot.lock().current {
+        let slot = self.slot.lock();
+        let sent = match &slot.current {
             Some(cur) => cur.try_send(m),
             None => Err(SendError::NoListener(m)),
+        };
+        if sent.is_ok() {
+            // Wakes the consumer, if it waits, and releases the lock.
+            slot.wake_all();
         }
+        sent
     }
 
     /// Waits for room until `deadline` (`None`: for ever).
@@ -358,7 +384,7 @@ impl<M> ListenerHome<M> {
 pub struct Listener<M> {
     rx: Receiver<M>,
     queue: Arc<QueueShared>,
-    /// This listener's registration on `queue.ready`.
+    /// This listener's registration as a consumer in its home's list.
     key: WaitKey,
     generation: u64,
     /// Whether this listener was ever current (false after shutdown).
@@ -369,7 +395,7 @@ pub struct Listener<M> {
 
 impl<M> Drop for Listener<M> {
     fn drop(&mut self) {
-        self.queue.ready.deregister(&self.key);
+        self.home.slot.deregister(&self.key);
         if self.owns_slot {
             self.home.clear_if(self.generation);
         }
@@ -456,12 +482,12 @@ impl<M> Listener<M> {
             Err(TryRecvError::Empty) => None,
         };
         if let Some(r) = ready() {
-            self.queue.ready.deregister(&self.key);
+            self.home.slot.deregister(&self.key);
             return Poll::Ready(r);
         }
-        // Re-checked under the list's lock: a send after this test wakes
-        // the waker stored here.
-        self.queue.ready.poll(&self.key, cx.waker(), |()| ready())
+        // Re-checked under the slot's lock, which every send holds while it
+        // queues: a send after this test wakes the waker stored here.
+        self.home.slot.poll(&self.key, cx.waker(), |_| ready())
     }
 
     /// Whether this listener was replaced or cleared.
@@ -482,134 +508,6 @@ impl<M> fmt::Debug for Listener<M> {
             .field("cancelled", &self.is_cancelled())
             .field("queued", &self.rx.len())
             .field("capacity", &self.queue.capacity)
-            .finish()
-    }
-}
-
-struct CancelInner {
-    cancelled: AtomicBool,
-    /// Async waiters and blocked threads.
-    waiters: WaitList,
-}
-
-/// Fires once, when its listener is replaced or cleared (or dropped while
-/// current).
-///
-/// Each handle holds at most one async registration (the waker of its
-/// latest [`poll_cancelled`](Self::poll_cancelled)), freed when the handle
-/// is dropped: poll one handle from one task, and clone it for another.
-///
-/// # Examples
-///
-/// ```
-/// use std::{sync::Arc, time::Duration};
-/// use switchboard_core::Engine;
-///
-/// let engine: Engine<u64, u64> = Engine::new();
-/// let entry = engine.thread(1);
-/// let listener = entry.set_listener(&Arc::new(()));
-/// let token = listener.token();
-/// assert!(!token.wait_timeout(Duration::from_millis(1)));
-/// let _next = entry.set_listener(&Arc::new(())); // replaces the first listener
-/// assert!(token.is_cancelled());
-/// ```
-pub struct CancelToken {
-    inner: Arc<CancelInner>,
-    key: WaitKey,
-}
-
-impl Clone for CancelToken {
-    /// Another handle on the same token, with no registration of its own.
-    fn clone(&self) -> Self {
-        CancelToken {
-            inner: Arc::clone(&self.inner),
-            key: WaitKey::new(),
-        }
-    }
-}
-
-impl Drop for CancelToken {
-    fn drop(&mut self) {
-        self.inner.waiters.deregister(&self.key);
-    }
-}
-
-impl CancelToken {
-    fn new() -> Self {
-        CancelToken {
-            inner: Arc::new(CancelInner {
-                cancelled: AtomicBool::new(false),
-                waiters: WaitList::new(()),
-            }),
-            key: WaitKey::new(),
-        }
-    }
-
-    /// Fires the token; only the first call has an effect.
-    fn cancel(&self) {
-        // AcqRel: the swap decides the one call that fires; Release makes
-        // the listener's replacement visible to whoever sees the token.
-        if !self.inner.cancelled.swap(true, Ordering::AcqRel) {
-            // `wake_all` takes the waiters' lock, which orders the flag
-            // before any waiter's re-check under it.
-            self.inner.waiters.wake_all();
-        }
-    }
-
-    /// Whether the token has fired.
-    pub fn is_cancelled(&self) -> bool {
-        // Acquire: pairs with the swap in `cancel`.
-        self.inner.cancelled.load(Ordering::Acquire)
-    }
-
-    fn fired(&self) -> Option<()> {
-        self.is_cancelled().then_some(())
-    }
-
-    /// Blocks until the token fires or `timeout` passes; returns whether it
-    /// fired.
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        if self.is_cancelled() {
-            return true;
-        }
-        let deadline = Instant::now().checked_add(timeout);
-        self.inner
-            .waiters
-            .wait(deadline, |()| self.fired())
-            .is_some()
-    }
-
-    /// Blocks until the token fires.
-    pub fn wait(&self) {
-        self.inner.waiters.wait(None, |()| self.fired());
-    }
-
-    /// Polls the token, registering `cx`'s waker if it has not fired: the
-    /// building block of the async facade's `cancelled()`. The waker is woken
-    /// once, when the token fires. The registration belongs to this handle
-    /// (see the type's docs).
-    pub fn poll_cancelled(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.is_cancelled() {
-            self.inner.waiters.deregister(&self.key);
-            return Poll::Ready(());
-        }
-        self.inner
-            .waiters
-            .poll(&self.key, cx.waker(), |()| self.fired())
-    }
-
-    /// Async waiters registered on this token now (all handles), plus
-    /// blocked threads: a probe for tests.
-    #[doc(hidden)]
-    pub fn waiter_count(&self) -> usize {
-        self.inner.waiters.len()
-    }
-}
-
-impl fmt::Debug for CancelToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelToken")
-            .field("cancelled", &self.is_cancelled())
             .finish()
     }
 }

@@ -2,10 +2,10 @@
 //!
 //! Each listener generation has its own queue: a crossbeam channel (the
 //! slot's `Current` holds the only sender, the [`Listener`](crate::Listener)
-//! the only receiver) and a [`QueueShared`] that both ends hold:
+//! the only receiver) and a [`QueueShared`] that both ends hold. (The
+//! consumer's waker, a listener polled by a task, waits in the slot's own
+//! list in `listener.rs`: a send wakes it under the lock it already holds.)
 //!
-//! * `ready`: the consumer's waker (a listener polled by a task). A sender
-//!   that queued a command wakes it; so does the queue closing.
 //! * `room`: senders waiting for room in a full bounded queue. Its state is
 //!   an event count: the receiver adds one after every command it takes
 //!   from a bounded queue, and closing the queue adds one. A waiting sender
@@ -74,7 +74,6 @@ impl QueueConfig {
 /// What both ends of one listener generation's queue share (see the module
 /// docs).
 pub(crate) struct QueueShared {
-    pub(crate) ready: WaitList,
     /// The event count: receives from a bounded queue, plus closes.
     pub(crate) room: WaitList<u64>,
     pub(crate) capacity: Option<usize>,
@@ -83,7 +82,6 @@ pub(crate) struct QueueShared {
 impl QueueShared {
     pub(crate) fn new(config: QueueConfig) -> Self {
         QueueShared {
-            ready: WaitList::new(()),
             room: WaitList::new(0),
             capacity: config.capacity,
         }
@@ -97,9 +95,8 @@ impl QueueShared {
         }
     }
 
-    /// The queue closed: wake its consumer and every waiting sender.
+    /// The queue closed: wake every waiting sender.
     pub(crate) fn closed(&self) {
-        self.ready.wake_all();
         self.bump_room();
     }
 

@@ -186,6 +186,16 @@ impl<S> DerefMut for WaitGuard<'_, S> {
 }
 
 impl<S> WaitGuard<'_, S> {
+    /// Wakes every waiter now, keeping the lock (for a change that is
+    /// followed by more work under the same lock).
+    pub(crate) fn wake_all_now(&mut self) {
+        let wakers = self.guard.take_wakers();
+        if self.guard.blocked > 0 {
+            self.list.cond.notify_all();
+        }
+        wakers.wake();
+    }
+
     /// Wakes every waiter (after a change made through this guard), then
     /// releases the lock. Wakers run after the lock is released.
     pub(crate) fn wake_all(mut self) {
