@@ -67,10 +67,12 @@
 //! The facade is glue only. Every future and stream here wraps one core
 //! handle and calls its `poll_*` hook ([`Listener::poll_recv`],
 //! [`CancelToken::poll_cancelled`], [`PendingReply::poll_reply`],
-//! [`SubscriberWatch::poll_changed`]); the hook registers the task's waker
+//! [`SubscriberWatch::poll_changed`], [`ThreadEntry::poll_send`],
+//! [`ShutdownWait::poll_done`]); the hook registers the task's waker
 //! with the core, and the core wakes it from the operation that caused the
-//! event (a send, a listener being replaced or cleared, a reply, a published
-//! has-subscribers change). There is no runtime dependency, no helper
+//! event (a send, a receive that makes room, a listener being replaced,
+//! cleared or dropped, a reply, a published has-subscribers change, the
+//! last listener handle dropped). There is no runtime dependency, no helper
 //! thread, no timer and no polling loop: a task is woken only by an event
 //! it waits for.
 //!

@@ -49,7 +49,10 @@ impl<M> ListenerExt<M> for Listener<M> {
 /// Woken by every send to the listener and by its queue closing (the
 /// listener replaced or cleared); never by anything else. It owns the
 /// listener, so it is the queue's only consumer. Ends (and stays ended) once
-/// the queue is closed and drained.
+/// the queue is closed and drained. Dropping the stream drops the listener,
+/// which frees the thread's slot if it is still current (see
+/// [`Listener`]): a task that ends, however it ends, lets a new listener
+/// start.
 ///
 /// # Cancel safety
 ///
