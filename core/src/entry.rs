@@ -200,7 +200,12 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
     /// `Ready(Err)` with the command if there is no current listener or the
     /// one whose full queue it waited on was replaced or cleared; otherwise
     /// `cx`'s waker is registered (in `pending`) and woken when the queue
-    /// makes room or closes.
+    /// makes room or closes. Once it returned `Ready`, `pending` holds no
+    /// command and a further poll returns `Ready(Ok(()))` at once.
+    ///
+    /// # Errors
+    ///
+    /// `Ready(Err(`[`NoListener`]`))` with the command inside, as above.
     pub fn poll_send(
         &self,
         cx: &mut Context<'_>,

@@ -60,7 +60,8 @@
 //!     the listener is replaced, cleared or dropped. Checked by: `queues.rs`
 //!     (capacity under concurrent producers with every kind of send, a send
 //!     waiting when the listener is cleared, replaced, dropped or removed, a
-//!     panicking listener task), `waiters.rs` (the waiter list: dropped
+//!     panicking listener task, replacements racing waiting senders: every
+//!     command received once or given back), `waiters.rs` (the waiter list: dropped
 //!     waiters free their slots); facade: `send.rs` (`send_async` woken by
 //!     the receive, the latest waker woken, cancel safety); loom:
 //!     `bounded_queue.rs` (send vs recv vs clear: no command lost or
