@@ -1,9 +1,10 @@
 //! Thread listeners: the task that serves a thread, its command queue and
 //! its cancellation token.
 //!
-//! A thread entry holds one [`ListenerHome`]: a [`ListenerSlot`] behind a
-//! mutex, plus the tracker that reports to the engine's listener registry
-//! (`shutdown.rs`). The slot's states:
+//! A thread entry holds one [`ListenerHome`]: a [`ListenerSlot`] in a
+//! [`WaitList`] (its mutex is the slot's lock; its waiters are the tasks
+//! polling the slot's listeners), plus the tracker that reports to the
+//! engine's listener registry (`shutdown.rs`). The slot's states:
 //!
 //! | state     | `generation` | `current`  | `send` does              |
 //! |-----------|--------------|------------|--------------------------|
@@ -19,8 +20,11 @@
 //! and every queueing happens under the slot's mutex, so a command reaches
 //! the listener current when `send` took the lock, and the per-sender FIFO
 //! order of the queue carries over. A send that finds a bounded queue full
-//! waits *outside* the lock (see `queue.rs`), so a clear is never blocked by
-//! it, and it wakes it.
+//! waits *outside* the lock, on the queue's event count (see `queue.rs`), so
+//! a clear is never blocked by it; the clear moves the count, and the woken
+//! send finds its listener gone and gets its command back. A listener
+//! dropped while current clears the slot (its `Drop`), so a task that ends
+//! in any way frees the slot for a new listener.
 //!
 //! Clearing fires the token *before* closing the queue: a listener that sees
 //! its queue closed also sees itself cancelled.
