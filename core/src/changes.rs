@@ -12,10 +12,11 @@
 //! The ring is split into a few *stripes*, each a small mutex: version `v`
 //! lives in stripe `v % stripes`. A feed following the head copies batch
 //! `v` out of one stripe while the writer appends `v + 1` to the next one,
-//! so the two never contend; the writer only ever waits for a feed that
-//! is copying one batch out of the very stripe it appends to (a feed a
-//! whole ring behind, about to lag). A writer never waits for a feed to
-//! *consume* anything.
+//! so the two do not contend. The writer can wait on a stripe's mutex only
+//! for a feed copying one batch out of it (a feed a whole ring behind,
+//! about to lag) or registering its waker there (a push onto a short
+//! list): a few hundred nanoseconds, never for a feed to *consume*
+//! anything. A feed that reads nothing costs the writer nothing.
 //!
 //! # Invariants (of each stripe, under its mutex)
 //!
@@ -144,7 +145,7 @@ impl<T, C> Default for ChangeBatch<T, C> {
 /// less than a quarter of it.
 const SHRINK_ABOVE: usize = 64;
 
-/// How many stripes a log with a window of `window` versions gets.
+/// The most stripes a log has (fewer if its window is smaller).
 const MAX_STRIPES: usize = 4;
 
 fn reuse<X>(buf: &mut Vec<X>) {
