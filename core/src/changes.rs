@@ -1,10 +1,10 @@
 //! The change feed: what each published version changed, in publish order.
 //!
 //! Every write that publishes graph version `v` also appends one batch, the
-//! changes of `v`, to the engine's [`ChangeLog`]; a [`ChangeFeed`] is a
+//! changes of `v`, to the engine's [`ChangeLog`]; a [`ChangeFeed`](crate::ChangeFeed) is a
 //! cursor into it. The log is a bounded ring: it keeps the last
 //! `change_log` batches ([`Config::change_log`](crate::Config::change_log)),
-//! and a feed that falls further behind is told so ([`Lagged`]) instead of
+//! and a feed that falls further behind is told so ([`Lagged`](crate::Lagged)) instead of
 //! holding the writer back.
 //!
 //! # Structure
@@ -60,15 +60,13 @@
 //! once that batch is dropped), one Release store. A retained batch costs
 //! 16 bytes plus its changes (24 bytes each with `u64` ids).
 
-use crate::error::Lagged;
-use crate::sync::{Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
-use crate::{Caps, Key};
+use crate::sync::{AtomicU64, Condvar, Mutex, Ordering};
+use crate::Caps;
 use std::collections::VecDeque;
-use std::fmt;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::task::Waker;
+use std::time::Instant;
 
-/// One change of the graph, as a [`ChangeFeed`] reports it.
+/// One change of the graph, as a [`ChangeFeed`](crate::ChangeFeed) reports it.
 ///
 /// Within a batch, changes come in the order a replica applies them:
 /// `Occupied { t }` right after the `Subscribed` that gave `t` its first
@@ -246,8 +244,8 @@ struct StripeState<T, C> {
     waiters: Waiters,
 }
 
-/// What a stripe says about a version of its own.
-enum Lookup<T, C> {
+/// What the log says about a version.
+pub(crate) enum Lookup<T, C> {
     Batch(ChangeBatch<T, C>),
     /// Published, and dropped from the ring.
     Gone,
@@ -388,250 +386,73 @@ impl<T: Copy, C: Copy> ChangeLog<T, C> {
     }
 }
 
-/// A cursor over the engine's changes: one [`ChangeBatch`] per published
-/// version, in order, with no gap, each only once its version is published
-/// ([`Engine::snapshot`](crate::Engine::snapshot) already shows it). Made by
-/// [`Engine::changes`](crate::Engine::changes) and
-/// [`Engine::changes_since`](crate::Engine::changes_since).
-///
-/// The engine keeps the last [`Config::change_log`](crate::Config::change_log)
-/// batches. A feed that falls further behind returns [`Lagged`] from then
-/// on; the crate docs ("Following changes") show how to resync. Following a
-/// feed never blocks a writer, and a slow feed never holds one back.
-///
-/// Each batch is copied out for the caller (one allocation per batch). A
-/// clone is an independent cursor at the same position. A feed may outlive
-/// its engine: it still delivers the retained batches, then nothing more.
-///
-/// # Examples
-///
-/// ```
-/// use switchboard_core::{Caps, Change, Engine};
-///
-/// let engine: Engine<u64, u64> = Engine::new();
-/// let mut feed = engine.changes();
-/// engine.connect(1, Caps::NONE);
-/// engine.subscribe(7, 1).unwrap();
-///
-/// let batch = feed.try_next().unwrap().unwrap();
-/// assert_eq!(batch.version, 1);
-/// assert_eq!(batch.changes, [Change::Connected { c: 1, caps: Caps::NONE }]);
-/// let batch = feed.try_next().unwrap().unwrap();
-/// assert_eq!(
-///     batch.changes,
-///     [
-///         Change::ThreadAdded { t: 7 },
-///         Change::Subscribed { t: 7, c: 1 },
-///         Change::Occupied { t: 7 },
-///     ]
-/// );
-/// assert_eq!(feed.try_next(), Ok(None)); // nothing new yet
-/// assert_eq!(feed.version(), 2);
-/// ```
-pub struct ChangeFeed<T: Key, C: Key> {
-    log: Arc<ChangeLog<T, C>>,
-    /// The last version delivered (or the one the feed started at).
-    version: u64,
-    lagged: bool,
-    /// Identifies this feed's waker registration.
-    id: u64,
-    /// The stripe this feed last registered a waker in.
-    registered: Option<usize>,
-}
-
-impl<T: Key, C: Key> ChangeFeed<T, C> {
-    /// A feed whose next batch is that of `version + 1`.
-    pub(crate) fn new(log: Arc<ChangeLog<T, C>>, version: u64) -> Self {
+impl<T: Copy, C: Copy> ChangeLog<T, C> {
+    /// A fresh feed id, to tell waker registrations apart.
+    pub(crate) fn new_id(&self) -> u64 {
         // Relaxed: the id only has to be unique.
-        let id = log.next_id.fetch_add(1, Ordering::Relaxed);
-        ChangeFeed {
-            log,
-            version,
-            lagged: false,
-            id,
-            registered: None,
-        }
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The last version this feed delivered, or the one it started at.
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-
-    /// Settles a lookup of version `self.version + 1`.
-    fn settle(&mut self, found: Lookup<T, C>) -> Result<Option<ChangeBatch<T, C>>, Lagged> {
-        match found {
-            Lookup::Batch(b) => {
-                self.version = b.version;
-                Ok(Some(b))
-            }
-            Lookup::Gone => {
-                self.lagged = true;
-                Err(Lagged)
-            }
-            Lookup::NotYet => Ok(None),
+    /// Version `v`, if published: locks its stripe only if the head says
+    /// it is published and within the window.
+    pub(crate) fn lookup(&self, v: u64) -> Lookup<T, C> {
+        // Acquire: see `append` (a fast path only).
+        let head = self.head.load(Ordering::Acquire);
+        if head < v {
+            return Lookup::NotYet;
         }
-    }
-
-    /// The next batch, if its version is published. Never blocks for
-    /// long: it locks one stripe of the log for the copy of one batch, and
-    /// not at all when nothing is new.
-    ///
-    /// # Errors
-    ///
-    /// [`Lagged`] if the next batch is no longer retained, and from then on.
-    pub fn try_next(&mut self) -> Result<Option<ChangeBatch<T, C>>, Lagged> {
-        if self.lagged {
-            return Err(Lagged);
+        if head - v >= self.window {
+            return Lookup::Gone;
         }
-        let next = self.version + 1;
-        // Acquire: see `ChangeLog::append` (a fast path only).
-        let head = self.log.head.load(Ordering::Acquire);
-        if head < next {
-            return Ok(None);
-        }
-        if head - next >= self.log.window {
-            return self.settle(Lookup::Gone);
-        }
-        let stripes = self.log.stripes.len() as u64;
-        let found = self.log.stripes[self.log.stripe_of(next)]
+        self.stripes[self.stripe_of(v)]
             .state
             .lock()
-            .lookup(next, stripes);
-        self.settle(found)
+            .lookup(v, self.stripes.len() as u64)
     }
 
-    /// The next batch, waiting up to `timeout` for its version to be
-    /// published; `Ok(None)` if none was in time. Woken by the publish,
-    /// not by polling.
-    ///
-    /// # Errors
-    ///
-    /// [`Lagged`] if the next batch is no longer retained, and from then on.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use switchboard_core::{Caps, Engine};
-    ///
-    /// let engine: Engine<u64, u64> = Engine::new();
-    /// let mut feed = engine.changes();
-    /// std::thread::scope(|s| {
-    ///     s.spawn(|| engine.connect(1, Caps::NONE));
-    ///     let batch = feed.next_timeout(Duration::from_secs(10)).unwrap().unwrap();
-    ///     assert_eq!(batch.version, 1);
-    /// });
-    /// assert_eq!(feed.next_timeout(Duration::ZERO), Ok(None));
-    /// ```
-    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<ChangeBatch<T, C>>, Lagged> {
-        if let found @ (Ok(Some(_)) | Err(_)) = self.try_next() {
-            return found;
-        }
-        // `None`: too far away to represent, so wait untimed.
-        let deadline = Instant::now().checked_add(timeout);
-        let next = self.version + 1;
-        let stripes = self.log.stripes.len() as u64;
-        let stripe = &self.log.stripes[self.log.stripe_of(next)];
+    /// Version `v`, waiting until `deadline` (`None`: untimed) for its
+    /// append; `NotYet` if none came in time.
+    pub(crate) fn wait(&self, v: u64, deadline: Option<Instant>) -> Lookup<T, C> {
+        let stripes = self.stripes.len() as u64;
+        let stripe = &self.stripes[self.stripe_of(v)];
         let mut s = stripe.state.lock();
-        let found = loop {
-            let found = s.lookup(next, stripes);
+        loop {
+            let found = s.lookup(v, stripes);
             if !matches!(found, Lookup::NotYet) {
-                break found;
+                return found;
             }
             s.waiters.sleepers += 1;
             let timed_out;
-            (s, timed_out) = wait(&stripe.ready, s, deadline);
+            (s, timed_out) = match deadline {
+                Some(deadline) => stripe.ready.wait_until(s, deadline),
+                None => (stripe.ready.wait(s), false),
+            };
             s.waiters.sleepers -= 1;
             if timed_out {
-                break s.lookup(next, stripes);
+                return s.lookup(v, stripes);
             }
-        };
-        drop(s);
-        self.settle(found)
+        }
     }
 
-    /// Polls for the next batch, registering `cx`'s waker with the log if
-    /// its version is not published yet: the building block of the async
-    /// facade's `ChangeStream`. The waker is woken by that version's
-    /// publish. Registering again (with the same or another waker) replaces
-    /// this feed's previous registration; dropping the feed removes it.
-    ///
-    /// # Errors
-    ///
-    /// `Ready(Err(Lagged))` if the next batch is no longer retained, and
-    /// from then on.
-    pub fn poll_next_batch(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<ChangeBatch<T, C>, Lagged>> {
-        match self.try_next() {
-            Ok(Some(b)) => return Poll::Ready(Ok(b)),
-            Err(e) => return Poll::Ready(Err(e)),
-            Ok(None) => {}
-        }
-        let next = self.version + 1;
-        let index = self.log.stripe_of(next);
-        let stripes = self.log.stripes.len() as u64;
-        let mut s = self.log.stripes[index].state.lock();
-        // Re-check under the mutex: a batch appended before we took it is
+    /// Version `v`, or, if it is not published yet, registers `waker` for
+    /// its append as feed `id` (replacing that feed's previous waker) and
+    /// returns the stripe it is registered in.
+    pub(crate) fn poll(&self, v: u64, id: u64, waker: &Waker) -> Result<Lookup<T, C>, usize> {
+        let index = self.stripe_of(v);
+        let mut s = self.stripes[index].state.lock();
+        // Checked under the mutex: a batch appended before we took it is
         // visible now; one appended after finds our waker.
-        match s.lookup(next, stripes) {
+        match s.lookup(v, self.stripes.len() as u64) {
             Lookup::NotYet => {
-                s.waiters.register(self.id, cx.waker());
-                self.registered = Some(index);
-                Poll::Pending
+                s.waiters.register(id, waker);
+                Err(index)
             }
-            found => {
-                drop(s);
-                match self.settle(found) {
-                    Ok(Some(b)) => Poll::Ready(Ok(b)),
-                    Err(e) => Poll::Ready(Err(e)),
-                    Ok(None) => unreachable!("settled a published version"),
-                }
-            }
+            found => Ok(found),
         }
     }
-}
 
-/// Waits on `ready` until notified or `deadline` (`None`: untimed); the
-/// flag says whether it timed out.
-fn wait<'a, X>(
-    ready: &Condvar,
-    guard: MutexGuard<'a, X>,
-    deadline: Option<Instant>,
-) -> (MutexGuard<'a, X>, bool) {
-    match deadline {
-        Some(deadline) => ready.wait_until(guard, deadline),
-        None => (ready.wait(guard), false),
-    }
-}
-
-impl<T: Key, C: Key> Clone for ChangeFeed<T, C> {
-    fn clone(&self) -> Self {
-        let mut feed = ChangeFeed::new(Arc::clone(&self.log), self.version);
-        feed.lagged = self.lagged;
-        feed
-    }
-}
-
-impl<T: Key, C: Key> Drop for ChangeFeed<T, C> {
-    fn drop(&mut self) {
-        if let Some(index) = self.registered {
-            self.log.stripes[index]
-                .state
-                .lock()
-                .waiters
-                .deregister(self.id);
-        }
-    }
-}
-
-impl<T: Key, C: Key> fmt::Debug for ChangeFeed<T, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChangeFeed")
-            .field("version", &self.version)
-            .field("lagged", &self.lagged)
-            .finish_non_exhaustive()
+    /// Removes feed `id`'s waker from stripe `index`, if it is still there.
+    pub(crate) fn deregister(&self, index: usize, id: u64) {
+        self.stripes[index].state.lock().waiters.deregister(id);
     }
 }

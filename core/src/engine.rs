@@ -21,8 +21,9 @@
 //! during a write: readers never free graph memory, and memory held only by
 //! dropped snapshots is freed by the next write at the latest.
 
-use crate::changes::{Change, ChangeBuf, ChangeFeed, ChangeLog};
+use crate::changes::{Change, ChangeBuf, ChangeLog};
 use crate::entry::ThreadEntry;
+use crate::feed::ChangeFeed;
 use crate::graph::{ConnNode, ErasedEntry, Graph, Home, Tries};
 use crate::reader::Reader;
 use crate::set::{SubscriberSet, ThreadSet};

@@ -215,6 +215,7 @@ mod config;
 mod engine;
 mod entry;
 mod error;
+mod feed;
 mod graph;
 pub mod guarantees;
 mod hash;
@@ -230,7 +231,7 @@ mod trie;
 mod watch;
 
 pub use caps::Caps;
-pub use changes::{Change, ChangeBatch, ChangeFeed};
+pub use changes::{Change, ChangeBatch};
 pub use config::Config;
 pub use engine::{Engine, Key};
 pub use entry::ThreadEntry;
@@ -238,6 +239,7 @@ pub use error::{
     InvariantViolation, Lagged, NoListener, NotConnected, RecvError, RecvTimeoutError, ReplyError,
     ReplyTimeoutError, TryRecvError, WatchError,
 };
+pub use feed::ChangeFeed;
 pub use listener::{CancelToken, Listener};
 pub use reader::Reader;
 pub use reply::{PendingReply, Reply};
