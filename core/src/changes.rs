@@ -1,11 +1,14 @@
 //! The change feed: what each published version changed, in publish order.
 //!
 //! Every write that publishes graph version `v` also appends one batch, the
-//! changes of `v`, to the engine's [`ChangeLog`]; a [`ChangeFeed`](crate::ChangeFeed) is a
-//! cursor into it. The log is a bounded ring: it keeps the last
-//! `change_log` batches ([`Config::change_log`](crate::Config::change_log)),
-//! and a feed that falls further behind is told so ([`Lagged`](crate::Lagged)) instead of
-//! holding the writer back.
+//! changes of `v`, to the engine's [`ChangeLog`]; a
+//! [`ChangeFeed`](crate::ChangeFeed) (`feed.rs`) is a cursor into it. The
+//! log is a bounded ring: it keeps the last `change_log` batches
+//! ([`Config::change_log`](crate::Config::change_log)), and a feed that
+//! falls further behind is told so ([`Lagged`](crate::Lagged)) instead of
+//! holding the writer back. The log owns every use of its locks,
+//! condition variables and waiter lists (`lookup`, `wait`, `poll`,
+//! `deregister`, `append`).
 //!
 //! # Structure
 //!
