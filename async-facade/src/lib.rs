@@ -17,6 +17,7 @@
 //! | [`Engine`]          | [`EngineExt::wait_idle`]   | [`WaitIdle`]: the thread has no subscribers |
 //! | [`Engine`]          | [`EngineExt::shutdown_async`] | [`ShutdownFuture`]: every listener ended |
 //! | [`ThreadEntry`]     | [`EntryExt::send_async`]   | [`SendAsync`]: the command queued, waiting for room |
+//! | [`ChangeFeed`]      | [`ChangeFeedExt::into_stream`] | [`ChangeStream`]: every [`ChangeBatch`], or [`Lagged`] |
 //!
 //! `use switchboard_async::prelude::*;` brings every extension trait into
 //! scope.
@@ -68,11 +69,12 @@
 //! handle and calls its `poll_*` hook ([`Listener::poll_recv`],
 //! [`CancelToken::poll_cancelled`], [`PendingReply::poll_reply`],
 //! [`SubscriberWatch::poll_changed`], [`ThreadEntry::poll_send`],
-//! [`ShutdownWait::poll_done`]); the hook registers the task's waker
-//! with the core, and the core wakes it from the operation that caused the
-//! event (a send, a receive that makes room, a listener being replaced,
-//! cleared or dropped, a reply, a published has-subscribers change, the
-//! last listener handle dropped). There is no runtime dependency, no helper
+//! [`ShutdownWait::poll_done`], [`ChangeFeed::poll_next_batch`]); the hook
+//! registers the task's waker with the core, and the core wakes it from the
+//! operation that caused the event (a send, a receive that makes room, a
+//! listener being replaced, cleared or dropped, a reply, a published
+//! has-subscribers change, the last listener handle dropped, a published
+//! version). There is no runtime dependency, no helper
 //! thread, no timer and no polling loop: a task is woken only by an event
 //! it waits for.
 //!
@@ -101,6 +103,7 @@
 #![forbid(unsafe_code)]
 
 mod cancel;
+mod changes;
 mod idle;
 mod listener;
 mod reply;
@@ -111,6 +114,7 @@ mod watch;
 pub use switchboard_core::*;
 
 pub use cancel::{CancelTokenExt, Cancelled};
+pub use changes::{ChangeFeedExt, ChangeStream};
 pub use idle::{EngineExt, WaitIdle};
 pub use listener::{ListenerExt, ListenerStream};
 pub use reply::{PendingReplyExt, ReplyFuture};
@@ -129,6 +133,7 @@ pub use watch::{Changed, SubscriberWatchExt, WatchStream};
 /// ```
 pub mod prelude {
     pub use crate::{
-        CancelTokenExt, EngineExt, EntryExt, ListenerExt, PendingReplyExt, SubscriberWatchExt,
+        CancelTokenExt, ChangeFeedExt, EngineExt, EntryExt, ListenerExt, PendingReplyExt,
+        SubscriberWatchExt,
     };
 }

@@ -12,8 +12,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use switchboard_async::prelude::*;
 use switchboard_async::{
-    Cancelled, Changed, Engine, ListenerStream, QueueConfig, Reply, ReplyFuture, SendAsync,
-    ShutdownFuture, ThreadEntry, WaitIdle, WatchStream,
+    Cancelled, ChangeStream, Changed, Engine, ListenerStream, QueueConfig, Reply, ReplyFuture,
+    SendAsync, ShutdownFuture, ThreadEntry, WaitIdle, WatchStream,
 };
 
 fn require_send<T: Send>(_: &T) {}
@@ -100,6 +100,11 @@ fn every_future_and_stream_is_send_and_unpin() {
     require_send(&shutdown);
     require_unpin(&shutdown);
     require_spawnable(&shutdown);
+
+    let mut changes: ChangeStream<u64, u64> = e.changes().into_stream();
+    require_send(&changes);
+    require_unpin(&changes);
+    require_send(&changes.next());
 }
 
 #[test]

@@ -64,6 +64,10 @@
 //! * Trie nodes are whole cache lines (about 10% more memory than packed
 //!   nodes), and memory the writer frees is kept for new nodes until the
 //!   engine is dropped: a graph that shrinks keeps its peak footprint.
+//! * Every write that changes the graph also copies its changes into the
+//!   bounded change log (a few dozen bytes, no allocation once the log is
+//!   full), whether or not anyone follows it; `Config::change_log(0)`
+//!   skips the copy. See "Following changes".
 //! * Subscriber sets up to four members (a connection's threads: eight) are
 //!   stored inline; larger ones are persistent B-trees built from the same
 //!   count-free nodes as the tries, so joining a huge thread copies a few
@@ -101,6 +105,83 @@
 //!         }
 //!     });
 //! });
+//! ```
+//!
+//! # Following changes
+//!
+//! Every write that changes the graph publishes one new version, numbered
+//! 1, 2, 3, … ([`Engine::version`], [`Snapshot::version`]; a write that
+//! changes nothing publishes nothing). A [`ChangeFeed`] yields, for each
+//! version in order and once it is published, a [`ChangeBatch`] of the
+//! [`Change`]s it made: connections, edges, thread entries, and the
+//! `Occupied` / `Vacated` transitions (a thread's first subscriber came,
+//! its last one went) that a broker adapter follows. [`Engine::stats`]
+//! gives the counts in O(1).
+//!
+//! The engine keeps the batches of the last [`Config::change_log`] versions
+//! (4096 by default). Following a feed never blocks a writer: a consumer
+//! that falls further behind gets [`Lagged`] and resyncs from a snapshot,
+//! in a loop, since the window can move on between the two calls. A
+//! replica — a snapshot at `v` plus every batch after `v`, applied in
+//! order — equals the engine's snapshot at every version.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use switchboard_core::{Caps, Change, ChangeFeed, Config, Engine, Lagged};
+//!
+//! /// Subscriber counts of the subscribed threads, kept from the feed.
+//! type Counts = BTreeMap<u64, usize>;
+//!
+//! /// The resync recipe: a snapshot, and a feed from its version.
+//! fn resync(engine: &Engine<u64, u64>) -> (Counts, ChangeFeed<u64, u64>) {
+//!     let (snap, feed) = loop {
+//!         let snap = engine.snapshot();
+//!         if let Ok(feed) = engine.changes_since(snap.version()) {
+//!             break (snap, feed);
+//!         }
+//!     };
+//!     let counts = snap
+//!         .threads()
+//!         .map(|t| (t, snap.subscribers(t).len()))
+//!         .filter(|&(_, n)| n > 0)
+//!         .collect();
+//!     (counts, feed)
+//! }
+//!
+//! /// Applies every batch available now; resyncs if the feed lagged.
+//! fn follow(engine: &Engine<u64, u64>, counts: &mut Counts, feed: &mut ChangeFeed<u64, u64>) {
+//!     loop {
+//!         match feed.try_next() {
+//!             Ok(Some(batch)) => {
+//!                 for change in batch.changes {
+//!                     match change {
+//!                         Change::Subscribed { t, .. } => *counts.entry(t).or_default() += 1,
+//!                         Change::Unsubscribed { t, .. } => *counts.get_mut(&t).unwrap() -= 1,
+//!                         Change::Vacated { t } => drop(counts.remove(&t)),
+//!                         _ => {}
+//!                     }
+//!                 }
+//!             }
+//!             Ok(None) => return,
+//!             Err(Lagged) => (*counts, *feed) = resync(engine),
+//!         }
+//!     }
+//! }
+//!
+//! let engine: Engine<u64, u64> = Engine::with_config(Config::default().change_log(2));
+//! let (mut counts, mut feed) = resync(&engine);
+//! engine.connect(1, Caps::NONE);
+//! engine.connect(2, Caps::NONE);
+//! engine.subscribe(7, 1).unwrap();
+//! engine.subscribe(7, 2).unwrap(); // four versions: more than the log keeps
+//! follow(&engine, &mut counts, &mut feed);
+//! assert_eq!(counts, BTreeMap::from([(7, 2)]));
+//!
+//! engine.disconnect(1);
+//! engine.disconnect(2); // 7 is vacated
+//! follow(&engine, &mut counts, &mut feed);
+//! assert!(counts.is_empty());
+//! assert_eq!(feed.version(), engine.version());
 //! ```
 //!
 //! # Listeners and requests
@@ -189,9 +270,12 @@
 
 mod cancel;
 mod caps;
+mod changes;
+mod config;
 mod engine;
 mod entry;
 mod error;
+mod feed;
 mod graph;
 pub mod guarantees;
 mod hash;
@@ -202,6 +286,7 @@ mod reply;
 mod set;
 mod shutdown;
 mod snapshot;
+mod stats;
 mod sync;
 #[allow(unsafe_code)]
 mod trie;
@@ -210,18 +295,22 @@ mod watch;
 
 pub use cancel::CancelToken;
 pub use caps::Caps;
+pub use changes::{Change, ChangeBatch};
+pub use config::Config;
 pub use engine::{Engine, Key};
 pub use entry::ThreadEntry;
 pub use error::{
-    InvariantViolation, NoListener, NotConnected, RecvError, RecvTimeoutError, ReplyError,
+    InvariantViolation, Lagged, NoListener, NotConnected, RecvError, RecvTimeoutError, ReplyError,
     ReplyTimeoutError, SendError, TryRecvError, WatchError,
 };
+pub use feed::ChangeFeed;
 pub use listener::Listener;
 pub use queue::{PendingSend, QueueConfig};
 pub use reader::Reader;
 pub use reply::{PendingReply, Reply};
 pub use shutdown::{ShutdownReport, ShutdownWait};
 pub use snapshot::{Snapshot, Subscribers, SubscribersIter};
+pub use stats::Stats;
 pub use sync::MutexGuard;
 pub use watch::SubscriberWatch;
 

@@ -112,6 +112,8 @@ struct Model {
     subs: BTreeMap<u64, BTreeSet<u64>>,
     /// Set by the op that removed a thread: its id and final watch state.
     removed: Option<(u64, WatchModel)>,
+    /// Ops that changed the graph: the engine's version (guarantee 9).
+    version: u64,
 }
 
 impl Model {
@@ -143,7 +145,29 @@ impl Model {
             .version += 1;
     }
 
+    fn has_edge(&self, t: u64, c: u64) -> bool {
+        self.subs.get(&t).is_some_and(|s| s.contains(&c))
+    }
+
+    /// Applies `op`, counting a version if it changes the graph.
     fn apply(&mut self, op: Op) -> Ret {
+        let changes = match op {
+            Op::Connect(c, caps) => self.conns.get(&c) != Some(&caps),
+            Op::Disconnect(c) => self.conns.contains_key(&c),
+            Op::Subscribe(t, c) => self.conns.contains_key(&c) && !self.has_edge(t, c),
+            Op::Unsubscribe(t, c) => self.has_edge(t, c),
+            Op::Thread(t) => !self.threads.contains_key(&t),
+            Op::RemoveThread(t) => self.threads.contains_key(&t),
+            Op::RemoveThreadIfIdle(t) => {
+                self.threads.contains_key(&t) && !self.subs.contains_key(&t)
+            }
+            Op::WaitChanged(_) => false,
+        };
+        self.version += u64::from(changes);
+        self.apply_op(op)
+    }
+
+    fn apply_op(&mut self, op: Op) -> Ret {
         match op {
             Op::Connect(c, caps) => Ret::Bool(self.conns.insert(c, caps).is_none()),
             Op::Disconnect(c) => {
@@ -497,9 +521,28 @@ impl Harness {
         prop_assert_eq!(snap.connection_count(), m.conns.len());
         prop_assert_eq!(snap.thread_count(), m.threads.len());
         prop_assert_eq!(snap.subscribed_thread_count(), m.subs.len());
+        let edges = m.subs.values().map(BTreeSet::len).sum::<usize>();
+        prop_assert_eq!(snap.subscription_count(), edges);
+        // A version per op that changed the graph, none for the others;
+        // `Stats` are the model's counts (the engine is quiescent).
+        prop_assert_eq!(snap.version(), m.version, "version");
+        let st = self.engine.stats();
         prop_assert_eq!(
-            snap.subscription_count(),
-            m.subs.values().map(BTreeSet::len).sum::<usize>()
+            (
+                st.version,
+                st.connections,
+                st.threads,
+                st.subscribed_threads,
+                st.subscriptions
+            ),
+            (
+                m.version,
+                m.conns.len(),
+                m.threads.len(),
+                m.subs.len(),
+                edges
+            ),
+            "stats"
         );
         if full {
             for t in 0..self.ids.threads {

@@ -9,10 +9,11 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use switchboard_core::{
-    CancelToken, Caps, Engine, InvariantViolation, Listener, NoListener, NotConnected,
-    PendingReply, PendingSend, QueueConfig, Reader, RecvError, RecvTimeoutError, Reply, ReplyError,
-    ReplyTimeoutError, SendError, ShutdownReport, ShutdownWait, Snapshot, SubscriberWatch,
-    Subscribers, ThreadEntry, TryRecvError, WatchError,
+    CancelToken, Caps, Change, ChangeBatch, ChangeFeed, Config, Engine, InvariantViolation, Lagged,
+    Listener, NoListener, NotConnected, PendingReply, PendingSend, QueueConfig, Reader, RecvError,
+    RecvTimeoutError, Reply, ReplyError, ReplyTimeoutError, SendError, ShutdownReport,
+    ShutdownWait, Snapshot, Stats, SubscriberWatch, Subscribers, ThreadEntry, TryRecvError,
+    WatchError,
 };
 
 fn assert_send<T: Send>() {}
@@ -67,6 +68,11 @@ fn handles_are_send() {
     assert_send_sync::<PendingSend<String>>();
     assert_sync::<CancelToken>();
     assert_sync::<Listener<String>>();
+    assert_send_sync::<ChangeFeed<u64, u64>>();
+    assert_send_sync::<ChangeBatch<u64, u64>>();
+    assert_send_sync::<Change<u64, u64>>();
+    assert_send_sync::<Stats>();
+    assert_send_sync::<Config>();
 }
 
 #[test]
@@ -91,6 +97,7 @@ fn errors_are_std_errors() {
     assert_error::<ReplyTimeoutError>();
     assert_error::<WatchError>();
     assert_error::<InvariantViolation>();
+    assert_error::<Lagged>();
 }
 
 #[test]
@@ -112,6 +119,10 @@ fn other_public_types_are_debug() {
     assert_debug::<Subscribers<u64>>();
     assert_debug::<Snapshot<u64, u64>>();
     assert_debug::<Reader<'static, u64, u64>>();
+    assert_debug::<ChangeFeed<u64, u64>>();
+    assert_debug::<ChangeBatch<u64, u64>>();
+    assert_debug::<Stats>();
+    assert_debug::<Config>();
 }
 
 #[test]
@@ -136,4 +147,6 @@ fn debug_output_is_usable() {
     assert!(!format!("{err:?}").is_empty());
     assert!(!err.to_string().is_empty());
     assert!(!NotConnected.to_string().is_empty());
+    assert!(!format!("{:?}", e.changes()).is_empty());
+    assert!(!Lagged.to_string().is_empty());
 }
