@@ -6,8 +6,9 @@
 //!
 //! Writers take the writer mutex, copy the latest tries (three root
 //! pointers), change the copy by path copying inside one transaction, and
-//! publish it with one `swap`. Only then do they notify watches, still under
-//! the writer mutex, so watch notifications happen in publish order.
+//! publish it with one `swap`. Only then do they append the write's changes
+//! to the change log (`changes.rs`) and notify watches, still under the
+//! writer mutex, so both happen in publish order.
 //!
 //! # Reclamation
 //!
@@ -20,6 +21,7 @@
 //! during a write: readers never free graph memory, and memory held only by
 //! dropped snapshots is freed by the next write at the latest.
 
+use crate::changes::{Change, ChangeBuf, ChangeFeed, ChangeLog};
 use crate::entry::ThreadEntry;
 use crate::graph::{ConnNode, ErasedEntry, Graph, Home, Tries};
 use crate::reader::Reader;
@@ -28,7 +30,7 @@ use crate::snapshot::{Snapshot, Subscribers};
 use crate::sync::{Arc, ArcSwap, Cached, StdArc};
 use crate::trie::Txn;
 use crate::watch::SubscriberWatch;
-use crate::{Caps, NotConnected};
+use crate::{Caps, Config, Lagged, NotConnected, Stats};
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -71,6 +73,8 @@ pub struct Engine<T: Key, C: Key, S = (), M = ()> {
     current: ArcSwap<Graph<T, C>>,
     /// The writer mutex and the owner of every node.
     home: Arc<Home<T, C>>,
+    /// The changes of the last published versions, for feeds.
+    log: Arc<ChangeLog<T, C>>,
     _entries: PhantomData<fn() -> (S, M)>,
 }
 
@@ -93,12 +97,18 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Default
 }
 
 impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C, S, M> {
-    /// An empty engine.
+    /// An empty engine, with the default [`Config`].
     pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    /// An empty engine set up by `config`.
+    pub fn with_config(config: Config) -> Self {
         let home = Home::new();
         Engine {
             current: ArcSwap::new(Home::graph(&home, Tries::new(), 0)),
             home,
+            log: Arc::new(ChangeLog::new(config.change_log)),
             _entries: PhantomData,
         }
     }
@@ -117,31 +127,42 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
 
     /// Runs `f` on a copy of the latest tries under the writer mutex, as
     /// one transaction, and publishes the result if `f` says it changed
-    /// anything. `f` returns `(changed, output)` and must not copy a node
-    /// unless it changes something; `after` then runs on the published
-    /// graph (still under the mutex) to notify watches.
+    /// anything. `f` returns `(changed, output)`, records each change it
+    /// makes, in order, in the `ChangeBuf`, and must not copy a node or
+    /// record a change unless it changes something. The changes go to the
+    /// change log once the graph is published; `after` then runs on the
+    /// published graph (still under the mutex) to notify watches.
     fn write<R>(
         &self,
-        f: impl FnOnce(&mut Tries<T, C>, &mut Txn<'_>) -> (bool, R),
+        f: impl FnOnce(&mut Tries<T, C>, &mut Txn<'_>, &mut ChangeBuf<T, C>) -> (bool, R),
         after: impl FnOnce(&Graph<T, C>, &R),
     ) -> R {
         let mut guard = self.home.writer.lock();
         let w = &mut *guard;
         let version = w.version + 1;
         let mut next = w.latest.share();
+        w.changes.clear();
         let mut txn = Txn::new(version, &mut w.reclaimer);
-        let (changed, out) = f(&mut next, &mut txn);
+        let (changed, out) = f(&mut next, &mut txn, &mut w.changes);
         let touched = txn.touched();
         debug_assert!(
             changed || !touched,
             "a write that changed nothing copied nodes"
         );
+        debug_assert_eq!(
+            changed,
+            !w.changes.is_empty(),
+            "a write records changes iff it changes the graph"
+        );
         if changed || touched {
+            next.edges = w.changes.edges_after(next.edges);
             w.version = version;
             w.latest = next.share();
             let graph = Home::graph(&self.home, next, version);
             let old = self.current.swap(Arc::clone(&graph));
             w.retire(old);
+            // Only now: a feed that receives this batch sees its graph.
+            self.log.append(version, &mut w.changes);
             after(&graph, &out);
         }
         out
@@ -154,12 +175,13 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// `false`.
     pub fn connect(&self, c: C, caps: Caps) -> bool {
         self.write(
-            |g, txn| match g.conns.get(&c) {
+            |g, txn, log| match g.conns.get(&c) {
                 Some(node) if node.caps == caps => (false, false),
                 Some(_) => {
                     if let Some(node) = g.conns.get_mut(&c, txn) {
                         node.caps = caps;
                     }
+                    log.push(Change::Connected { c, caps });
                     (true, false)
                 }
                 None => {
@@ -168,6 +190,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                         threads: ThreadSet::Empty,
                     };
                     g.conns.insert(c, node, txn);
+                    log.push(Change::Connected { c, caps });
                     (true, true)
                 }
             },
@@ -183,7 +206,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// fails until `c` connects again (with no subscriptions).
     pub fn disconnect(&self, c: C) -> Vec<T> {
         self.write(
-            |g, txn| {
+            |g, txn, log| {
                 let Some(mut node) = g.conns.remove(&c, txn) else {
                     return (false, Vec::new());
                 };
@@ -194,15 +217,18 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                         continue;
                     };
                     set.remove(&c, txn);
+                    log.push(Change::Unsubscribed { t, c });
                     if set.is_empty() {
                         if let Some(mut set) = g.subs.remove(&t, txn) {
                             set.release(txn);
                         }
+                        log.push(Change::Vacated { t });
                         emptied.push(t);
                     }
                     debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
                 }
                 node.threads.release(txn);
+                log.push(Change::Disconnected { c });
                 (true, emptied)
             },
             |g, emptied| {
@@ -246,7 +272,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
             }
         }
         self.write(
-            |g, txn| {
+            |g, txn, log| {
                 let Some(conn) = g.conns.get(&c) else {
                     return (false, Err(NotConnected));
                 };
@@ -262,6 +288,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                     None => {
                         let e = StdArc::new(ThreadEntry::new(t));
                         g.threads.insert(t, StdArc::clone(&e) as ErasedEntry, txn);
+                        log.push(Change::ThreadAdded { t });
                         e
                     }
                 };
@@ -275,6 +302,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                         true
                     }
                 };
+                log.push(Change::Subscribed { t, c });
+                if first {
+                    log.push(Change::Occupied { t });
+                }
                 debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
                 (true, Ok((entry, first)))
             },
@@ -292,7 +323,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// `false`).
     pub fn unsubscribe(&self, t: T, c: C) -> bool {
         let (existed, _) = self.write(
-            |g, txn| {
+            |g, txn, log| {
                 let Some(conn) = g.conns.get(&c) else {
                     return (false, (false, false));
                 };
@@ -307,10 +338,12 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                     set.remove(&c, txn);
                     emptied = set.is_empty();
                 }
+                log.push(Change::Unsubscribed { t, c });
                 if emptied {
                     if let Some(mut set) = g.subs.remove(&t, txn) {
                         set.release(txn);
                     }
+                    log.push(Change::Vacated { t });
                 }
                 debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
                 (true, (true, emptied))
@@ -371,11 +404,12 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
             return Self::entry_arc(e);
         }
         self.write(
-            |g, txn| match g.threads.get(&t) {
+            |g, txn, log| match g.threads.get(&t) {
                 Some(e) => (false, Self::entry_arc(e)),
                 None => {
                     let e = StdArc::new(ThreadEntry::new(t));
                     g.threads.insert(t, StdArc::clone(&e) as ErasedEntry, txn);
+                    log.push(Change::ThreadAdded { t });
                     (true, e)
                 }
             },
@@ -397,7 +431,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
         only: Option<&ThreadEntry<T, S, M>>,
     ) -> bool {
         let removed = self.write(
-            |g, txn| {
+            |g, txn, log| {
                 if idle_only && g.subs.contains_key(&t) {
                     return (false, None);
                 }
@@ -415,10 +449,13 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                         if let Some(conn) = g.conns.get_mut(&c, txn) {
                             conn.threads.remove(&t, txn);
                         }
+                        log.push(Change::Unsubscribed { t, c });
                         debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
                     }
                     set.release(txn);
+                    log.push(Change::Vacated { t });
                 }
+                log.push(Change::ThreadRemoved { t });
                 (true, Some(entry))
             },
             |_, entry| {
@@ -501,12 +538,79 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     pub fn snapshot(&self) -> Snapshot<T, C> {
         Snapshot::new(self.current.load())
     }
+
+    // ------------------------------------------------------ versions and changes
+
+    /// The latest published version: `0` for a new engine, then one more
+    /// for each write that changed the graph (a write that changes nothing
+    /// publishes nothing and takes no number). Never locks.
+    pub fn version(&self) -> u64 {
+        self.current.load().version
+    }
+
+    /// A [`ChangeFeed`] at the current version: it yields the batch of
+    /// every later version. Never locks.
+    pub fn changes(&self) -> ChangeFeed<T, C> {
+        ChangeFeed::new(Arc::clone(&self.log), self.version())
+    }
+
+    /// A [`ChangeFeed`] that yields the batch of every version after `v`:
+    /// start a replica from a [`Snapshot`] at `v`, then apply these. See the
+    /// crate docs, "Following changes", for the resync loop.
+    ///
+    /// # Errors
+    ///
+    /// [`Lagged`] if a version after `v` is no longer retained (more than
+    /// [`Config::change_log`] versions were published since `v`), or if `v`
+    /// is later than [`version`](Self::version).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use switchboard_core::{Caps, Engine, Lagged};
+    ///
+    /// let engine: Engine<u64, u64> = Engine::new();
+    /// engine.connect(1, Caps::NONE);
+    /// let mut feed = engine.changes_since(0).unwrap();
+    /// assert_eq!(feed.try_next().unwrap().unwrap().version, 1);
+    /// assert_eq!(engine.changes_since(2).unwrap_err(), Lagged); // not published yet
+    /// ```
+    pub fn changes_since(&self, v: u64) -> Result<ChangeFeed<T, C>, Lagged> {
+        if self.log.retains_after(v, self.version()) {
+            Ok(ChangeFeed::new(Arc::clone(&self.log), v))
+        } else {
+            Err(Lagged)
+        }
+    }
+
+    /// The engine's counters, all from one published version: O(1), no
+    /// lock, no scan, no allocation.
+    pub fn stats(&self) -> Stats {
+        let g = self.current.load();
+        let (listeners, live_listener_handles) = self.listener_counts();
+        Stats {
+            version: g.version,
+            connections: g.conns.len(),
+            threads: g.threads.len(),
+            subscribed_threads: g.subs.len(),
+            subscriptions: g.edges,
+            listeners,
+            live_listener_handles,
+        }
+    }
+
+    /// Threads with a current listener, and `Listener` values alive.
+    fn listener_counts(&self) -> (usize, usize) {
+        // lead: wire to the listener registry at merge
+        (0, 0)
+    }
 }
 
 impl<T: Key, C: Key, S, M> fmt::Debug for Engine<T, C, S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = self.current.load();
         f.debug_struct("Engine")
+            .field("version", &g.version)
             .field("connections", &g.conns.len())
             .field("threads", &g.threads.len())
             .field("subscribed_threads", &g.subs.len())

@@ -175,3 +175,35 @@ impl fmt::Display for InvariantViolation {
 }
 
 impl std::error::Error for InvariantViolation {}
+
+/// A [`ChangeFeed`](crate::ChangeFeed) fell behind the engine's retained
+/// change log ([`Config::change_log`](crate::Config::change_log)): some
+/// batch it still had to deliver is gone. The feed reports it from then on;
+/// resync from a fresh snapshot (see the crate docs, "Following changes").
+///
+/// [`Engine::changes_since`](crate::Engine::changes_since) returns it too,
+/// when a version after the one asked for is no longer retained, or the one
+/// asked for was never published.
+///
+/// # Examples
+///
+/// ```
+/// use switchboard_core::{Caps, Config, Engine, Lagged};
+///
+/// let engine: Engine<u64, u64> = Engine::with_config(Config::default().change_log(1));
+/// let mut feed = engine.changes();
+/// engine.connect(1, Caps::NONE);
+/// engine.connect(2, Caps::NONE); // version 1's batch is gone
+/// assert_eq!(feed.try_next(), Err(Lagged));
+/// assert_eq!(feed.try_next(), Err(Lagged)); // from then on
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Lagged;
+
+impl fmt::Display for Lagged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("change feed fell behind the retained change log")
+    }
+}
+
+impl std::error::Error for Lagged {}

@@ -16,10 +16,14 @@
 //!    `has_subscribers(t)` ⇔ `subs.contains_key(t)`.
 //! 5. Every set is ascending and in its canonical representation, every trie
 //!    in canonical shape (`set.rs`, `trie.rs`).
+//! 6. **Counted edges.** `edges` is the number of edges (the sum of the
+//!    forward sets' sizes), kept by the writer from the changes it records
+//!    (`changes.rs`), so that counting subscriptions is O(1).
 //!
 //! `check_edge` re-checks 1–4 for the keys a write touched (in debug builds,
 //! on every publish); [`Graph::validate`] checks everything.
 
+use crate::changes::ChangeBuf;
 use crate::set::{SubscriberSet, ThreadSet};
 use crate::sync::{Arc, Mutex, StdArc};
 use crate::trie::{Reclaimer, Trie, Version};
@@ -47,6 +51,8 @@ pub(crate) struct Tries<T: Copy + Ord, C: Copy + Ord> {
     pub(crate) subs: Trie<T, SubscriberSet<C>>,
     /// Live connections with their capabilities and the reverse index.
     pub(crate) conns: Trie<C, ConnNode<T>>,
+    /// How many edges there are (invariant 6).
+    pub(crate) edges: usize,
 }
 
 /// One published version of the whole graph: what readers load.
@@ -87,6 +93,8 @@ pub(crate) struct Writer<T: Copy + Ord, C: Copy + Ord> {
     pub(crate) retired: Vec<Arc<Graph<T, C>>>,
     /// Nodes replaced since, freed once no held version can see them.
     pub(crate) reclaimer: Reclaimer,
+    /// The changes of the write in progress, for the change log.
+    pub(crate) changes: ChangeBuf<T, C>,
 }
 
 impl<T: Copy + Ord, C: Copy + Ord> Writer<T, C> {
@@ -125,6 +133,7 @@ impl<T: Copy + Ord, C: Copy + Ord> Home<T, C> {
                 version: 0,
                 retired: Vec::new(),
                 reclaimer: Reclaimer::default(),
+                changes: ChangeBuf::new(),
             }),
         })
     }
@@ -170,6 +179,7 @@ impl<T: Copy + Ord, C: Copy + Ord> Tries<T, C> {
             threads: Trie::new(),
             subs: Trie::new(),
             conns: Trie::new(),
+            edges: 0,
         }
     }
 
@@ -179,6 +189,7 @@ impl<T: Copy + Ord, C: Copy + Ord> Tries<T, C> {
             threads: self.threads.share(),
             subs: self.subs.share(),
             conns: self.conns.share(),
+            edges: self.edges,
         }
     }
 }
@@ -294,6 +305,12 @@ where
         if forward_edges != reverse_edges {
             return Err(format!(
                 "{forward_edges} forward edges but {reverse_edges} reverse edges"
+            ));
+        }
+        if forward_edges != self.edges {
+            return Err(format!(
+                "{forward_edges} edges but the count says {}",
+                self.edges
             ));
         }
         Ok(())

@@ -129,6 +129,8 @@
 #![deny(unsafe_code)]
 
 mod caps;
+mod changes;
+mod config;
 mod engine;
 mod entry;
 mod error;
@@ -140,22 +142,26 @@ mod reader;
 mod reply;
 mod set;
 mod snapshot;
+mod stats;
 mod sync;
 #[allow(unsafe_code)]
 mod trie;
 mod watch;
 
 pub use caps::Caps;
+pub use changes::{Change, ChangeBatch, ChangeFeed};
+pub use config::Config;
 pub use engine::{Engine, Key};
 pub use entry::ThreadEntry;
 pub use error::{
-    InvariantViolation, NoListener, NotConnected, RecvError, RecvTimeoutError, ReplyError,
+    InvariantViolation, Lagged, NoListener, NotConnected, RecvError, RecvTimeoutError, ReplyError,
     ReplyTimeoutError, TryRecvError, WatchError,
 };
 pub use listener::{CancelToken, Listener};
 pub use reader::Reader;
 pub use reply::{PendingReply, Reply};
 pub use snapshot::{Snapshot, Subscribers, SubscribersIter};
+pub use stats::Stats;
 pub use sync::MutexGuard;
 pub use watch::SubscriberWatch;
 

@@ -194,11 +194,18 @@ impl<T: Key, C: Key> Snapshot<T, C> {
         self.graph.subs.len()
     }
 
-    /// Number of subscriptions (edges). O(connections).
+    /// Number of subscriptions (edges). O(1): the count is kept with the
+    /// graph.
     pub fn subscription_count(&self) -> usize {
-        let mut n = 0;
-        self.graph.conns.for_each(|_, node| n += node.threads.len());
-        n
+        self.graph.edges
+    }
+
+    /// The version this snapshot shows (see
+    /// [`Engine::version`](crate::Engine::version)): apply the batches of
+    /// [`Engine::changes_since`](crate::Engine::changes_since)`(version)`
+    /// to a copy of it to follow the engine.
+    pub fn version(&self) -> u64 {
+        self.graph.version
     }
 
     /// Checks every invariant of the graph: the two indexes mirror each

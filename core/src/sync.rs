@@ -143,6 +143,11 @@ mod imp {
         pub(crate) fn store(&self, v: u64, order: Ordering) {
             self.0.store(v, order);
         }
+
+        #[inline]
+        pub(crate) fn fetch_add(&self, v: u64, order: Ordering) -> u64 {
+            self.0.fetch_add(v, order)
+        }
     }
 
     /// The published-snapshot cell: lock-free `load`, `swap` by the writer.

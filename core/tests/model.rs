@@ -101,6 +101,9 @@ struct WatchModel {
     seen: u64,
 }
 
+/// Connections with caps, thread ids, forward edges.
+type Graph = (BTreeMap<u64, u64>, Vec<u64>, BTreeMap<u64, BTreeSet<u64>>);
+
 /// The reference: plain ordered maps.
 #[derive(Debug, Default)]
 struct Model {
@@ -112,6 +115,8 @@ struct Model {
     subs: BTreeMap<u64, BTreeSet<u64>>,
     /// Set by the op that removed a thread: its id and final watch state.
     removed: Option<(u64, WatchModel)>,
+    /// Ops that changed the graph: the engine's version (guarantee 9).
+    version: u64,
 }
 
 impl Model {
@@ -143,7 +148,20 @@ impl Model {
             .version += 1;
     }
 
+    /// The graph part of the model, to tell whether an op changed it.
+    fn graph(&self) -> Graph {
+        let threads = self.threads.keys().copied().collect();
+        (self.conns.clone(), threads, self.subs.clone())
+    }
+
     fn apply(&mut self, op: Op) -> Ret {
+        let before = self.graph();
+        let ret = self.apply_op(op);
+        self.version += u64::from(self.graph() != before);
+        ret
+    }
+
+    fn apply_op(&mut self, op: Op) -> Ret {
         match op {
             Op::Connect(c, caps) => Ret::Bool(self.conns.insert(c, caps).is_none()),
             Op::Disconnect(c) => {
@@ -497,9 +515,28 @@ impl Harness {
         prop_assert_eq!(snap.connection_count(), m.conns.len());
         prop_assert_eq!(snap.thread_count(), m.threads.len());
         prop_assert_eq!(snap.subscribed_thread_count(), m.subs.len());
+        let edges = m.subs.values().map(BTreeSet::len).sum::<usize>();
+        prop_assert_eq!(snap.subscription_count(), edges);
+        // A version per op that changed the graph, none for the others;
+        // `Stats` are the model's counts (the engine is quiescent).
+        prop_assert_eq!(snap.version(), m.version, "version");
+        let st = self.engine.stats();
         prop_assert_eq!(
-            snap.subscription_count(),
-            m.subs.values().map(BTreeSet::len).sum::<usize>()
+            (
+                st.version,
+                st.connections,
+                st.threads,
+                st.subscribed_threads,
+                st.subscriptions
+            ),
+            (
+                m.version,
+                m.conns.len(),
+                m.threads.len(),
+                m.subs.len(),
+                edges
+            ),
+            "stats"
         );
         if full {
             for t in 0..self.ids.threads {
