@@ -5,14 +5,14 @@
 //! present occupancy, read from a snapshot); it never keeps its own idea of
 //! which threads have local subscribers beyond what these say.
 
-use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
-use switchboard_core::Engine;
+use switchboard_core::{Change, ChangeFeed, Engine};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::worker::Counters;
 use crate::ThreadKey;
 
 /// An occupancy change, in engine order.
@@ -78,19 +78,20 @@ where
     s.threads().filter(|&t| s.has_subscribers(t)).collect()
 }
 
-/// How often the interim driver compares snapshots.
-const POLL: Duration = Duration::from_millis(2);
+/// How many times the driver retries the snapshot-then-feed recipe before
+/// it falls back to a feed taken before the snapshot (see [`resync`]).
+const RESYNC_TRIES: usize = 64;
 
-/// Spawns the task that turns the engine's occupancy changes into
-/// [`Interest`] events; it ends when `tx` is closed.
+/// Spawns the task that turns the engine's change feed into [`Interest`]
+/// events; it ends when `tx` is closed.
 ///
-/// Interim driver, until the engine's change feed is merged: it compares
-/// the occupied set of consecutive snapshots every [`POLL`] (a scan of the
-/// thread table, so its cost grows with the thread count). It sends a
-/// `Resync` first, so the worker starts from the engine's state.
+/// It starts, and restarts after [`Lagged`](switchboard_core::Lagged),
+/// with a `Resync` of the engine's snapshot, then forwards every
+/// `Occupied` and `Vacated` of every batch, in version order.
 pub(crate) fn spawn_driver<T, C, S, M>(
     engine: Arc<Engine<T, C, S, M>>,
     tx: mpsc::UnboundedSender<Interest<T>>,
+    counters: Arc<Counters>,
 ) -> JoinHandle<()>
 where
     T: ThreadKey,
@@ -99,30 +100,77 @@ where
     M: Send + 'static,
 {
     tokio::spawn(async move {
-        let first = occupied_now(&engine);
-        let mut known: HashSet<T> = first.iter().copied().collect();
-        if tx.send(Interest::Resync(first)).is_err() {
+        let Some(mut feed) = resync(&engine, &tx, &counters).await else {
             return;
-        }
-        let mut tick = tokio::time::interval(POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        };
         loop {
-            tick.tick().await;
-            if tx.is_closed() {
-                return;
-            }
-            let now: HashSet<T> = occupied_now(&engine).into_iter().collect();
-            for &t in now.difference(&known) {
-                if tx.send(Interest::Occupied(t)).is_err() {
-                    return;
+            let next = std::future::poll_fn(|cx| feed.poll_next_batch(cx));
+            let batch = tokio::select! {
+                b = next => b,
+                _ = tx.closed() => return,
+            };
+            match batch {
+                Ok(batch) => {
+                    for change in batch.changes {
+                        let event = match change {
+                            Change::Occupied { t } => Interest::Occupied(t),
+                            Change::Vacated { t } => Interest::Vacated(t),
+                            _ => continue,
+                        };
+                        if tx.send(event).is_err() {
+                            return;
+                        }
+                    }
                 }
+                Err(_lagged) => match resync(&engine, &tx, &counters).await {
+                    Some(f) => feed = f,
+                    None => return,
+                },
             }
-            for &t in known.difference(&now) {
-                if tx.send(Interest::Vacated(t)).is_err() {
-                    return;
-                }
-            }
-            known = now;
         }
     })
+}
+
+/// Sends the engine's occupied threads as a `Resync` and returns a feed
+/// that continues from that snapshot (`None`: `tx` is closed).
+///
+/// SPEC's recipe: take a snapshot, then a feed from its version; retry if
+/// the window moved on in between. After [`RESYNC_TRIES`] misses (writes
+/// outpacing the change log), it takes the feed first and the snapshot
+/// second: the feed may then repeat changes the snapshot already shows,
+/// which the worker tolerates (following twice is a no-op, and an
+/// unsubscribe re-checks the engine before it acts).
+async fn resync<T, C, S, M>(
+    engine: &Engine<T, C, S, M>,
+    tx: &mpsc::UnboundedSender<Interest<T>>,
+    counters: &Counters,
+) -> Option<ChangeFeed<T, C>>
+where
+    T: ThreadKey,
+    C: switchboard_core::Key,
+    S: Default + Send + Sync + 'static,
+    M: Send + 'static,
+{
+    let mut found = None;
+    for _ in 0..RESYNC_TRIES {
+        let s = engine.snapshot();
+        if let Ok(f) = engine.changes_since(s.version()) {
+            found = Some((s, f));
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let (s, f) = match found {
+        Some(found) => found,
+        None => {
+            let f = engine.changes();
+            (engine.snapshot(), f)
+        }
+    };
+    // Relaxed: a statistic.
+    counters.feed_resyncs.fetch_add(1, Ordering::Relaxed);
+    let occupied = s.threads().filter(|&t| s.has_subscribers(t)).collect();
+    drop(s);
+    tx.send(Interest::Resync(occupied)).ok()?;
+    Some(f)
 }

@@ -2,7 +2,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -61,8 +61,11 @@ struct Inner<T> {
     names: Names,
     scripts: Arc<Scripts>,
     cmd: ConnectionManager,
-    /// Offered as the epoch of a thread this node publishes to first.
-    epoch_candidate: String,
+    /// With `epoch_counter`, makes each publish's epoch candidate unique:
+    /// a thread whose history is lost must get a new epoch even if the
+    /// same node publishes to it first again.
+    epoch_base: String,
+    epoch_counter: AtomicU64,
     control: mpsc::UnboundedSender<Control<T>>,
     counters: Arc<Counters>,
 }
@@ -96,6 +99,9 @@ pub struct NodeStats {
     pub gap_fills: u64,
     /// Liveness probes not received in time.
     pub probe_failures: u64,
+    /// Times the node took the engine's occupied threads from a snapshot:
+    /// once at start, then after each `Lagged` from the change feed.
+    pub feed_resyncs: u64,
 }
 
 /// The deliveries of one node, in per-thread order (see [`Delivery`]).
@@ -187,15 +193,15 @@ impl<T: ThreadKey> Node<T> {
             .await
             .map_err(StartError::Redis)?;
 
+        let counters = Arc::new(Counters::default());
         let id = config.node_id.clone().unwrap_or_else(random_hex);
         let names = Names::new(&config.prefix);
         let config = Arc::new(config);
         let scripts = Arc::new(Scripts::new());
-        let counters = Arc::new(Counters::default());
         let (control, control_rx) = mpsc::unbounded_channel();
         let (interest_tx, interest_rx) = mpsc::unbounded_channel();
         let (out, rx) = mpsc::channel(config.delivery_buffer);
-        spawn_driver(Arc::clone(&engine), interest_tx);
+        spawn_driver(Arc::clone(&engine), interest_tx, Arc::clone(&counters));
         let worker = Worker {
             config: Arc::clone(&config),
             names: names.clone(),
@@ -218,7 +224,8 @@ impl<T: ThreadKey> Node<T> {
             names,
             scripts,
             cmd,
-            epoch_candidate: random_hex(),
+            epoch_base: random_hex(),
+            epoch_counter: AtomicU64::new(0),
             control,
             counters,
         };
@@ -244,6 +251,7 @@ impl<T: ThreadKey> Node<T> {
             resets: c.resets.load(Ordering::Relaxed),
             gap_fills: c.gap_fills.load(Ordering::Relaxed),
             probe_failures: c.probe_failures.load(Ordering::Relaxed),
+            feed_resyncs: c.feed_resyncs.load(Ordering::Relaxed),
         }
     }
 
@@ -264,11 +272,14 @@ impl<T: ThreadKey> Node<T> {
     pub async fn publish(&self, t: T, payload: &[u8]) -> Result<Published, PublishError> {
         let i = &self.inner;
         let ttl = i.config.history_ttl.map_or(0, |d| d.as_secs().max(1));
+        // Relaxed: only uniqueness matters.
+        let n = i.epoch_counter.fetch_add(1, Ordering::Relaxed);
+        let candidate = format!("{}{n:x}", i.epoch_base);
         let mut inv = i.scripts.publish.key(i.names.meta(&t));
         inv.key(i.names.stream(&t))
             .arg(i.names.channel(&t))
             .arg(payload)
-            .arg(&i.epoch_candidate)
+            .arg(candidate)
             .arg(i.config.retention)
             .arg(ttl);
         let mut cmd = i.cmd.clone();

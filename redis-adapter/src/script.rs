@@ -14,8 +14,10 @@
 //!   `{seq}-0` exists for every `seq` the hash gave out, until it is trimmed;
 //! * within one epoch, sequence numbers are `1, 2, 3, …` with no gap, and
 //!   PUBLISH runs in that order (Redis runs one script at a time);
-//! * the epoch is set once (HSETNX) from a random candidate when the hash is
-//!   created; a new epoch means the thread's history was lost (Redis
+//! * the epoch is set once (HSETNX), when the hash is created, from a
+//!   candidate unique to the publish that creates it (a random per-node part
+//!   and a counter: the same node must not bring back an old epoch); a new
+//!   epoch means the thread's history was lost (Redis
 //!   restarted empty, or the keys expired), and the stream is then started
 //!   afresh so that its ids restart at `1-0`.
 

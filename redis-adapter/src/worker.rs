@@ -55,6 +55,7 @@ pub(crate) struct Counters {
     pub(crate) resets: AtomicU64,
     pub(crate) gap_fills: AtomicU64,
     pub(crate) probe_failures: AtomicU64,
+    pub(crate) feed_resyncs: AtomicU64,
 }
 
 /// One followed thread (see the module docs for its states).

@@ -1,0 +1,134 @@
+//! Interest follows the engine: SUBSCRIBE on the first local subscriber,
+//! UNSUBSCRIBE after the grace period (re-checked), resync after the change
+//! feed lags. Checked against the server's own view (PUBSUB NUMSUB and
+//! PUBSUB CHANNELS).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::*;
+use switchboard_core::{Caps, Config as EngineConfig, Engine};
+use switchboard_redis::{Delivery, Node, ReadyError};
+
+fn subscribers(server: &RedisServer, t: u64) -> i64 {
+    let (_, n): (String, i64) = server.cmd(&["PUBSUB", "NUMSUB", &format!("sb.t.{t}")]);
+    n
+}
+
+fn channels(server: &RedisServer) -> BTreeSet<String> {
+    server
+        .cmd::<Vec<String>>(&["PUBSUB", "CHANNELS", "sb.t.*"])
+        .into_iter()
+        .collect()
+}
+
+/// Waits (bounded) for `f` to hold.
+async fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_subscribe_grace_unsubscribe() {
+    let Some(server) = RedisServer::start("smoke_subscribe_grace_unsubscribe") else {
+        return;
+    };
+    let m = member(test_config(&server.url()).unsubscribe_grace(Duration::from_millis(300))).await;
+    assert_eq!(subscribers(&server, 1), 0);
+    m.follow(&[1]).await;
+    assert_eq!(
+        subscribers(&server, 1),
+        1,
+        "ready means Redis has the subscription"
+    );
+    assert_eq!(m.node.ready(2).await, Err(ReadyError::NotOccupied));
+
+    // The last subscriber leaves: still subscribed within the grace period.
+    let left = Instant::now();
+    m.engine.unsubscribe(1, 1001);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(subscribers(&server, 1), 1, "grace period");
+    eventually(
+        "unsubscribed after the grace",
+        Duration::from_secs(3),
+        || subscribers(&server, 1) == 0,
+    )
+    .await;
+    assert!(left.elapsed() >= Duration::from_millis(300));
+
+    // Back within the grace period: the unsubscribe is called off.
+    m.follow(&[3]).await;
+    m.engine.unsubscribe(3, 1003);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    m.engine.subscribe(3, 1003).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(subscribers(&server, 3), 1, "re-checked before acting");
+    let p = m.node.publish(3, b"still here").await.unwrap();
+    eventually("delivered", Duration::from_secs(3), || {
+        m.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|d| matches!(d, Delivery::Message { t: 3, seq, .. } if *seq == p.seq))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagged_feed_resyncs_from_a_snapshot() {
+    let Some(server) = RedisServer::start("lagged_feed_resyncs") else {
+        return;
+    };
+    // A change log of 2 versions: a burst of writes makes the driver lag.
+    let engine: Arc<Engine<u64, u64>> =
+        Arc::new(Engine::with_config(EngineConfig::default().change_log(2)));
+    let config = test_config(&server.url()).unsubscribe_grace(Duration::from_millis(100));
+    let (node, deliveries) = Node::start(Arc::clone(&engine), config).await.unwrap();
+    let _log = collect(deliveries, Duration::ZERO);
+    eventually(
+        "the driver took its first snapshot",
+        Duration::from_secs(5),
+        || node.stats().feed_resyncs >= 1,
+    )
+    .await;
+    // Bursts until the driver has lagged at least once (bounded).
+    for round in 0..50u64 {
+        if round >= 5 && node.stats().feed_resyncs >= 2 {
+            break;
+        }
+        for t in 0..40u64 {
+            engine.connect(t, Caps::NONE);
+            engine.subscribe(t, t).unwrap();
+        }
+        for t in 0..40u64 {
+            if (t + round) % 3 != 0 {
+                engine.disconnect(t);
+            }
+        }
+    }
+    let want: BTreeSet<String> = (0..40u64)
+        .filter(|&t| engine.has_subscribers(t))
+        .map(|t| format!("sb.t.{t}"))
+        .collect();
+    assert!(!want.is_empty());
+    eventually(
+        "Redis subscriptions equal the engine's occupied threads",
+        Duration::from_secs(5),
+        || channels(&server) == want,
+    )
+    .await;
+    assert!(
+        node.stats().feed_resyncs >= 2,
+        "the feed lagged and was resynced: {:?}",
+        node.stats()
+    );
+    for t in (0..40u64).filter(|&t| engine.has_subscribers(t)) {
+        assert_eq!(node.ready(t).await, Ok(()));
+    }
+}
