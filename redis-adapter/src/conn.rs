@@ -1,10 +1,11 @@
 //! The subscription connection: a plain TCP connection in RESP2 pub/sub
-//! mode, read by its own task into a bounded queue of frames.
+//! mode, read frame by frame by the node's worker.
 //!
 //! Why not the `redis` crate's `PubSub`: it reads the socket into an
 //! unbounded channel, so a node that falls behind grows its memory without
-//! limit and Redis never notices. Here the reader task stops reading when
-//! the frame queue is full, the kernel's socket buffers fill, Redis's
+//! limit and Redis never notices. Here the worker reads the socket itself,
+//! only when it is ready for the next frame: when the host stops draining
+//! deliveries, the worker stops reading, the kernel's socket buffers fill, Redis's
 //! output buffer for this client grows, and Redis's own
 //! `client-output-buffer-limit pubsub` disconnects the node, which then
 //! recovers from the per-thread streams. Memory stays bounded end to end.
@@ -17,13 +18,9 @@ use std::io;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
-/// How many parsed frames the reader task may hold before it stops reading.
-const FRAME_QUEUE: usize = 256;
 /// Bytes read from the socket per read call.
 const READ_CHUNK: usize = 16 * 1024;
 /// The largest value the reader accepts (a bulk string or array length).
@@ -168,21 +165,62 @@ pub(crate) fn frame(value: Value) -> io::Result<Frame> {
     }
 }
 
-/// A live subscription connection. Dropping it closes the socket and stops
-/// its reader task.
+/// The read side of a subscription connection: a buffer of bytes read
+/// and not yet parsed.
 #[derive(Debug)]
-pub(crate) struct SubConn {
-    writer: OwnedWriteHalf,
-    /// Frames in arrival order; an `Err` (or the end) means the connection
-    /// is gone.
-    pub(crate) frames: mpsc::Receiver<io::Result<Frame>>,
-    reader: JoinHandle<()>,
+pub(crate) struct FrameReader {
+    read: OwnedReadHalf,
+    buf: Vec<u8>,
+    /// Bytes before `start` are parsed and handed out.
+    start: usize,
 }
 
-impl Drop for SubConn {
-    fn drop(&mut self) {
-        self.reader.abort();
+impl FrameReader {
+    /// The next frame, reading from the socket only when the buffer holds
+    /// no complete one. Nothing is read while nobody awaits this: that is
+    /// the backpressure that reaches Redis.
+    ///
+    /// Cancel-safe: bytes are consumed only when a whole frame is returned,
+    /// and `read_buf` is cancel-safe.
+    pub(crate) async fn next(&mut self) -> io::Result<Frame> {
+        loop {
+            if let Some((value, used)) = parse(&self.buf[self.start..])? {
+                self.start += used;
+                return frame(value);
+            }
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            self.buf.reserve(READ_CHUNK);
+            if self.read.read_buf(&mut self.buf).await? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "redis closed the subscription connection",
+                ));
+            }
+        }
     }
+}
+
+/// The write side of a subscription connection.
+#[derive(Debug)]
+pub(crate) struct FrameWriter {
+    write: OwnedWriteHalf,
+}
+
+impl FrameWriter {
+    /// Writes one packed command.
+    pub(crate) async fn send(&mut self, packed: &[u8]) -> io::Result<()> {
+        self.write.write_all(packed).await
+    }
+}
+
+/// A live subscription connection; dropping it closes the socket.
+#[derive(Debug)]
+pub(crate) struct SubConn {
+    pub(crate) reader: FrameReader,
+    pub(crate) writer: FrameWriter,
 }
 
 impl SubConn {
@@ -197,56 +235,14 @@ impl SubConn {
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         stream.set_nodelay(true)?;
-        let (mut read, writer) = stream.into_split();
-        let (tx, frames) = mpsc::channel(FRAME_QUEUE);
-        let reader = tokio::spawn(async move {
-            let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-            loop {
-                // Hand out every complete value before reading more.
-                let mut start = 0;
-                loop {
-                    match parse(&buf[start..]) {
-                        Ok(Some((value, used))) => {
-                            start += used;
-                            let f = frame(value);
-                            let stop = f.is_err();
-                            // A full queue blocks here: no more reads, so
-                            // the backpressure reaches Redis.
-                            if tx.send(f).await.is_err() || stop {
-                                return;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
-                            return;
-                        }
-                    }
-                }
-                buf.drain(..start);
-                buf.reserve(READ_CHUNK);
-                match read.read_buf(&mut buf).await {
-                    Ok(0) => {
-                        let _ = tx
-                            .send(Err(io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "redis closed the subscription connection",
-                            )))
-                            .await;
-                        return;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                }
-            }
-        });
+        let (read, write) = stream.into_split();
         let mut conn = SubConn {
-            writer,
-            frames,
-            reader,
+            reader: FrameReader {
+                read,
+                buf: Vec::with_capacity(READ_CHUNK),
+                start: 0,
+            },
+            writer: FrameWriter { write },
         };
         if let Some((user, password)) = auth {
             let mut cmd = redis::cmd("AUTH");
@@ -254,22 +250,12 @@ impl SubConn {
                 cmd.arg(user);
             }
             cmd.arg(password);
-            conn.send(&cmd.get_packed_command()).await?;
-            let reply = tokio::time::timeout(timeout, conn.frames.recv())
+            conn.writer.send(&cmd.get_packed_command()).await?;
+            tokio::time::timeout(timeout, conn.reader.next())
                 .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "AUTH timed out"))?;
-            match reply {
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
-                None => return Err(io::Error::other("connection closed during AUTH")),
-            }
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "AUTH timed out"))??;
         }
         Ok(conn)
-    }
-
-    /// Writes one packed command.
-    pub(crate) async fn send(&mut self, packed: &[u8]) -> io::Result<()> {
-        self.writer.write_all(packed).await
     }
 }
 

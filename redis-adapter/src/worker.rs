@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::conn::{Frame, SubConn};
+use crate::conn::{Frame, FrameWriter, SubConn};
 use crate::interest::{EngineView, Interest};
 use crate::script::{decode, Fetched, Names, Scripts};
 use crate::{Config, Delivery, ReadyError, ResetReason, ThreadKey};
@@ -214,6 +214,7 @@ impl<T: ThreadKey> Worker<T> {
         }
         for chunk in channels.chunks(SUBSCRIBE_CHUNK) {
             if conn
+                .writer
                 .send(&redis::cmd("SUBSCRIBE").arg(chunk).get_packed_command())
                 .await
                 .is_err()
@@ -228,10 +229,9 @@ impl<T: ThreadKey> Worker<T> {
         self.state.probe.next = Instant::now() + self.config.probe_interval;
         loop {
             tokio::select! {
-                frame = conn.frames.recv() => {
-                    let frame = match frame {
-                        Some(Ok(f)) => f,
-                        _ => return Exit::Broken,
+                frame = conn.reader.next() => {
+                    let Ok(frame) = frame else {
+                        return Exit::Broken;
                     };
                     match self.on_frame(frame).await {
                         Ok(true) => {}
@@ -240,15 +240,15 @@ impl<T: ThreadKey> Worker<T> {
                     }
                 }
                 c = self.control.recv() => match c {
-                    Some(c) => self.on_control(c, Some(&mut conn)).await,
+                    Some(c) => self.on_control(c, Some(&mut conn.writer)).await,
                     None => return Exit::Shutdown,
                 },
                 i = self.interest.recv() => match i {
-                    Some(i) => self.on_interest(i, Some(&mut conn)).await,
+                    Some(i) => self.on_interest(i, Some(&mut conn.writer)).await,
                     None => return Exit::Shutdown,
                 },
                 _ = tick.tick() => {
-                    if self.housekeep(&mut conn).await.is_err() {
+                    if self.housekeep(&mut conn.writer).await.is_err() {
                         return Exit::Broken;
                     }
                 }
@@ -258,7 +258,7 @@ impl<T: ThreadKey> Worker<T> {
 
     /// Grace periods, subscribe timeouts and the probe. An error: the
     /// connection is broken or no longer delivering.
-    async fn housekeep(&mut self, conn: &mut SubConn) -> io::Result<()> {
+    async fn housekeep(&mut self, conn: &mut FrameWriter) -> io::Result<()> {
         let now = Instant::now();
         self.expire_vacated(conn, now).await?;
         let timeout = self.config.subscribe_timeout;
@@ -512,7 +512,7 @@ impl<T: ThreadKey> Worker<T> {
         Ok(true)
     }
 
-    async fn on_control(&mut self, c: Control<T>, conn: Option<&mut SubConn>) {
+    async fn on_control(&mut self, c: Control<T>, conn: Option<&mut FrameWriter>) {
         match c {
             Control::Ready(t, tx) => {
                 if let Some(f) = self.state.follows.get_mut(&t) {
@@ -534,7 +534,7 @@ impl<T: ThreadKey> Worker<T> {
         }
     }
 
-    async fn on_interest(&mut self, i: Interest<T>, mut conn: Option<&mut SubConn>) {
+    async fn on_interest(&mut self, i: Interest<T>, mut conn: Option<&mut FrameWriter>) {
         match i {
             Interest::Occupied(t) => self.follow(t, conn).await,
             Interest::Vacated(t) => {
@@ -559,7 +559,7 @@ impl<T: ThreadKey> Worker<T> {
 
     /// Follows `t` (a no-op if it already does, except that a pending
     /// unsubscribe is called off).
-    async fn follow(&mut self, t: T, conn: Option<&mut SubConn>) {
+    async fn follow(&mut self, t: T, conn: Option<&mut FrameWriter>) {
         self.state.vacating.remove(&t);
         if self.state.follows.contains_key(&t) {
             return;
@@ -585,7 +585,7 @@ impl<T: ThreadKey> Worker<T> {
 
     /// Unsubscribes the threads whose grace period ended and that the
     /// engine still shows without a local subscriber.
-    async fn expire_vacated(&mut self, conn: &mut SubConn, now: Instant) -> io::Result<()> {
+    async fn expire_vacated(&mut self, conn: &mut FrameWriter, now: Instant) -> io::Result<()> {
         let grace = self.config.unsubscribe_grace;
         let due: Vec<T> = self
             .state
