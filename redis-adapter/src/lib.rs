@@ -111,3 +111,7 @@ pub use node::{Deliveries, Node, NodeStats, Published};
 pub trait ThreadKey: switchboard_core::Key + Display + FromStr {}
 
 impl<T: switchboard_core::Key + Display + FromStr> ThreadKey for T {}
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -11,10 +11,12 @@ mod support;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::*;
-use switchboard_redis::Config;
+use switchboard_core::Engine;
+use switchboard_redis::{Config, Delivery, Node, ResetReason};
 
 const THREADS: [u64; 4] = [1, 2, 3, 4];
 
@@ -296,22 +298,26 @@ async fn f4_slow_node_disconnected_by_output_buffer_limit() {
     let fast_b = member(test_config(&url)).await;
     let slow = member_slow(
         test_config(&url).delivery_buffer(8),
-        Duration::from_micros(1500),
+        Duration::from_millis(3),
     )
     .await;
     for m in [&fast_a, &fast_b, &slow] {
         m.follow(&THREADS).await;
     }
     let members = [fast_a, fast_b, slow];
-    // Large payloads so that Redis's buffer for the slow node overflows.
-    let big = vec![b'x'; 8 * 1024];
+    // Large payloads, published faster than the slow host drains them,
+    // until Redis has dropped the slow node (bounded).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let big = vec![b'x'; 16 * 1024];
     let mut handles = Vec::new();
     for (id, m) in members.iter().enumerate() {
-        let node = m.node.clone();
-        let big = big.clone();
+        let (node, big, stop) = (m.node.clone(), big.clone(), Arc::clone(&stop));
         handles.push(tokio::spawn(async move {
             let mut p = Published::default();
-            for i in 0..200usize {
+            for i in 0..400usize {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
                 let t = THREADS[i % THREADS.len()];
                 let mut payload = format!("p{id}-{i}-").into_bytes();
                 payload.extend_from_slice(&big);
@@ -330,14 +336,33 @@ async fn f4_slow_node_disconnected_by_output_buffer_limit() {
             p
         }));
     }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut dropped = false;
+    while !dropped && Instant::now() < deadline && !handles.iter().all(|h| h.is_finished()) {
+        let clients: String = server.cmd(&["CLIENT", "LIST", "TYPE", "pubsub"]);
+        dropped = clients.lines().count() < 3;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sent = all_sent(&join(handles).await);
-    assert_eq!(sent.len(), 600);
+    assert!(
+        dropped,
+        "Redis dropped the slow node's subscription connection"
+    );
+    assert!(sent.len() >= 100);
     assert_clean(&members, &sent).await;
     assert!(
         members[2].node.stats().reconnects >= 1,
-        "the slow node was disconnected: {:?}",
+        "the slow node reconnected: {:?}",
         members[2].node.stats()
     );
+    for m in &members[..2] {
+        assert_eq!(
+            m.node.stats().reconnects,
+            0,
+            "fast nodes keep their connection"
+        );
+    }
 }
 
 /// The child side of f6: a node in its own process that follows the
@@ -419,4 +444,111 @@ async fn f6_node_process_killed() {
             "node {i} also got the child's messages"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimmed_history_is_an_explicit_reset() {
+    let Some(server) = RedisServer::start_with(
+        "trimmed_history_is_an_explicit_reset",
+        &["--client-output-buffer-limit", "pubsub 256kb 128kb 1"],
+    ) else {
+        return;
+    };
+    const RETENTION: u64 = 30;
+    let config = || test_config(&server.url()).retention(RETENTION);
+    let a = member(config()).await;
+    // The lagging node: its host reads nothing until the gate opens.
+    let engine: Arc<Engine<u64, u64>> = Arc::new(Engine::new());
+    let (node, mut deliveries) = Node::start(Arc::clone(&engine), config().delivery_buffer(1))
+        .await
+        .unwrap();
+    let lagging = Member {
+        engine,
+        node,
+        log: Log::default(),
+    };
+    lagging.follow(&THREADS).await;
+    a.follow(&THREADS).await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let (g, log) = (Arc::clone(&gate), Arc::clone(&lagging.log));
+    tokio::spawn(async move {
+        g.notified().await;
+        while let Some(d) = deliveries.recv().await {
+            log.lock().unwrap().push(d);
+        }
+    });
+    let big = vec![b'y'; 16 * 1024];
+    let mut sent = Vec::new();
+    let mut i = 0usize;
+    let mut publish_round = |n: usize| {
+        let (node, big) = (a.node.clone(), big.clone());
+        let start = i;
+        i += n;
+        async move {
+            let mut out = Vec::new();
+            for i in start..start + n {
+                let t = THREADS[i % THREADS.len()];
+                let mut payload = format!("a-{i}-").into_bytes();
+                payload.extend_from_slice(&big);
+                let r = node.publish(t, &payload).await.expect("publish");
+                out.push(Sent {
+                    at: Instant::now(),
+                    t,
+                    seq: r.seq,
+                    epoch: r.epoch,
+                    payload,
+                });
+            }
+            out
+        }
+    };
+    // Until Redis has dropped the lagging node (bounded), then more than the
+    // retention per thread after that.
+    let pubsub_clients = || {
+        server
+            .cmd::<String>(&["CLIENT", "LIST", "TYPE", "pubsub"])
+            .lines()
+            .count()
+    };
+    for _ in 0..40 {
+        sent.extend(publish_round(100).await);
+        if pubsub_clients() == 1 {
+            break;
+        }
+    }
+    assert_eq!(
+        pubsub_clients(),
+        1,
+        "the lagging node was disconnected by the output buffer limit"
+    );
+    sent.extend(publish_round(3 * RETENTION as usize * THREADS.len()).await);
+    gate.notify_one();
+    let head: HashMap<u64, u64> = sent.iter().map(|s| (s.t, s.seq)).collect();
+    let retained: Vec<Sent> = sent
+        .iter()
+        .filter(|s| s.seq + RETENTION > head[&s.t])
+        .cloned()
+        .collect();
+    settle(&lagging.log, &retained, Duration::from_secs(15)).await;
+    let log = lagging.log.lock().unwrap().clone();
+    let r = check(&log, &retained, &HashMap::new());
+    assert_eq!((r.lost, r.duplicated, r.reordered), (0, 0, 0), "{r:?}");
+    let want: BTreeMap<u64, usize> = THREADS.iter().map(|&t| (t, 1)).collect();
+    assert_eq!(r.resets, want, "one Reset per thread");
+    assert!(log
+        .iter()
+        .all(|d| !matches!(d, Delivery::Reset { reason, .. } if *reason != ResetReason::Trimmed)));
+    assert!(
+        lagging.node.stats().reconnects >= 1,
+        "{:?}",
+        lagging.node.stats()
+    );
+    // The fast node saw everything.
+    settle(&a.log, &sent, Duration::from_secs(10)).await;
+    let r = check(&a.log.lock().unwrap(), &sent, &HashMap::new());
+    assert_eq!(
+        (r.lost, r.duplicated, r.reordered, r.resets.len()),
+        (0, 0, 0, 0),
+        "{r:?}"
+    );
 }
