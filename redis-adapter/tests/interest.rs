@@ -132,3 +132,37 @@ async fn lagged_feed_resyncs_from_a_snapshot() {
         assert_eq!(node.ready(t).await, Ok(()));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_history_is_a_reset_then_numbering_restarts() {
+    let Some(server) = RedisServer::start("expired_history_is_a_reset") else {
+        return;
+    };
+    let config = || test_config(&server.url()).history_ttl(Some(Duration::from_secs(1)));
+    let a = member(config()).await;
+    let b = member(config()).await;
+    b.follow(&[5]).await;
+    for i in 0..3u8 {
+        assert_eq!(a.node.publish(5, &[i]).await.unwrap().seq, u64::from(i) + 1);
+    }
+    // The thread's keys expire; the next publish starts a new epoch.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let p = a.node.publish(5, b"new").await.unwrap();
+    assert_eq!(p.seq, 1);
+    eventually(
+        "the new epoch's first message",
+        Duration::from_secs(5),
+        || b.log.lock().unwrap().len() >= 5,
+    )
+    .await;
+    let log = b.log.lock().unwrap().clone();
+    let seqs: Vec<String> = log
+        .iter()
+        .map(|d| match d {
+            Delivery::Message { seq, .. } => format!("m{seq}"),
+            Delivery::Reset { reason, next, .. } => format!("reset:{reason:?}:{next}"),
+            _ => "other".into(),
+        })
+        .collect();
+    assert_eq!(seqs, ["m1", "m2", "m3", "reset:EpochChanged:1", "m1"]);
+}
