@@ -404,6 +404,15 @@ async fn f6_node_process_killed() {
         .spawn()
         .expect("spawn the child node");
     let stdout = child.stdout.take().unwrap();
+    // Killed on every path out of this test, a failed assertion included.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = KillOnDrop(child);
     let ready = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
             .lines()
@@ -425,8 +434,8 @@ async fn f6_node_process_killed() {
     );
     let handles = publish_all(&members, 300, Duration::from_millis(1));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    child.kill().expect("kill the child node");
-    let _ = child.wait();
+    child.0.kill().expect("kill the child node");
+    let _ = child.0.wait();
     let sent = all_sent(&join(handles).await);
     assert_eq!(sent.len(), 600);
     for (i, m) in members.iter().enumerate() {

@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -51,7 +52,10 @@ impl RedisServer {
             if std::env::var_os("SWITCHBOARD_REQUIRE_REDIS").is_some() {
                 panic!("SWITCHBOARD_REQUIRE_REDIS is set but redis-server is missing: {INSTALL}");
             }
-            eprintln!(
+            // Straight to the process's stderr: libtest captures eprintln!,
+            // and a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n!!! SKIPPED {test}: redis-server is not installed.\n\
                  !!! Install it to run the Redis tests: {INSTALL}\n\
                  !!! (set SWITCHBOARD_REQUIRE_REDIS=1 to make this a failure)\n"
