@@ -131,6 +131,22 @@ impl<T> Deliveries<T> {
     }
 }
 
+/// The same deliveries as a `Stream` (ends when the node stops).
+///
+/// # Cancel safety
+///
+/// Cancel-safe, as [`Deliveries::recv`].
+impl<T> futures::Stream for Deliveries<T> {
+    type Item = Delivery<T>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Delivery<T>>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
 fn random_hex() -> String {
     let mut h = RandomState::new().build_hasher();
     h.write_u128(
@@ -147,7 +163,10 @@ fn random_hex() -> String {
 
 impl<T: ThreadKey> Node<T> {
     /// Connects to Redis and starts following `engine`'s occupied threads.
-    /// Call it inside a tokio runtime (it spawns the node's tasks).
+    ///
+    /// # Panics
+    ///
+    /// If it is not run on a tokio runtime (it spawns the node's tasks).
     ///
     /// # Errors
     ///

@@ -7,6 +7,7 @@ use switchboard_redis::{
 };
 
 fn send<T: Send>(_: &T) {}
+fn stream<S: futures::Stream + Unpin + Send>() {}
 fn send_sync<T: Send + Sync>() {}
 
 #[test]
@@ -21,6 +22,7 @@ fn smoke() {
     send_sync::<PublishError>();
     send_sync::<ReadyError>();
     send_sync::<StartError>();
+    stream::<Deliveries<u64>>();
 }
 
 #[allow(dead_code, clippy::diverging_sub_expression, unreachable_code)]
