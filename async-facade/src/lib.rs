@@ -15,6 +15,7 @@
 //! | [`SubscriberWatch`] | [`SubscriberWatchExt::changed`] | [`Changed`]: the next change          |
 //! | [`SubscriberWatch`] | [`SubscriberWatchExt::into_stream`] | [`WatchStream`]: `Stream<Item = bool>` |
 //! | [`Engine`]          | [`EngineExt::wait_idle`]   | [`WaitIdle`]: the thread has no subscribers |
+//! | [`ChangeFeed`]      | [`ChangeFeedExt::into_stream`] | [`ChangeStream`]: every [`ChangeBatch`], or [`Lagged`] |
 //!
 //! `use switchboard_async::prelude::*;` brings every extension trait into
 //! scope.
@@ -65,10 +66,11 @@
 //! The facade is glue only. Every future and stream here wraps one core
 //! handle and calls its `poll_*` hook ([`Listener::poll_recv`],
 //! [`CancelToken::poll_cancelled`], [`PendingReply::poll_reply`],
-//! [`SubscriberWatch::poll_changed`]); the hook registers the task's waker
-//! with the core, and the core wakes it from the operation that caused the
-//! event (a send, a listener being replaced or cleared, a reply, a published
-//! has-subscribers change). There is no runtime dependency, no helper
+//! [`SubscriberWatch::poll_changed`], [`ChangeFeed::poll_next_batch`]);
+//! the hook registers the task's waker with the core, and the core wakes it
+//! from the operation that caused the event (a send, a listener being
+//! replaced or cleared, a reply, a published has-subscribers change, a
+//! published version). There is no runtime dependency, no helper
 //! thread, no timer and no polling loop: a task is woken only by an event
 //! it waits for.
 //!
@@ -99,6 +101,7 @@
 #![forbid(unsafe_code)]
 
 mod cancel;
+mod changes;
 mod idle;
 mod listener;
 mod reply;
@@ -107,6 +110,7 @@ mod watch;
 pub use switchboard_core::*;
 
 pub use cancel::{CancelTokenExt, Cancelled};
+pub use changes::{ChangeFeedExt, ChangeStream};
 pub use idle::{EngineExt, WaitIdle};
 pub use listener::{ListenerExt, ListenerStream};
 pub use reply::{PendingReplyExt, ReplyFuture};
@@ -122,5 +126,7 @@ pub use watch::{Changed, SubscriberWatchExt, WatchStream};
 /// futures::executor::block_on(engine.wait_idle(1)); // unknown thread: ready at once
 /// ```
 pub mod prelude {
-    pub use crate::{CancelTokenExt, EngineExt, ListenerExt, PendingReplyExt, SubscriberWatchExt};
+    pub use crate::{
+        CancelTokenExt, ChangeFeedExt, EngineExt, ListenerExt, PendingReplyExt, SubscriberWatchExt,
+    };
 }

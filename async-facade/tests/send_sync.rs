@@ -12,7 +12,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use switchboard_async::prelude::*;
 use switchboard_async::{
-    Cancelled, Changed, Engine, ListenerStream, Reply, ReplyFuture, WaitIdle, WatchStream,
+    Cancelled, ChangeStream, Changed, Engine, ListenerStream, Reply, ReplyFuture, WaitIdle,
+    WatchStream,
 };
 
 fn require_send<T: Send>(_: &T) {}
@@ -88,6 +89,11 @@ fn every_future_and_stream_is_send_and_unpin() {
     let idle: WaitIdle = e.wait_idle(1);
     require_send(&idle);
     require_unpin(&idle);
+
+    let mut changes: ChangeStream<u64, u64> = e.changes().into_stream();
+    require_send(&changes);
+    require_unpin(&changes);
+    require_send(&changes.next());
 }
 
 #[test]

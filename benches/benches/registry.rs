@@ -28,6 +28,7 @@ use switchboard_benches::{for_each_design, Registry};
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 const JOIN_SIZES: [usize; 3] = [10, 10_000, 100_000];
 const PACED: u64 = 250_000;
+const FEED_SIZES: [usize; 2] = [1_000, 100_000];
 
 /// Benchmarks `f(registry, workload, iters)` for design `R` as `id`,
 /// building the registry once, on the first call (so a filtered-out
@@ -175,12 +176,59 @@ fn join_big_thread(c: &mut Criterion) {
     g.finish();
 }
 
+/// Runs `f` while another thread follows `engine`'s change feed, copying
+/// out every batch (and starting over if it lags).
+fn with_follower<O>(engine: &switchboard_benches::designs::Engine, f: impl FnOnce() -> O) -> O {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut feed = engine.changes();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match feed.next_timeout(Duration::from_millis(1)) {
+                    Ok(batch) => drop(std::hint::black_box(batch)),
+                    Err(_lagged) => feed = engine.changes(),
+                }
+            }
+        });
+        let out = f();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        out
+    })
+}
+
+/// 6. Group 4's subscribe+unsubscribe pair for switchboard alone, with no
+///    change-feed consumer and with one following every batch on another
+///    thread: what the change log costs a writer.
+fn writes_with_feed(c: &mut Criterion) {
+    use switchboard_benches::designs::Switchboard;
+    let mut g = c.benchmark_group("subscribe_unsubscribe_feed");
+    g.sampling_mode(SamplingMode::Flat);
+    for n in FEED_SIZES {
+        let w = Workload::standard(n);
+        bench::<Switchboard>(
+            &mut g,
+            BenchmarkId::new("no_consumer", n),
+            &w,
+            |r, w, iters| measure::pairs(r, w, iters, 4),
+            nothing,
+        );
+        bench::<Switchboard>(
+            &mut g,
+            BenchmarkId::new("one_consumer", n),
+            &w,
+            |r, w, iters| with_follower(&r.0, || measure::pairs(r, w, iters, 4)),
+            nothing,
+        );
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = groups;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
-    targets = lookup, lookup_2_readers, lookup_under_churn, writes, join_big_thread
+    targets = lookup, lookup_2_readers, lookup_under_churn, writes, join_big_thread, writes_with_feed
 }
 criterion_main!(groups);

@@ -360,7 +360,8 @@ impl<T: Copy, C: Copy> ChangeLog<T, C> {
 /// feed never blocks a writer, and a slow feed never holds one back.
 ///
 /// Each batch is copied out for the caller (one allocation per batch). A
-/// clone is an independent cursor at the same position.
+/// clone is an independent cursor at the same position. A feed may outlive
+/// its engine: it still delivers the retained batches, then nothing more.
 ///
 /// # Examples
 ///

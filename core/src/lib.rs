@@ -103,6 +103,83 @@
 //! });
 //! ```
 //!
+//! # Following changes
+//!
+//! Every write that changes the graph publishes one new version, numbered
+//! 1, 2, 3, … ([`Engine::version`], [`Snapshot::version`]; a write that
+//! changes nothing publishes nothing). A [`ChangeFeed`] yields, for each
+//! version in order and once it is published, a [`ChangeBatch`] of the
+//! [`Change`]s it made: connections, edges, thread entries, and the
+//! `Occupied` / `Vacated` transitions (a thread's first subscriber came,
+//! its last one went) that a broker adapter follows. [`Engine::stats`]
+//! gives the counts in O(1).
+//!
+//! The engine keeps the batches of the last [`Config::change_log`] versions
+//! (4096 by default). Following a feed never blocks a writer: a consumer
+//! that falls further behind gets [`Lagged`] and resyncs from a snapshot,
+//! in a loop, since the window can move on between the two calls. A
+//! replica — a snapshot at `v` plus every batch after `v`, applied in
+//! order — equals the engine's snapshot at every version.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use switchboard_core::{Caps, Change, ChangeFeed, Config, Engine, Lagged};
+//!
+//! /// Subscriber counts of the subscribed threads, kept from the feed.
+//! type Counts = BTreeMap<u64, usize>;
+//!
+//! /// The resync recipe: a snapshot, and a feed from its version.
+//! fn resync(engine: &Engine<u64, u64>) -> (Counts, ChangeFeed<u64, u64>) {
+//!     let (snap, feed) = loop {
+//!         let snap = engine.snapshot();
+//!         if let Ok(feed) = engine.changes_since(snap.version()) {
+//!             break (snap, feed);
+//!         }
+//!     };
+//!     let counts = snap
+//!         .threads()
+//!         .map(|t| (t, snap.subscribers(t).len()))
+//!         .filter(|&(_, n)| n > 0)
+//!         .collect();
+//!     (counts, feed)
+//! }
+//!
+//! /// Applies every batch available now; resyncs if the feed lagged.
+//! fn follow(engine: &Engine<u64, u64>, counts: &mut Counts, feed: &mut ChangeFeed<u64, u64>) {
+//!     loop {
+//!         match feed.try_next() {
+//!             Ok(Some(batch)) => {
+//!                 for change in batch.changes {
+//!                     match change {
+//!                         Change::Subscribed { t, .. } => *counts.entry(t).or_default() += 1,
+//!                         Change::Unsubscribed { t, .. } => *counts.get_mut(&t).unwrap() -= 1,
+//!                         Change::Vacated { t } => drop(counts.remove(&t)),
+//!                         _ => {}
+//!                     }
+//!                 }
+//!             }
+//!             Ok(None) => return,
+//!             Err(Lagged) => (*counts, *feed) = resync(engine),
+//!         }
+//!     }
+//! }
+//!
+//! let engine: Engine<u64, u64> = Engine::with_config(Config::default().change_log(2));
+//! let (mut counts, mut feed) = resync(&engine);
+//! engine.connect(1, Caps::NONE);
+//! engine.connect(2, Caps::NONE);
+//! engine.subscribe(7, 1).unwrap();
+//! engine.subscribe(7, 2).unwrap(); // four versions: more than the log keeps
+//! follow(&engine, &mut counts, &mut feed);
+//! assert_eq!(counts, BTreeMap::from([(7, 2)]));
+//!
+//! engine.disconnect(1);
+//! engine.disconnect(2); // 7 is vacated
+//! follow(&engine, &mut counts, &mut feed);
+//! assert!(counts.is_empty());
+//! assert_eq!(feed.version(), engine.version());
+//! ```
+//!
 //! # Listeners and requests
 //!
 //! ```

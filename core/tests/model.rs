@@ -101,9 +101,6 @@ struct WatchModel {
     seen: u64,
 }
 
-/// Connections with caps, thread ids, forward edges.
-type Graph = (BTreeMap<u64, u64>, Vec<u64>, BTreeMap<u64, BTreeSet<u64>>);
-
 /// The reference: plain ordered maps.
 #[derive(Debug, Default)]
 struct Model {
@@ -148,17 +145,26 @@ impl Model {
             .version += 1;
     }
 
-    /// The graph part of the model, to tell whether an op changed it.
-    fn graph(&self) -> Graph {
-        let threads = self.threads.keys().copied().collect();
-        (self.conns.clone(), threads, self.subs.clone())
+    fn has_edge(&self, t: u64, c: u64) -> bool {
+        self.subs.get(&t).is_some_and(|s| s.contains(&c))
     }
 
+    /// Applies `op`, counting a version if it changes the graph.
     fn apply(&mut self, op: Op) -> Ret {
-        let before = self.graph();
-        let ret = self.apply_op(op);
-        self.version += u64::from(self.graph() != before);
-        ret
+        let changes = match op {
+            Op::Connect(c, caps) => self.conns.get(&c) != Some(&caps),
+            Op::Disconnect(c) => self.conns.contains_key(&c),
+            Op::Subscribe(t, c) => self.conns.contains_key(&c) && !self.has_edge(t, c),
+            Op::Unsubscribe(t, c) => self.has_edge(t, c),
+            Op::Thread(t) => !self.threads.contains_key(&t),
+            Op::RemoveThread(t) => self.threads.contains_key(&t),
+            Op::RemoveThreadIfIdle(t) => {
+                self.threads.contains_key(&t) && !self.subs.contains_key(&t)
+            }
+            Op::WaitChanged(_) => false,
+        };
+        self.version += u64::from(changes);
+        self.apply_op(op)
     }
 
     fn apply_op(&mut self, op: Op) -> Ret {

@@ -9,9 +9,10 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use switchboard_core::{
-    CancelToken, Caps, Engine, InvariantViolation, Listener, NoListener, NotConnected,
-    PendingReply, Reader, RecvError, RecvTimeoutError, Reply, ReplyError, ReplyTimeoutError,
-    Snapshot, SubscriberWatch, Subscribers, ThreadEntry, TryRecvError, WatchError,
+    CancelToken, Caps, Change, ChangeBatch, ChangeFeed, Config, Engine, InvariantViolation, Lagged,
+    Listener, NoListener, NotConnected, PendingReply, Reader, RecvError, RecvTimeoutError, Reply,
+    ReplyError, ReplyTimeoutError, Snapshot, Stats, SubscriberWatch, Subscribers, ThreadEntry,
+    TryRecvError, WatchError,
 };
 
 fn assert_send<T: Send>() {}
@@ -60,6 +61,11 @@ fn handles_are_send() {
     assert_send::<Snapshot<u64, u64>>();
     assert_send::<Reader<'static, u64, u64>>();
     assert_send_sync::<Caps>();
+    assert_send_sync::<ChangeFeed<u64, u64>>();
+    assert_send_sync::<ChangeBatch<u64, u64>>();
+    assert_send_sync::<Change<u64, u64>>();
+    assert_send_sync::<Stats>();
+    assert_send_sync::<Config>();
 }
 
 #[test]
@@ -81,6 +87,7 @@ fn errors_are_std_errors() {
     assert_error::<ReplyTimeoutError>();
     assert_error::<WatchError>();
     assert_error::<InvariantViolation>();
+    assert_error::<Lagged>();
 }
 
 #[test]
@@ -102,6 +109,10 @@ fn other_public_types_are_debug() {
     assert_debug::<Subscribers<u64>>();
     assert_debug::<Snapshot<u64, u64>>();
     assert_debug::<Reader<'static, u64, u64>>();
+    assert_debug::<ChangeFeed<u64, u64>>();
+    assert_debug::<ChangeBatch<u64, u64>>();
+    assert_debug::<Stats>();
+    assert_debug::<Config>();
 }
 
 #[test]
@@ -126,4 +137,6 @@ fn debug_output_is_usable() {
     assert!(!format!("{err:?}").is_empty());
     assert!(!err.to_string().is_empty());
     assert!(!NotConnected.to_string().is_empty());
+    assert!(!format!("{:?}", e.changes()).is_empty());
+    assert!(!Lagged.to_string().is_empty());
 }

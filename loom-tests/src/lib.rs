@@ -26,11 +26,13 @@
 //! | `watch_wakeup.rs` | 4 | the waiter never sleeps through a change, is woken after publish, sees close last |
 //! | `reclamation.rs` | 2, 7 | no reader reaches a trie node the writer freed (freed nodes are poisoned under loom), whether it holds a snapshot, reads once, or caches its version in a `Reader`; a `Reader` never reads an older version than before |
 //! | `async_wakeups.rs` | facade | every future and stream is woken by its event (no lost wake-up) |
+//! | `change_feed.rs` | 9 | a received batch is already published (snapshot version ≥ its version); a consumer waiting untimed in `next_timeout`, or a `ChangeStream`, is woken by the publish; batches are contiguous or the feed says it lagged |
 //!
 //! Each model was checked for teeth by breaking the core on purpose (the
 //! liveness check in `subscribe`, notify-before-publish, the generation
 //! check in `clear_listener_if`, the lock in the watch's notify, the re-check
-//! in `Listener::poll_recv`, reclamation ignoring held versions): the
+//! in `Listener::poll_recv`, reclamation ignoring held versions, the change
+//! log appended before the publish, the append waking no waiter): the
 //! corresponding model failed each time.
 //!
 //! Under `--cfg loom`, `switchboard-core`'s `sync` module swaps its
