@@ -8,7 +8,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use switchboard_core::{Change, ChangeFeed, Engine};
+use futures::StreamExt;
+use switchboard_async::{Change, ChangeFeed, ChangeFeedExt, Engine};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -82,8 +83,9 @@ where
 /// it falls back to a feed taken before the snapshot (see [`resync`]).
 const RESYNC_TRIES: usize = 64;
 
-/// Spawns the task that turns the engine's change feed into [`Interest`]
-/// events; it ends when `tx` is closed.
+/// Spawns the task that turns the engine's change feed (as
+/// switchboard-async's `ChangeStream`) into [`Interest`] events; it ends
+/// when `tx` is closed.
 ///
 /// It starts, and restarts after [`Lagged`](switchboard_core::Lagged),
 /// with a `Resync` of the engine's snapshot, then forwards every
@@ -100,17 +102,17 @@ where
     M: Send + 'static,
 {
     tokio::spawn(async move {
-        let Some(mut feed) = resync(&engine, &tx, &counters).await else {
+        let Some(feed) = resync(&engine, &tx, &counters).await else {
             return;
         };
+        let mut batches = feed.into_stream();
         loop {
-            let next = std::future::poll_fn(|cx| feed.poll_next_batch(cx));
             let batch = tokio::select! {
-                b = next => b,
+                b = batches.next() => b,
                 _ = tx.closed() => return,
             };
             match batch {
-                Ok(batch) => {
+                Some(Ok(batch)) => {
                     for change in batch.changes {
                         let event = match change {
                             Change::Occupied { t } => Interest::Occupied(t),
@@ -122,8 +124,9 @@ where
                         }
                     }
                 }
-                Err(_lagged) => match resync(&engine, &tx, &counters).await {
-                    Some(f) => feed = f,
+                // Lagged (the stream then ends): start again from a snapshot.
+                Some(Err(_)) | None => match resync(&engine, &tx, &counters).await {
+                    Some(f) => batches = f.into_stream(),
                     None => return,
                 },
             }
