@@ -5,6 +5,8 @@
 //! persistence, and is killed when its handle drops. Every wait is bounded.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod proxy;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::TcpListener;
