@@ -89,6 +89,7 @@
 //!   round-trip through `Display`/`FromStr` ([`ThreadKey`]).
 #![forbid(unsafe_code)]
 
+mod catchup;
 mod config;
 mod conn;
 mod delivery;
