@@ -67,8 +67,6 @@ pub(crate) struct Follow {
     /// `None`: no epoch known (fresh, or the history was lost).
     pub(crate) epoch: Option<Vec<u8>>,
     pub(crate) last: u64,
-    /// When SUBSCRIBE was sent on the current connection (pending only).
-    since: Instant,
     waiters: Vec<oneshot::Sender<Result<(), ReadyError>>>,
 }
 
@@ -79,7 +77,6 @@ impl Follow {
             fresh: true,
             epoch: None,
             last: 0,
-            since: Instant::now(),
             waiters: Vec::new(),
         }
     }
@@ -116,6 +113,12 @@ pub(crate) struct State<T> {
     /// Followed threads that lost their last local subscriber, and when.
     vacating: HashMap<T, Instant>,
     inflight: HashMap<T, u32>,
+    /// Followed threads not live yet (SUBSCRIBE owed a confirmation, or
+    /// not sent while disconnected).
+    pending: HashSet<T>,
+    /// When the last subscribe confirmation arrived (or the first one
+    /// started to be owed).
+    progress: Instant,
     probe: Probe,
 }
 
@@ -125,6 +128,8 @@ impl<T> Default for State<T> {
             follows: HashMap::new(),
             vacating: HashMap::new(),
             inflight: HashMap::new(),
+            pending: HashSet::new(),
+            progress: Instant::now(),
             probe: Probe {
                 seq: 0,
                 sent: None,
@@ -201,12 +206,11 @@ impl<T: ThreadKey> Worker<T> {
         }
         self.state.vacating.clear();
         self.state.inflight.clear();
-        let now = Instant::now();
         for &t in &occupied {
-            let f = self.state.follows.entry(t).or_insert_with(Follow::new);
-            f.live = false;
-            f.since = now;
+            self.state.follows.entry(t).or_insert_with(Follow::new).live = false;
         }
+        self.state.pending = self.state.follows.keys().copied().collect();
+        self.state.progress = Instant::now();
         let mut channels = vec![self.probe_channel.clone()];
         for &t in self.state.follows.keys() {
             *self.state.inflight.entry(t).or_default() += 1;
@@ -261,13 +265,10 @@ impl<T: ThreadKey> Worker<T> {
     async fn housekeep(&mut self, conn: &mut FrameWriter) -> io::Result<()> {
         let now = Instant::now();
         self.expire_vacated(conn, now).await?;
+        // Confirmations arrive in order; none for the timeout while some
+        // are owed means the connection is not working.
         let timeout = self.config.subscribe_timeout;
-        if self
-            .state
-            .follows
-            .values()
-            .any(|f| !f.live && now - f.since > timeout)
-        {
+        if !self.state.pending.is_empty() && now - self.state.progress > timeout {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "subscribe not confirmed",
@@ -351,12 +352,14 @@ impl<T: ThreadKey> Worker<T> {
                 let Some(t) = self.thread_of(&channel) else {
                     return Ok(true);
                 };
+                self.state.progress = Instant::now();
                 if self.confirm(t) {
                     let pending = self.state.follows.get(&t).is_some_and(|f| !f.live);
                     if pending {
                         if !self.sync(t).await? {
                             return Ok(false);
                         }
+                        self.state.pending.remove(&t);
                         if let Some(f) = self.state.follows.get_mut(&t) {
                             f.live = true;
                             for w in f.waiters.drain(..) {
@@ -449,6 +452,11 @@ impl<T: ThreadKey> Worker<T> {
             return;
         }
         self.state.follows.insert(t, Follow::new());
+        if self.state.pending.is_empty() {
+            // Nothing was owed: the timeout counts from this SUBSCRIBE.
+            self.state.progress = Instant::now();
+        }
+        self.state.pending.insert(t);
         if let Some(conn) = conn {
             *self.state.inflight.entry(t).or_default() += 1;
             let packed = redis::cmd("SUBSCRIBE")
@@ -460,6 +468,7 @@ impl<T: ThreadKey> Worker<T> {
     }
 
     fn drop_follow(&mut self, t: T) {
+        self.state.pending.remove(&t);
         if let Some(f) = self.state.follows.remove(&t) {
             for w in f.waiters {
                 let _ = w.send(Err(ReadyError::NotOccupied));

@@ -166,3 +166,49 @@ async fn expired_history_is_a_reset_then_numbering_restarts() {
         .collect();
     assert_eq!(seqs, ["m1", "m2", "m3", "reset:EpochChanged:1", "m1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubscribing_many_threads_outlasts_the_subscribe_timeout() {
+    let Some(server) = RedisServer::start("resubscribing_many_threads") else {
+        return;
+    };
+    // Catching 1,500 threads up takes longer than the subscribe timeout:
+    // the timeout is about confirmations stopping, not about the total.
+    let config = test_config(&server.url()).subscribe_timeout(Duration::from_millis(150));
+    let m = member(config).await;
+    let threads: Vec<u64> = (100..1600).collect();
+    m.follow(&threads).await;
+    let mut sent = Vec::new();
+    for round in 0..2 {
+        for &t in &threads {
+            let r = m.node.publish(t, &[round]).await.unwrap();
+            sent.push(Sent {
+                at: Instant::now(),
+                t,
+                seq: r.seq,
+                epoch: r.epoch,
+                payload: vec![round],
+            });
+        }
+        if round == 0 {
+            let killed: i64 = server.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+            assert_eq!(killed, 1);
+        }
+    }
+    settle(&m.log, &sent, Duration::from_secs(20)).await;
+    let r = check(
+        &m.log.lock().unwrap(),
+        &sent,
+        &std::collections::HashMap::new(),
+    );
+    assert_eq!(
+        (r.lost, r.duplicated, r.reordered, r.resets.len()),
+        (0, 0, 0, 0),
+        "{r:?}"
+    );
+    assert!(
+        m.node.stats().reconnects <= 2,
+        "no reconnect loop: {:?}",
+        m.node.stats()
+    );
+}
