@@ -20,6 +20,9 @@ use futures::StreamExt;
 use switchboard_core::{Caps, Engine};
 use switchboard_redis::{Config, Delivery, Node};
 
+/// The thread of the sequential measurement (followed by node 1 only).
+const PING: u64 = u64::MAX;
+
 struct Args {
     duration: u64,
     threads: u64,
@@ -195,6 +198,8 @@ async fn main() {
 
     let origin = Instant::now();
     let shared = Arc::new(Mutex::new(Shared::default()));
+    // Node 1's host reports each delivery on PING to the sequential probe.
+    let (ping_tx, mut ping_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut nodes = Vec::new();
     for id in 0..3u8 {
         let engine: Arc<Engine<u64, u64>> = Arc::new(Engine::new());
@@ -211,6 +216,14 @@ async fn main() {
             engine.connect(t, Caps::NONE);
             let _ = engine.subscribe(t, t);
         }
+        if id == 1 {
+            engine.connect(PING, Caps::NONE);
+            let _ = engine.subscribe(PING, PING);
+            if let Err(e) = node.ready(PING).await {
+                eprintln!("cluster-sim: ready(ping): {e}");
+                std::process::exit(1);
+            }
+        }
         for t in 0..args.threads {
             if let Err(e) = node.ready(t).await {
                 eprintln!("cluster-sim: ready({t}): {e}");
@@ -218,6 +231,7 @@ async fn main() {
             }
         }
         let shared = Arc::clone(&shared);
+        let ping_tx = ping_tx.clone();
         let fan_out = Arc::clone(&engine);
         tokio::spawn(async move {
             let mut last: HashMap<u64, u64> = HashMap::new();
@@ -225,6 +239,9 @@ async fn main() {
                 let now = origin.elapsed().as_micros() as u64;
                 let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
                 match d {
+                    Delivery::Message { t: PING, .. } => {
+                        let _ = ping_tx.send(());
+                    }
                     Delivery::Message { t, seq, payload } => {
                         let mut sockets = 0usize;
                         fan_out.for_each_subscriber(t, |_| sockets += 1);
@@ -254,6 +271,29 @@ async fn main() {
         });
         nodes.push(node);
     }
+
+    // Sequential: node 0 publishes, node 1's host receives, one at a time
+    // (the same shape as the floor, through the whole adapter).
+    let mut sequential = Samples::default();
+    for i in 0..args.floor {
+        let t0 = Instant::now();
+        if nodes[0].publish(PING, &i.to_le_bytes()).await.is_err() {
+            eprintln!("cluster-sim: sequential publish failed");
+            std::process::exit(1);
+        }
+        match tokio::time::timeout(Duration::from_secs(2), ping_rx.recv()).await {
+            Ok(Some(())) => sequential.0.push(t0.elapsed().as_micros() as u64),
+            _ => {
+                eprintln!("cluster-sim: sequential message lost");
+                std::process::exit(1);
+            }
+        }
+    }
+    println!(
+        "sequential cross-node: {} round trips, p50 {:.0} µs",
+        args.floor,
+        sequential.quantile(0.5)
+    );
 
     // Publishers: per node, paced at `rate` messages/s over the threads.
     let stop = Instant::now() + Duration::from_secs(args.duration);
@@ -322,13 +362,20 @@ async fn main() {
     println!("| path | p50 | p99 | p99.9 | rate |");
     println!("|---|---:|---:|---:|---:|");
     println!("| floor: bare PUBLISH → subscriber | {f50:.0} µs | {f99:.0} µs | {f999:.0} µs | {floor_rate:.0} round trips/s |");
+    let (q50, q99, q999) = (
+        sequential.quantile(0.5),
+        sequential.quantile(0.99),
+        sequential.quantile(0.999),
+    );
+    println!("| switchboard-redis cross-node, one at a time | {q50:.0} µs | {q99:.0} µs | {q999:.0} µs | |");
     println!(
-        "| switchboard-redis cross-node | {c50:.0} µs | {c99:.0} µs | {c999:.0} µs | {:.0} deliveries/s |",
+        "| switchboard-redis cross-node, under load | {c50:.0} µs | {c99:.0} µs | {c999:.0} µs | {:.0} deliveries/s |",
         s.deliveries as f64 / elapsed
     );
     println!();
     println!(
-        "p50 / floor p50 = {:.2} (target <= 2); cross-node samples {}; lost {} duplicated {} resets {}; publish errors {}; reconnects {}",
+        "p50 / floor p50: one at a time {:.2}, under load {:.2} (target <= 2); cross-node samples {}; lost {} duplicated {} resets {}; publish errors {}; reconnects {}",
+        q50 / f50,
         c50 / f50,
         s.cross,
         s.lost,
