@@ -20,7 +20,10 @@
 //! * `inflight[t]` counts SUBSCRIBE/UNSUBSCRIBE commands for `t` sent on the
 //!   current connection and not yet confirmed; a pending thread is synced
 //!   only when its count drops to zero on a `subscribe` confirmation, so the
-//!   sync starts after Redis is known to route every later message to us.
+//!   sync starts after Redis is known to route every later message to us;
+//! * `pending` holds exactly the followed threads that are not live; while
+//!   it is non-empty, confirmations are owed, and none arriving for the
+//!   subscribe timeout (`progress`) means the connection is not working.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
