@@ -246,10 +246,14 @@ fn a_skipped_batch_is_caught() {
 #[test]
 fn replica_law_holds_for_random_ops() {
     let strategy = (
+        // 1-3: one batch per stripe; 5 and 8: several per stripe, and 5
+        // keeps more than its window (the window still decides the lag).
         prop_oneof![
             Just(1usize),
             Just(2),
             Just(3),
+            Just(5),
+            Just(8),
             Just(Config::DEFAULT_CHANGE_LOG)
         ],
         prop::collection::vec(op(), 1..=MAX_OPS),
