@@ -131,7 +131,8 @@ impl Config {
         self
     }
 
-    /// Reconnect backoff: starts at `min`, doubles up to `max`.
+    /// Reconnect backoff: starts at `min`, doubles up to `max`; each wait
+    /// is a random part (half to all) of the current step.
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.backoff_min = min;
         self.backoff_max = max;

@@ -44,6 +44,16 @@ const SUBSCRIBE_CHUNK: usize = 128;
 /// How often the worker checks grace periods, probes and timeouts.
 const TICK: Duration = Duration::from_millis(20);
 
+/// Between half and all of `d`, at random, so that nodes that lost Redis
+/// together do not reconnect in lockstep.
+fn jitter(d: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(d.subsec_nanos());
+    let per_mille = (h.finish() % 1001) as u32;
+    d / 2 + d / 2 * per_mille / 1000
+}
+
 /// A request from a [`Node`](crate::Node) handle.
 #[derive(Debug)]
 pub(crate) enum Control<T> {
@@ -175,7 +185,7 @@ impl<T: ThreadKey> Worker<T> {
             for f in self.state.follows.values_mut() {
                 f.live = false;
             }
-            let until = tokio::time::Instant::now() + backoff;
+            let until = tokio::time::Instant::now() + jitter(backoff);
             backoff = (backoff * 2).min(self.config.backoff_max);
             loop {
                 tokio::select! {
@@ -503,5 +513,18 @@ impl<T: ThreadKey> Worker<T> {
             conn.send(&packed).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoke_jitter_stays_within_half_to_all() {
+        let d = Duration::from_millis(200);
+        let waits: Vec<Duration> = (0..200).map(|_| jitter(d)).collect();
+        assert!(waits.iter().all(|&w| w >= d / 2 && w <= d));
+        assert!(waits.iter().any(|&w| w != waits[0]), "not constant");
     }
 }
