@@ -132,10 +132,21 @@ impl RedisServer {
 
     /// SIGKILL, then a new empty server on the same port.
     pub fn kill_and_restart(&mut self, down_for: Duration) {
+        self.kill();
+        std::thread::sleep(down_for);
+        self.restart();
+    }
+
+    /// SIGKILL (the port stays free until `restart`).
+    pub fn kill(&mut self) {
         let mut child = self.child.take().expect("running");
         let _ = child.kill();
         let _ = child.wait();
-        std::thread::sleep(down_for);
+    }
+
+    /// A new empty server on the same port.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "still running");
         self.spawn();
     }
 
