@@ -151,6 +151,17 @@ async fn f3_pubsub_connections_killed() {
     let handles = publish_all(&members, 400, Duration::from_millis(1));
     for _ in 0..2 {
         tokio::time::sleep(Duration::from_millis(250)).await;
+        // Every node back on a subscription connection (bounded).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server
+            .cmd::<String>(&["CLIENT", "LIST", "TYPE", "pubsub"])
+            .lines()
+            .count()
+            < 3
+        {
+            assert!(Instant::now() < deadline, "nodes reconnected");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let killed: i64 = server.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]);
         assert_eq!(killed, 3, "one subscription connection per node");
     }
