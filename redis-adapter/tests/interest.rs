@@ -69,6 +69,7 @@ async fn smoke_subscribe_grace_unsubscribe() {
     m.engine.subscribe(3, 1003).unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(subscribers(&server, 3), 1, "re-checked before acting");
+    assert_eq!(m.node.ready(3).await, Ok(()));
     let p = m.node.publish(3, b"still here").await.unwrap();
     eventually("delivered", Duration::from_secs(3), || {
         m.log
