@@ -70,14 +70,17 @@
 //! * `publish` returns `Ok` only once Redis has numbered, stored and
 //!   published the message; otherwise it returns an error within the
 //!   publish timeout.
-//! * Memory is bounded: at most [`Config::delivery_buffer`] deliveries and
-//!   a fixed number of frames wait in the node; a host that does not keep
-//!   up is disconnected by Redis and catches up from the streams.
+//! * Memory is bounded: at most [`Config::delivery_buffer`] deliveries, one
+//!   frame being handled and one socket read (16 KiB) wait in the node; a
+//!   host that does not keep up is disconnected by Redis and catches up
+//!   from the streams.
 //!
 //! The fault tests in `tests/faults.rs` check these against a real
 //! redis-server: a killed subscription connection, a paused Redis, a slow
-//! node, Redis restarted empty, a node process killed, and the subscribe
-//! race.
+//! node, Redis restarted empty, a node process killed, the subscribe race,
+//! and history trimmed past the retention; `tests/liveness.rs` a
+//! connection that stays up but stops delivering; `tests/interest.rs` that
+//! subscriptions follow the engine.
 //!
 //! # Trade-offs
 //!
