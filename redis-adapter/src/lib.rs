@@ -70,8 +70,9 @@
 //! * `publish` returns `Ok` only once Redis has numbered, stored and
 //!   published the message; otherwise it returns an error within the
 //!   publish timeout.
-//! * Memory is bounded: at most [`Config::delivery_buffer`] deliveries, one
-//!   frame being handled and one socket read (16 KiB) wait in the node; a
+//! * Memory is bounded: at most [`Config::delivery_buffer`] deliveries,
+//!   the frame being read or handled (as large as one payload) and one
+//!   socket read (16 KiB) wait in the node; a
 //!   host that does not keep up is disconnected by Redis and catches up
 //!   from the streams.
 //!
