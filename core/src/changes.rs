@@ -31,10 +31,10 @@
 //!    published and not in `batches`, it was dropped from the ring.
 //! 3. Together the stripes hold at least the last `window` versions:
 //!    `per_stripe = ceil(window / stripes)`.
-//! 4. Every registered waker and sleeper waits for version `head + 1`,
-//!    which belongs to this stripe: a feed waits only when its next version
-//!    is unpublished, and a feed is never more than one version ahead of
-//!    `head`. So the append of that version wakes all of them.
+//! 4. Every registered waker and sleeper waits for the next version to be
+//!    appended, which belongs to this stripe: a feed waits only when its
+//!    next version is not appended yet, and a feed's next version is never
+//!    beyond the next one to be appended. So that append wakes all of them.
 //!
 //! # Orderings
 //!
@@ -279,7 +279,7 @@ impl<T: Copy, C: Copy> StripeState<T, C> {
 
     /// Where change number `n` (see `dropped`) is in `changes`.
     fn offset(&self, n: u64) -> usize {
-        // Below `changes.len()`, a usize (invariant 1).
+        // At most `changes.len()`, a usize (invariant 1).
         (n - self.dropped) as usize
     }
 
@@ -319,8 +319,7 @@ struct Stripe<T, C> {
 
 /// The engine's bounded log of published batches. See the module docs.
 pub(crate) struct ChangeLog<T, C> {
-    /// The newest version appended (the version the engine started at
-    /// before any).
+    /// The newest version appended (0 before any).
     head: AtomicU64,
     /// How many versions are retained.
     window: u64,

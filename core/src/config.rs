@@ -29,10 +29,9 @@ impl Config {
     /// snapshot. `0` keeps nothing: every feed lags at the first version
     /// published after it started, and writes skip the copy into the log.
     ///
-    /// The log's memory grows with use, up to `versions` batches: each
-    /// holds its changes (24 bytes each with `u64` ids) plus about 40
-    /// bytes, so the default log of subscribe/unsubscribe batches stays
-    /// under half a megabyte.
+    /// The log's memory grows with use, up to `versions` batches: 16 bytes
+    /// each plus their changes (24 bytes each with `u64` ids), so a full
+    /// default log of subscribe/unsubscribe batches takes about 250 KiB.
     pub fn change_log(mut self, versions: usize) -> Self {
         self.change_log = versions;
         self

@@ -64,6 +64,10 @@
 //! * Trie nodes are whole cache lines (about 10% more memory than packed
 //!   nodes), and memory the writer frees is kept for new nodes until the
 //!   engine is dropped: a graph that shrinks keeps its peak footprint.
+//! * Every write that changes the graph also copies its changes into the
+//!   bounded change log (a few dozen bytes, no allocation once the log is
+//!   full), whether or not anyone follows it; `Config::change_log(0)`
+//!   skips the copy. See "Following changes".
 //! * Subscriber sets up to four members (a connection's threads: eight) are
 //!   stored inline; larger ones are persistent B-trees built from the same
 //!   count-free nodes as the tries, so joining a huge thread copies a few
