@@ -1,0 +1,122 @@
+//! Gap-free cross-node delivery for switchboard threads, over Redis.
+//!
+//! A switchboard [`Engine`](switchboard_core::Engine) lives in one
+//! process. Run several behind a load balancer and a client on node B
+//! follows a thread whose events are produced on node A. A [`Node`] joins
+//! them through Redis: it follows its engine's occupied threads, and hands
+//! the host every message published to them by any node, per thread in
+//! order, with no duplicate and no silent gap.
+//!
+//! # Hello world
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use switchboard_core::{Caps, Engine};
+//! use switchboard_redis::{Config, Delivery, Node};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine: Arc<Engine<u64, u64>> = Arc::new(Engine::new());
+//! let (node, mut deliveries) =
+//!     Node::start(Arc::clone(&engine), Config::new("redis://127.0.0.1:6379")).await?;
+//!
+//! engine.connect(1, Caps::NONE);
+//! engine.subscribe(7, 1)?; // the first local subscriber of 7: the node subscribes
+//! node.ready(7).await?;    // ... and Redis has confirmed it
+//!
+//! let published = node.publish(7, b"hi").await?; // any node may publish
+//! if let Some(Delivery::Message { t, seq, payload }) = deliveries.recv().await {
+//!     assert_eq!((t, seq, payload.as_slice()), (7, published.seq, &b"hi"[..]));
+//!     // Fan out to this node's sockets:
+//!     for c in engine.subscribers(t).iter() {
+//!         let _ = c;
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Design
+//!
+//! [`Node::publish`] runs one Lua script: it gives the message the
+//! thread's next sequence number, appends it to the thread's capped stream
+//! (the retention), and PUBLISHes `{seq}:{epoch}:{payload}` on the thread's
+//! channel. The epoch is random and set once per thread; it changes only if
+//! the thread's history is lost (Redis restarted empty).
+//!
+//! Each node has two Redis connections: commands (publish, stream reads)
+//! through the `redis` crate's connection manager, and a subscription
+//! connection of its own, read with backpressure. One worker task owns the
+//! subscription connection. It SUBSCRIBEs a thread's channel when the
+//! engine reports the thread's first local subscriber, and UNSUBSCRIBEs
+//! after a grace period once the last one has gone and the engine still
+//! shows none. Per thread it keeps the epoch and the last sequence
+//! delivered. A message that is the next one is delivered; an old one is
+//! dropped; a gap or a new epoch is filled from the stream (an XRANGE in a
+//! script that also reads the head and the epoch), and what the stream no
+//! longer has becomes an explicit [`Delivery::Reset`].
+//!
+//! When the subscription connection breaks, or the liveness probe (a
+//! message to the node's own channel) does not come back in time, the
+//! worker reconnects with backoff, resubscribes every thread that the
+//! engine's snapshot shows occupied, and catches each up from the stream
+//! after the last sequence it delivered.
+//!
+//! # Guarantees
+//!
+//! * After [`Node::ready`]`(t)` resolves, every message published to `t`
+//!   is delivered by this node exactly once, in sequence order, for as long
+//!   as `t` stays occupied — or a `Reset` for `t` says which were lost
+//!   (more than the retention behind, or Redis lost its data).
+//! * `publish` returns `Ok` only once Redis has numbered, stored and
+//!   published the message; otherwise it returns an error within the
+//!   publish timeout.
+//! * Memory is bounded: at most [`Config::delivery_buffer`] deliveries,
+//!   the frame being read or handled (as large as one payload) and one
+//!   socket read (16 KiB) wait in the node; a
+//!   host that does not keep up is disconnected by Redis and catches up
+//!   from the streams.
+//!
+//! The fault tests in `tests/faults.rs` check these against a real
+//! redis-server: a killed subscription connection, a paused Redis, a slow
+//! node, Redis restarted empty, a node process killed, the subscribe race,
+//! and history trimmed past the retention; `tests/liveness.rs` a
+//! connection that stays up but stops delivering; `tests/interest.rs` that
+//! subscriptions follow the engine.
+//!
+//! # Trade-offs
+//!
+//! * A publish is one script call: about one Redis round trip, plus a
+//!   stream entry per message kept until trimmed (`retention` per thread).
+//! * A gap costs a stream read on the node that saw it; steady state costs
+//!   none.
+//! * Threads are named in Redis by their `Display` form, so `T` must
+//!   round-trip through `Display`/`FromStr` ([`ThreadKey`]).
+#![forbid(unsafe_code)]
+
+mod catchup;
+mod config;
+mod conn;
+mod delivery;
+mod error;
+mod interest;
+mod node;
+mod script;
+mod worker;
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+pub use config::Config;
+pub use delivery::{Delivery, ResetReason};
+pub use error::{PublishError, ReadyError, StartError};
+pub use node::{Deliveries, Node, NodeStats, Published};
+
+/// A thread id a node can name in Redis: an engine key whose `Display`
+/// form parses back with `FromStr` (every integer type does).
+pub trait ThreadKey: switchboard_core::Key + Display + FromStr {}
+
+impl<T: switchboard_core::Key + Display + FromStr> ThreadKey for T {}
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

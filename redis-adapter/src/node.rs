@@ -1,0 +1,333 @@
+//! The host's handle: publish, await readiness, receive deliveries.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use switchboard_core::Engine;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::interest::{spawn_driver, EngineView};
+use crate::script::{Names, Scripts};
+use crate::worker::{Control, Counters, State, Worker};
+use crate::{Config, Delivery, PublishError, ReadyError, StartError, ThreadKey};
+
+/// One process's link to the other nodes through Redis.
+///
+/// A node follows its engine: it subscribes to a thread's channel while the
+/// thread has a local subscriber, and hands every message published to such
+/// a thread, by any node, to its [`Deliveries`]. Cloning a node clones the
+/// handle; the node stops (and its [`Deliveries`] ends) when every handle
+/// is dropped.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use switchboard_core::{Caps, Engine};
+/// use switchboard_redis::{Config, Delivery, Node};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let engine: Arc<Engine<u64, u64>> = Arc::new(Engine::new());
+/// let (node, mut deliveries) =
+///     Node::start(Arc::clone(&engine), Config::new("redis://127.0.0.1:6379")).await?;
+///
+/// engine.connect(1, Caps::NONE);
+/// engine.subscribe(42, 1)?;
+/// node.ready(42).await?; // Redis confirmed: nothing published from now on is missed
+///
+/// node.publish(42, b"hello").await?;
+/// while let Some(d) = deliveries.recv().await {
+///     if let Delivery::Message { t, payload, .. } = d {
+///         for c in engine.subscribers(t).iter() {
+///             println!("to {c}: {payload:?}");
+///         }
+///         break;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Node<T: ThreadKey> {
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T> {
+    id: String,
+    config: Arc<Config>,
+    names: Names,
+    scripts: Arc<Scripts>,
+    cmd: ConnectionManager,
+    /// With `epoch_counter`, makes each publish's epoch candidate unique:
+    /// a thread whose history is lost must get a new epoch even if the
+    /// same node publishes to it first again.
+    epoch_base: String,
+    epoch_counter: AtomicU64,
+    control: mpsc::UnboundedSender<Control<T>>,
+    counters: Arc<Counters>,
+}
+
+impl<T> std::fmt::Debug for Inner<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A published message's place in its thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The thread's epoch.
+    pub epoch: String,
+}
+
+/// A node's counters (for metrics and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeStats {
+    /// Subscription connections lost or replaced.
+    pub reconnects: u64,
+    /// `Reset`s delivered.
+    pub resets: u64,
+    /// Gaps (or epoch changes) seen on pub/sub and filled from a stream.
+    pub gap_fills: u64,
+    /// Liveness probes not received in time.
+    pub probe_failures: u64,
+    /// Times the node took the engine's occupied threads from a snapshot:
+    /// once at start, then after each `Lagged` from the change feed.
+    pub feed_resyncs: u64,
+}
+
+/// The deliveries of one node, in per-thread order (see [`Delivery`]).
+///
+/// Drain it: a host that stops reading stops the node reading from Redis
+/// once [`Config::delivery_buffer`] deliveries wait; Redis then drops the
+/// node's subscription connection and the node catches up from the streams
+/// when it reads again.
+#[derive(Debug)]
+pub struct Deliveries<T> {
+    rx: mpsc::Receiver<Delivery<T>>,
+}
+
+impl<T> Deliveries<T> {
+    /// The next delivery; `None` once the node has stopped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a delivery is taken only when the future resolves.
+    pub async fn recv(&mut self) -> Option<Delivery<T>> {
+        self.rx.recv().await
+    }
+
+    /// The next delivery if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Delivery<T>> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// The same deliveries as a `Stream` (ends when the node stops).
+///
+/// # Cancel safety
+///
+/// Cancel-safe, as [`Deliveries::recv`].
+impl<T> futures::Stream for Deliveries<T> {
+    type Item = Delivery<T>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Delivery<T>>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+fn random_hex() -> String {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    let a = h.finish();
+    h.write_u64(a);
+    format!("{a:016x}{:016x}", h.finish())
+}
+
+impl<T: ThreadKey> Node<T> {
+    /// Connects to Redis and starts following `engine`'s occupied threads.
+    ///
+    /// # Panics
+    ///
+    /// If it is not run on a tokio runtime (it spawns the node's tasks).
+    ///
+    /// # Errors
+    ///
+    /// [`StartError::Config`] for an unusable config or URL;
+    /// [`StartError::Redis`] if Redis cannot be reached within the connect
+    /// timeout. Once started, a node never fails: it reconnects.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it resolves starts nothing.
+    pub async fn start<C, S, M>(
+        engine: Arc<Engine<T, C, S, M>>,
+        config: Config,
+    ) -> Result<(Node<T>, Deliveries<T>), StartError>
+    where
+        C: switchboard_core::Key,
+        S: Default + Send + Sync + 'static,
+        M: Send + 'static,
+    {
+        config.validate().map_err(StartError::Config)?;
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| StartError::Config(format!("bad redis url: {e}")))?;
+        let info = client.get_connection_info();
+        let addr = match &info.addr {
+            redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+            _ => {
+                return Err(StartError::Config(
+                    "only redis:// (plain TCP) is supported".into(),
+                ))
+            }
+        };
+        let auth = info
+            .redis
+            .password
+            .clone()
+            .map(|p| (info.redis.username.clone(), p));
+        let cm_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(config.connect_timeout)
+            .set_response_timeout(config.publish_timeout)
+            .set_number_of_retries(1)
+            .set_max_delay(config.backoff_max.as_millis() as u64);
+        let cmd = ConnectionManager::new_with_config(client, cm_config)
+            .await
+            .map_err(StartError::Redis)?;
+
+        let counters = Arc::new(Counters::default());
+        let id = config.node_id.clone().unwrap_or_else(random_hex);
+        let names = Names::new(&config.prefix);
+        let config = Arc::new(config);
+        let scripts = Arc::new(Scripts::new());
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (interest_tx, interest_rx) = mpsc::unbounded_channel();
+        let (out, rx) = mpsc::channel(config.delivery_buffer);
+        spawn_driver(Arc::clone(&engine), interest_tx, Arc::clone(&counters));
+        let worker = Worker {
+            config: Arc::clone(&config),
+            names: names.clone(),
+            scripts: Arc::clone(&scripts),
+            cmd: cmd.clone(),
+            addr,
+            auth,
+            probe_channel: names.probe(&id),
+            control: control_rx,
+            interest: interest_rx,
+            out,
+            view: EngineView::new(&engine),
+            counters: Arc::clone(&counters),
+            state: State::default(),
+        };
+        tokio::spawn(worker.run());
+        let inner = Inner {
+            id,
+            config,
+            names,
+            scripts,
+            cmd,
+            epoch_base: random_hex(),
+            epoch_counter: AtomicU64::new(0),
+            control,
+            counters,
+        };
+        Ok((
+            Node {
+                inner: Arc::new(inner),
+            },
+            Deliveries { rx },
+        ))
+    }
+
+    /// This node's name.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The node's counters.
+    pub fn stats(&self) -> NodeStats {
+        let c = &self.inner.counters;
+        // Relaxed: independent statistics.
+        NodeStats {
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+            resets: c.resets.load(Ordering::Relaxed),
+            gap_fills: c.gap_fills.load(Ordering::Relaxed),
+            probe_failures: c.probe_failures.load(Ordering::Relaxed),
+            feed_resyncs: c.feed_resyncs.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Publishes `payload` to thread `t` on every node that follows it,
+    /// this one included: one Lua script numbers it, appends it to the
+    /// thread's capped stream and publishes it.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::Timeout`] if Redis does not answer within the
+    /// publish timeout (down, paused, overloaded); [`PublishError::Redis`]
+    /// for a Redis or connection error. An error never means "published":
+    /// it means "not known to be published" (see [`PublishError`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future may or may not publish the message.
+    pub async fn publish(&self, t: T, payload: &[u8]) -> Result<Published, PublishError> {
+        let i = &self.inner;
+        let ttl = i.config.history_ttl.map_or(0, |d| d.as_secs().max(1));
+        // Relaxed: only uniqueness matters.
+        let n = i.epoch_counter.fetch_add(1, Ordering::Relaxed);
+        let candidate = format!("{}{n:x}", i.epoch_base);
+        let mut inv = i.scripts.publish.key(i.names.meta(&t));
+        inv.key(i.names.stream(&t))
+            .arg(i.names.channel(&t))
+            .arg(payload)
+            .arg(candidate)
+            .arg(i.config.retention)
+            .arg(ttl);
+        let mut cmd = i.cmd.clone();
+        match tokio::time::timeout(i.config.publish_timeout, inv.invoke_async(&mut cmd)).await {
+            Ok(Ok((seq, epoch))) => Ok(Published { seq, epoch }),
+            Ok(Err(e)) => Err(PublishError::Redis(e)),
+            Err(_) => Err(PublishError::Timeout),
+        }
+    }
+
+    /// Resolves once this node is subscribed to `t` and synced: every
+    /// message published to `t` after this resolves will be delivered (or
+    /// reported by a `Reset`). Call it after a local subscribe to `t`.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadyError::NotOccupied`] if the engine shows no local subscriber
+    /// of `t` when the node looks, or `t` loses it before the subscription
+    /// is confirmed; [`ReadyError::Closed`] if the node has stopped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: dropping it changes nothing but this wait.
+    pub async fn ready(&self, t: T) -> Result<(), ReadyError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .control
+            .send(Control::Ready(t, tx))
+            .map_err(|_| ReadyError::Closed)?;
+        rx.await.unwrap_or(Err(ReadyError::Closed))
+    }
+}

@@ -1,0 +1,214 @@
+//! What lives in Redis, and the two Lua scripts that touch it.
+//!
+//! Per thread `t`, under the configured prefix `p`:
+//!
+//! | key / channel | type | holds |
+//! |---|---|---|
+//! | `p.m.{t}` | hash | `s`: the last sequence number given out, `e`: the epoch |
+//! | `p.s.{t}` | stream | one entry per message, id `{seq}-0`, field `d` = payload; capped at the retention |
+//! | `p.t.{t}` | channel | `{seq}:{epoch}:{payload}` for every message |
+//! | `p.n.{node}` | channel | the liveness probe of one node |
+//!
+//! Invariants (kept by [`PUBLISH`], the only writer):
+//! * the hash and the stream are written in one script, so a stream entry
+//!   `{seq}-0` exists for every `seq` the hash gave out, until it is trimmed;
+//! * within one epoch, sequence numbers are `1, 2, 3, …` with no gap, and
+//!   PUBLISH runs in that order (Redis runs one script at a time);
+//! * the epoch is set once (HSETNX), when the hash is created, from a
+//!   candidate unique to the publish that creates it (a random per-node part
+//!   and a counter: the same node must not bring back an old epoch); a new
+//!   epoch means the thread's history was lost (Redis
+//!   restarted empty, or the keys expired), and the stream is then started
+//!   afresh so that its ids restart at `1-0`.
+
+use std::fmt::Display;
+
+use redis::Script;
+
+/// Runs in one step: allocate the next sequence number, append to the
+/// capped stream, publish. Returns `{seq, epoch}`.
+///
+/// KEYS: meta hash, stream. ARGV: channel, payload, epoch candidate,
+/// retention (MAXLEN), ttl in seconds (0: none).
+pub(crate) const PUBLISH: &str = r#"
+if redis.call('hsetnx', KEYS[1], 'e', ARGV[3]) == 1 then
+  redis.call('del', KEYS[2])
+end
+local seq = redis.call('hincrby', KEYS[1], 's', 1)
+local epoch = redis.call('hget', KEYS[1], 'e')
+redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[4], string.format('%d-0', seq), 'd', ARGV[2])
+local ttl = tonumber(ARGV[5])
+if ttl > 0 then
+  redis.call('expire', KEYS[1], ttl)
+  redis.call('expire', KEYS[2], ttl)
+end
+redis.call('publish', ARGV[1], string.format('%d:', seq) .. epoch .. ':' .. ARGV[2])
+return {seq, epoch}
+"#;
+
+/// Reads, in one step, a thread's head (`s`), epoch (`e`) and up to `count`
+/// stream entries from sequence `from` on. Returns `{head, epoch, entries}`;
+/// a thread with no hash has head 0 and epoch "".
+///
+/// KEYS: meta hash, stream. ARGV: from, count.
+pub(crate) const FETCH: &str = r#"
+local m = redis.call('hmget', KEYS[1], 's', 'e')
+if not m[1] then
+  return {0, '', {}}
+end
+local entries = {}
+if tonumber(ARGV[2]) > 0 then
+  entries = redis.call('xrange', KEYS[2], ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+end
+return {tonumber(m[1]), m[2], entries}
+"#;
+
+/// The scripts, loaded once per node.
+#[derive(Debug)]
+pub(crate) struct Scripts {
+    pub(crate) publish: Script,
+    pub(crate) fetch: Script,
+}
+
+impl Scripts {
+    pub(crate) fn new() -> Self {
+        Scripts {
+            publish: Script::new(PUBLISH),
+            fetch: Script::new(FETCH),
+        }
+    }
+}
+
+/// Key and channel names under one prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    prefix: String,
+}
+
+impl Names {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Names {
+            prefix: prefix.to_owned(),
+        }
+    }
+    pub(crate) fn meta(&self, t: &impl Display) -> String {
+        format!("{}.m.{t}", self.prefix)
+    }
+    pub(crate) fn stream(&self, t: &impl Display) -> String {
+        format!("{}.s.{t}", self.prefix)
+    }
+    pub(crate) fn channel(&self, t: &impl Display) -> String {
+        format!("{}.t.{t}", self.prefix)
+    }
+    pub(crate) fn probe(&self, node: &str) -> String {
+        format!("{}.n.{node}", self.prefix)
+    }
+    /// The thread name in a thread channel, or `None` for another channel.
+    pub(crate) fn thread_of<'a>(&self, channel: &'a [u8]) -> Option<&'a str> {
+        let rest = channel.strip_prefix(self.prefix.as_bytes())?;
+        std::str::from_utf8(rest.strip_prefix(b".t.")?).ok()
+    }
+}
+
+/// A message as published: `{seq}:{epoch}:{payload}`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Wire<'a> {
+    pub(crate) seq: u64,
+    pub(crate) epoch: &'a [u8],
+    pub(crate) payload: &'a [u8],
+}
+
+/// Splits a published message; `None` if it is not one of ours.
+pub(crate) fn decode(bytes: &[u8]) -> Option<Wire<'_>> {
+    let colon = bytes.iter().position(|&b| b == b':')?;
+    let seq = std::str::from_utf8(&bytes[..colon]).ok()?.parse().ok()?;
+    let rest = &bytes[colon + 1..];
+    let colon = rest.iter().position(|&b| b == b':')?;
+    Some(Wire {
+        seq,
+        epoch: &rest[..colon],
+        payload: &rest[colon + 1..],
+    })
+}
+
+/// One stream entry read back by [`FETCH`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) seq: u64,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// What [`FETCH`] returned.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Fetched {
+    /// The last sequence number given out in `epoch` (0: no hash).
+    pub(crate) head: u64,
+    /// Empty if the thread has no hash (nothing published since Redis
+    /// started, or its keys expired).
+    pub(crate) epoch: Vec<u8>,
+    /// Ascending, consecutive unless trimmed before the first one.
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// A stream entry as Redis returns it: the id and the field/value pairs.
+type RawEntry = (String, Vec<(String, Vec<u8>)>);
+
+impl redis::FromRedisValue for Fetched {
+    fn from_redis_value(v: &redis::Value) -> redis::RedisResult<Self> {
+        let (head, epoch, raw): (u64, Vec<u8>, Vec<RawEntry>) =
+            redis::FromRedisValue::from_redis_value(v)?;
+        let mut entries = Vec::with_capacity(raw.len());
+        for (id, fields) in raw {
+            let seq = id
+                .split_once('-')
+                .and_then(|(s, _)| s.parse().ok())
+                .ok_or_else(|| {
+                    redis::RedisError::from((
+                        redis::ErrorKind::TypeError,
+                        "stream id is not {seq}-0",
+                    ))
+                })?;
+            let payload = fields
+                .into_iter()
+                .find(|(k, _)| k == "d")
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            entries.push(Entry { seq, payload });
+        }
+        Ok(Fetched {
+            head,
+            epoch,
+            entries,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoke() {
+        let w = decode(b"12:ab01:hello:world").unwrap();
+        assert_eq!(
+            w,
+            Wire {
+                seq: 12,
+                epoch: b"ab01",
+                payload: b"hello:world"
+            }
+        );
+        assert_eq!(decode(b"x:ab:p"), None);
+        assert_eq!(decode(b"12"), None);
+        assert_eq!(decode(b"12:ab").map(|w| w.seq), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        let n = Names::new("sb");
+        assert_eq!(n.channel(&42u64), "sb.t.42");
+        assert_eq!(n.thread_of(b"sb.t.42"), Some("42"));
+        assert_eq!(n.thread_of(b"sb.n.42"), None);
+        assert_eq!(n.thread_of(b"other.t.42"), None);
+    }
+}

@@ -1,0 +1,35 @@
+//! Compile-time checks: every public type and future is `Send` (and the
+//! handles `Sync`), so a host can use them from any tokio task.
+
+use switchboard_redis::{
+    Config, Deliveries, Delivery, Node, NodeStats, PublishError, Published, ReadyError,
+    ResetReason, StartError,
+};
+
+fn send<T: Send>(_: &T) {}
+fn stream<S: futures::Stream + Unpin + Send>() {}
+fn send_sync<T: Send + Sync>() {}
+
+#[test]
+fn smoke() {
+    send_sync::<Node<u64>>();
+    send_sync::<Deliveries<u64>>();
+    send_sync::<Delivery<u64>>();
+    send_sync::<Config>();
+    send_sync::<NodeStats>();
+    send_sync::<Published>();
+    send_sync::<ResetReason>();
+    send_sync::<PublishError>();
+    send_sync::<ReadyError>();
+    send_sync::<StartError>();
+    stream::<Deliveries<u64>>();
+}
+
+#[allow(dead_code, clippy::diverging_sub_expression, unreachable_code)]
+fn futures_are_send(node: Node<u64>, mut deliveries: Deliveries<u64>) {
+    send(&node.publish(1, b"x"));
+    send(&node.ready(1));
+    send(&deliveries.recv());
+    let engine = std::sync::Arc::new(switchboard_core::Engine::<u64, u64>::new());
+    send(&Node::start(engine, Config::new("redis://127.0.0.1:1")));
+}
