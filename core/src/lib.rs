@@ -146,6 +146,8 @@ mod trie;
 mod watch;
 
 pub use caps::Caps;
+#[doc(hidden)]
+pub use engine::NodeProbe;
 pub use engine::{Engine, Key};
 pub use entry::ThreadEntry;
 pub use error::{
