@@ -7,7 +7,17 @@
 //! ```sh
 //! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
 //!     cargo test --release -p switchboard-loom-tests
+//! RUSTFLAGS="--cfg loom --cfg switchboard_loom_publish" LOOM_MAX_PREEMPTIONS=3 \
+//!     CARGO_TARGET_DIR=target/loom-publish cargo test --release -p switchboard-loom-tests
 //! ```
+//!
+//! The second line is the second loom configuration (see
+//! `core/src/sync.rs`): the snapshot cell publishes through a loom atomic
+//! with arc-swap's orderings (`Acquire` load, `AcqRel` swap) instead of a
+//! mutex, which would synchronize every reader with every writer and hide
+//! any weakened ordering on the publish path. That cell keeps every
+//! version alive, so `reclamation.rs` runs in the first configuration only;
+//! every other model runs in both. CI runs both (`.ci/run`).
 //!
 //! Measured on the project's 2-core machine: about 18 s for the 19 models
 //! once built (the release build under `--cfg loom` takes about a minute
@@ -26,12 +36,17 @@
 //! | `watch_wakeup.rs` | 4 | the waiter never sleeps through a change, is woken after publish, sees close last |
 //! | `reclamation.rs` | 2, 7 | no reader reaches a trie node the writer freed (freed nodes are poisoned under loom), whether it holds a snapshot, reads once, or caches its version in a `Reader`; a `Reader` never reads an older version than before |
 //! | `async_wakeups.rs` | facade | every future and stream is woken by its event (no lost wake-up) |
+//! | `clear_vs_recv.rs` | 5 | once `recv` fails on a cleared listener, `is_cancelled()` is true |
+//! | `cancel_wait_vs_replace.rs` | 5 | the untimed `CancelToken::wait()` returns when `set_listener` replaces it, only once fired |
+//! | `subscribe_fast_path.rs` | 3 | `subscribe`'s fast path returns the entry of the version whose edge it saw, racing removal and re-creation |
 //!
 //! Each model was checked for teeth by breaking the core on purpose (the
 //! liveness check in `subscribe`, notify-before-publish, the generation
 //! check in `clear_listener_if`, the lock in the watch's notify, the re-check
 //! in `Listener::poll_recv`, reclamation ignoring held versions): the
 //! corresponding model failed each time.
+//! Each file names, in its header, the planted bug it is known to catch
+//! (see issue 12's audit for the newer ones).
 //!
 //! Under `--cfg loom`, `switchboard-core`'s `sync` module swaps its
 //! primitives for loom's: mutexes, condition variables, atomics, the
