@@ -6,7 +6,9 @@
 //! wakes the task that now awaits it.)
 //!
 //! Known to catch (planted-bug audit, issue 12): a re-polled reply future
-//! keeping its first waker (`PendingReply::poll_reply`).
+//! keeping its first waker (`PendingReply::poll_reply`). Also checked
+//! against the same bug planted in the listener's waker cell, the watch's
+//! waker list and the cancel token's waker list: each failed its tests here.
 
 mod common;
 
