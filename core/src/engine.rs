@@ -30,7 +30,7 @@ use crate::set::{SubscriberSet, ThreadSet};
 use crate::shutdown::{Registry, ShutdownReport, ShutdownWait};
 use crate::snapshot::{Snapshot, Subscribers};
 use crate::sync::{Arc, ArcSwap, Cached, StdArc};
-use crate::trie::Txn;
+use crate::trie::{NodeCount, Txn};
 use crate::watch::SubscriberWatch;
 use crate::{Caps, Config, Lagged, NotConnected, Stats};
 use std::fmt;
@@ -662,6 +662,27 @@ impl<T: Key, C: Key, S, M> Engine<T, C, S, M> {
     /// generation).
     pub(crate) fn listener_counts(&self) -> (usize, usize) {
         self.registry.counts()
+    }
+
+    /// A probe on this engine's trie-node count that outlives the engine,
+    /// for leak tests. Not part of the API.
+    #[doc(hidden)]
+    pub fn node_probe(&self) -> NodeProbe {
+        NodeProbe(self.home.writer.lock().reclaimer.pool().node_count())
+    }
+}
+
+/// How many trie nodes of one engine are live (made by
+/// [`Engine::node_probe`]): zero once the engine and every snapshot of it
+/// are gone, unless a node leaked. A test hook, not part of the API.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct NodeProbe(NodeCount);
+
+impl NodeProbe {
+    /// Trie nodes allocated and not yet freed.
+    pub fn live_nodes(&self) -> usize {
+        self.0.live()
     }
 }
 

@@ -2,7 +2,10 @@
 //!
 //! This module holds no code. Test files are under `core/tests/`; loom
 //! models (each asserting its property under every interleaving loom
-//! explores, bounded preemptions) are under `loom-tests/tests/`.
+//! explores, bounded preemptions) are under `loom-tests/tests/`, and run in
+//! two configurations: the snapshot cell as a mutex, and publishing through
+//! an atomic with arc-swap's orderings (`switchboard_loom_publish`), which
+//! checks the orderings of the publish path (see `sync.rs`).
 //!
 //! 1. **Lock-free reads.** Reads are one `ArcSwap::load()` plus trie lookups
 //!    (`engine.rs`); nothing on the read path takes a lock.
@@ -23,16 +26,20 @@
 //!    it publishes; `disconnect` removes every edge of `c` in the same
 //!    publish. Checked by: `connections.rs` (reused ids start empty),
 //!    `stress.rs` (subscribe racing disconnect); loom:
-//!    `subscribe_vs_disconnect.rs`, `idle_unload_vs_subscribe.rs`.
+//!    `subscribe_vs_disconnect.rs`, `idle_unload_vs_subscribe.rs`,
+//!    `subscribe_fast_path.rs` (the already-subscribed fast path racing a
+//!    removal and re-creation of the thread).
 //! 4. **Watches see every change.** Version bumps only on a real flip, after
 //!    publish, under the writer mutex. Checked by: `watches.rs`, `model.rs`
 //!    (version counts against the model), `stress.rs` (a waiter racing a
 //!    toggling writer); loom: `watch_wakeup.rs` (no lost wake-up, notified
-//!    only after publish).
+//!    only after publish), `async_wakeups.rs`.
 //! 5. **Listeners.** One slot per entry, every transition under its mutex.
 //!    Checked by: `listeners.rs`, `stress.rs` (listener churn: every message
 //!    reaches exactly one listener or comes back); loom:
-//!    `listener_vs_send.rs`, `stale_clear.rs`.
+//!    `listener_vs_send.rs`, `stale_clear.rs`, `clear_vs_recv.rs` (a
+//!    listener whose queue closed is cancelled), `cancel_wait_vs_replace.rs`
+//!    (the untimed `CancelToken::wait` returns).
 //! 6. **Requests never hang.** The reply slot leaves "waiting" exactly once,
 //!    on send or on drop. Checked by: `requests.rs`; loom:
 //!    `request_vs_replace.rs` (a hang is a deadlock loom reports).
@@ -41,7 +48,9 @@
 //!    node pool once no held version can see them; the last version's drop
 //!    frees the rest, pool included. Checked by:
 //!    `leaks.rs` (host state and entries freed by the next write and by
-//!    the engine's drop), `reclamation.rs` (readers holding versions across
+//!    the engine's drop; every trie node given back, counted by the pool),
+//!    `model.rs` and `stress.rs` (every node given back at the end; debug
+//!    builds also check the count whenever a pool is dropped), `reclamation.rs` (readers holding versions across
 //!    churn, cached `Reader`s across churn, a snapshot outliving its
 //!    engine; run under valgrind memcheck
 //!    in CI), the trie's unit tests; loom: `reclamation.rs` (freed nodes

@@ -297,6 +297,8 @@ pub use cancel::CancelToken;
 pub use caps::Caps;
 pub use changes::{Change, ChangeBatch};
 pub use config::Config;
+#[doc(hidden)]
+pub use engine::NodeProbe;
 pub use engine::{Engine, Key};
 pub use entry::ThreadEntry;
 pub use error::{

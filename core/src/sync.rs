@@ -10,9 +10,11 @@
 //! # What loom does not prove
 //!
 //! * arc-swap's own lock-free internals: under loom the snapshot cell is a
-//!   mutex around an `Arc`. The models check the engine's protocol around
-//!   it (build, publish, then notify; reclaim by strong count), and rely on
-//!   arc-swap's documented contract for the rest.
+//!   mutex around an `Arc`, or (second configuration, below) one atomic
+//!   index over every published version. The models check the engine's
+//!   protocol around it (build, publish, then notify; reclaim by strong
+//!   count; the orderings of the publish path), and rely on arc-swap's
+//!   documented contract for the rest.
 //! * crossbeam-channel's internals: under loom the listener queue is a
 //!   mutex'd `VecDeque` with the same capacity and disconnection rules.
 //! * Timeouts: loom has no clock. `Condvar::wait_until` and `recv_timeout`
@@ -45,6 +47,21 @@
 //! `StdArc` is a plain `std::sync::Arc` in every build: it is the handle
 //! type of the public API (`Arc<ThreadEntry>`, listener owners), which hosts
 //! build with `std`, not a synchronization point the models need to see.
+//! Likewise `StdCounter`: the node pool's live-node count, written by
+//! the writer alone and read by tests, never something a model checks.
+//!
+//! # Two loom configurations
+//!
+//! Under plain `--cfg loom` the snapshot cell is a mutex around an `Arc`.
+//! A mutex synchronizes every load with every swap, so no ordering on the
+//! publish path (the watch state's `Release` store, say) can be checked
+//! through it. With `--cfg loom --cfg switchboard_loom_publish` it instead
+//! publishes through a loom atomic with arc-swap's orderings (`Acquire`
+//! load, `AcqRel` swap), over a list that keeps every published version
+//! alive until the cell goes (loom runs are short). That keeps the old
+//! versions' strong counts above one, so the writer never reclaims: the
+//! reclamation models run only in the first configuration, the publish-path
+//! models in both (CI runs both, see `.ci/run`).
 
 #[cfg(not(loom))]
 mod imp {
@@ -294,11 +311,6 @@ mod imp {
         }
     }
 
-    /// Stands in for `ArcSwap`: a mutex around the current `Arc`. It
-    /// checks the engine's protocol around the cell (publish, then notify;
-    /// reclamation by strong count), not arc-swap's own lock-free internals.
-    pub(crate) struct ArcSwap<T>(Mutex<Arc<T>>);
-
     /// What `ArcSwap::load` returns under loom: a full reference.
     pub(crate) struct Guard<T>(T);
 
@@ -310,20 +322,6 @@ mod imp {
         }
     }
 
-    impl<T> ArcSwap<T> {
-        pub(crate) fn new(value: Arc<T>) -> Self {
-            ArcSwap(Mutex::new(value))
-        }
-
-        pub(crate) fn load(&self) -> Guard<Arc<T>> {
-            Guard(Arc::clone(&self.0.lock()))
-        }
-
-        pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
-            std::mem::replace(&mut *self.0.lock(), value)
-        }
-    }
-
     /// A type-erased strong reference that keeps some value alive (loom's
     /// `Arc` cannot be erased in place, so it is boxed in a std one).
     pub(crate) type Pin = std::sync::Arc<dyn std::any::Any + Send + Sync>;
@@ -332,30 +330,141 @@ mod imp {
         std::sync::Arc::new(value)
     }
 
-    /// Stands in for `arc_swap::Cache`: compares the cached `Arc` with the
-    /// cell's and takes a fresh full reference if they differ, releasing
-    /// the old one after the cell's lock (as the real cache does, outside
-    /// any lock).
-    pub(crate) struct Cached<'a, T> {
-        cell: &'a ArcSwap<T>,
-        cached: Arc<T>,
-    }
+    #[cfg(not(switchboard_loom_publish))]
+    pub(crate) use mutex_cell::{ArcSwap, Cached};
+    #[cfg(switchboard_loom_publish)]
+    pub(crate) use publish_cell::{ArcSwap, Cached};
 
-    impl<'a, T> Cached<'a, T> {
-        pub(crate) fn new(cell: &'a ArcSwap<T>) -> Self {
-            let cached = Arc::clone(&cell.0.lock());
-            Cached { cell, cached }
+    /// The first configuration's cell (see the module docs).
+    #[cfg(not(switchboard_loom_publish))]
+    mod mutex_cell {
+        use super::{Arc, Guard, Mutex};
+
+        /// Stands in for `ArcSwap`: a mutex around the current `Arc`. It
+        /// checks the engine's protocol around the cell (publish, then notify;
+        /// reclamation by strong count), not arc-swap's own lock-free internals.
+        pub(crate) struct ArcSwap<T>(Mutex<Arc<T>>);
+
+        impl<T> ArcSwap<T> {
+            pub(crate) fn new(value: Arc<T>) -> Self {
+                ArcSwap(Mutex::new(value))
+            }
+
+            pub(crate) fn load(&self) -> Guard<Arc<T>> {
+                Guard(Arc::clone(&self.0.lock()))
+            }
+
+            pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
+                std::mem::replace(&mut *self.0.lock(), value)
+            }
         }
 
-        pub(crate) fn load(&mut self) -> &Arc<T> {
-            let fresh = {
-                let current = self.cell.0.lock();
-                (!Arc::ptr_eq(&current, &self.cached)).then(|| Arc::clone(&current))
-            };
-            if let Some(fresh) = fresh {
-                self.cached = fresh;
+        /// Stands in for `arc_swap::Cache`: compares the cached `Arc` with the
+        /// cell's and takes a fresh full reference if they differ, releasing
+        /// the old one after the cell's lock (as the real cache does, outside
+        /// any lock).
+        pub(crate) struct Cached<'a, T> {
+            cell: &'a ArcSwap<T>,
+            cached: Arc<T>,
+        }
+
+        impl<'a, T> Cached<'a, T> {
+            pub(crate) fn new(cell: &'a ArcSwap<T>) -> Self {
+                let cached = Arc::clone(&cell.0.lock());
+                Cached { cell, cached }
             }
-            &self.cached
+
+            pub(crate) fn load(&mut self) -> &Arc<T> {
+                let fresh = {
+                    let current = self.cell.0.lock();
+                    (!Arc::ptr_eq(&current, &self.cached)).then(|| Arc::clone(&current))
+                };
+                if let Some(fresh) = fresh {
+                    self.cached = fresh;
+                }
+                &self.cached
+            }
+        }
+    }
+
+    /// The second configuration's cell (see the module docs).
+    #[cfg(switchboard_loom_publish)]
+    mod publish_cell {
+        #![allow(clippy::disallowed_types)]
+        use super::{Arc, Guard};
+        use loom::sync::atomic::AtomicUsize;
+        use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+
+        /// Stands in for `ArcSwap` with its orderings: the current value is
+        /// the one at index `current` of `versions`, published with an
+        /// `AcqRel` swap and loaded with `Acquire`.
+        ///
+        /// Invariants: `versions` only grows, and `current` always indexes
+        /// it; entries are never replaced, so a loaded index stays valid.
+        /// `versions` is a plain `std` mutex, invisible to loom and never
+        /// held across a loom operation (its entries are `std` `Arc`s, cloned
+        /// under it without touching a loom object), so the only
+        /// synchronization between writer and readers is the atomic.
+        pub(crate) struct ArcSwap<T> {
+            current: AtomicUsize,
+            versions: std::sync::Mutex<Vec<std::sync::Arc<Arc<T>>>>,
+        }
+
+        impl<T> ArcSwap<T> {
+            pub(crate) fn new(value: Arc<T>) -> Self {
+                ArcSwap {
+                    current: AtomicUsize::new(0),
+                    versions: std::sync::Mutex::new(vec![std::sync::Arc::new(value)]),
+                }
+            }
+
+            /// The version at `index`, as a full loom reference.
+            fn version(&self, index: usize) -> Arc<T> {
+                let held =
+                    std::sync::Arc::clone(&self.versions.lock().expect("never poisoned")[index]);
+                Arc::clone(&held)
+            }
+
+            pub(crate) fn load(&self) -> Guard<Arc<T>> {
+                Guard(self.version(self.current.load(Acquire)))
+            }
+
+            pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
+                let index = {
+                    let mut versions = self.versions.lock().expect("never poisoned");
+                    versions.push(std::sync::Arc::new(value));
+                    versions.len() - 1
+                };
+                self.version(self.current.swap(index, AcqRel))
+            }
+        }
+
+        /// Stands in for `arc_swap::Cache` as the real one works: a relaxed
+        /// compare with the cell's current value, a full `Acquire` load
+        /// when it moved.
+        pub(crate) struct Cached<'a, T> {
+            cell: &'a ArcSwap<T>,
+            index: usize,
+            cached: Arc<T>,
+        }
+
+        impl<'a, T> Cached<'a, T> {
+            pub(crate) fn new(cell: &'a ArcSwap<T>) -> Self {
+                let index = cell.current.load(Acquire);
+                Cached {
+                    cell,
+                    index,
+                    cached: cell.version(index),
+                }
+            }
+
+            pub(crate) fn load(&mut self) -> &Arc<T> {
+                if self.cell.current.load(Relaxed) != self.index {
+                    self.index = self.cell.current.load(Acquire);
+                    self.cached = self.cell.version(self.index);
+                }
+                &self.cached
+            }
         }
     }
 
@@ -515,3 +624,27 @@ mod imp {
 
 pub use imp::MutexGuard;
 pub(crate) use imp::*;
+
+/// A counter with one writer at a time (the engine's writer, under its
+/// mutex, or the one dropping it), readable from anywhere: the node pool's
+/// live-node count. A plain `std` atomic in every build (see the module
+/// docs); a relaxed load and store, no read-modify-write.
+#[allow(clippy::disallowed_types)]
+#[derive(Debug, Default)]
+pub(crate) struct StdCounter(std::sync::atomic::AtomicUsize);
+
+impl StdCounter {
+    /// Adds `delta`, wrapping (`usize::MAX` subtracts one). Callers never
+    /// add concurrently, so the load and the store lose nothing.
+    #[inline]
+    pub(crate) fn add(&self, delta: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0
+            .store(self.0.load(Relaxed).wrapping_add(delta), Relaxed);
+    }
+
+    /// The current count.
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}

@@ -8,7 +8,11 @@
 //! `validate()`, and one `SubscriberWatch` per live thread whose value,
 //! version and `wait_changed` answers the model predicts exactly. Each case
 //! ends by removing everything and checking the engine is empty and no
-//! removed thread entry is still held by the engine (guarantee 7).
+//! removed thread entry is still held by the engine, then dropping it and
+//! checking every trie node it made was freed (guarantee 7).
+//!
+//! Known to catch (planted-bug audit, issue 12): a node leaked in a B-tree
+//! rebalance of a large set (the node count after the drop).
 // Tests use std primitives freely; the shim rule is for the library.
 #![allow(clippy::disallowed_types)]
 
@@ -631,6 +635,8 @@ impl Harness {
         // One more write frees whatever only dropped snapshots held.
         self.engine.connect(u64::MAX, Caps::NONE);
         self.engine.disconnect(u64::MAX);
+        // An empty graph has no node, and no reader holds an older one.
+        prop_assert_eq!(self.engine.node_probe().live_nodes(), 0, "nodes leaked");
         for entry in &self.graveyard {
             prop_assert_eq!(
                 Arc::strong_count(entry),
@@ -738,7 +744,18 @@ fn run_small(ops: &[Op]) -> Result<(), TestCaseError> {
     // The reader pins the version it read last: let go before teardown
     // checks that the engine holds no removed entry.
     drop(reader);
-    h.teardown()
+    h.teardown()?;
+    drop_checking_nodes(h, engine)
+}
+
+/// Drops the harness and the engine, then checks that every trie node the
+/// engine made was freed (a leaked node fails here, without valgrind).
+fn drop_checking_nodes(h: Harness, engine: Arc<E>) -> Result<(), TestCaseError> {
+    let nodes = engine.node_probe();
+    drop(h);
+    drop(engine);
+    prop_assert_eq!(nodes.live_nodes(), 0, "trie nodes leaked");
+    Ok(())
 }
 
 /// Runs `ops` after connecting every connection id; returns which large-set
@@ -775,6 +792,7 @@ fn run_large(ops: &[Op]) -> Result<Coverage, TestCaseError> {
     drop(reader);
     let seen = h.coverage.clone();
     h.teardown()?;
+    drop_checking_nodes(h, engine)?;
     Ok(seen)
 }
 

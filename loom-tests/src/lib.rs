@@ -7,13 +7,23 @@
 //! ```sh
 //! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
 //!     cargo test --release -p switchboard-loom-tests
+//! RUSTFLAGS="--cfg loom --cfg switchboard_loom_publish" LOOM_MAX_PREEMPTIONS=3 \
+//!     CARGO_TARGET_DIR=target/loom-publish cargo test --release -p switchboard-loom-tests
 //! ```
 //!
-//! Measured on the project's 2-core machine: about 1 s for the 28 models
-//! once built (measured with issue 10's models, on a loaded machine; an
-//! earlier count read 18 s for 19), and the release build under
-//! `--cfg loom` takes a few minutes from scratch. Never with `--workspace`: `--cfg loom` reaches every
-//! crate in the build.
+//! The second line is the second loom configuration (see
+//! `core/src/sync.rs`): the snapshot cell publishes through a loom atomic
+//! with arc-swap's orderings (`Acquire` load, `AcqRel` swap) instead of a
+//! mutex, which would synchronize every reader with every writer and hide
+//! any weakened ordering on the publish path. That cell keeps every
+//! version alive, so `reclamation.rs` runs in the first configuration only;
+//! every other model runs in both. CI runs both (`.ci/run`).
+//!
+//! Measured on the project's 2-core machine (shared with other builds,
+//! issue 12): a few seconds for the models of each configuration once built; each configuration's release
+//! build takes 2-5 minutes from scratch (its own target directory), about
+//! 2 minutes after a change to the core. Never with `--workspace`:
+//! `--cfg loom` reaches every crate in the build.
 //!
 //! | file | guarantee | property asserted |
 //! |---|---|---|
@@ -31,6 +41,9 @@
 //! | `waiter_list.rs` | 4, 10 | the waiter list: an async or blocked waiter racing a change is woken; a waiter dropped while pending frees its slot and steals no wake-up |
 //! | `bounded_queue.rs` | 10 | bounded `send` vs `recv` vs `clear_listener`: no command lost or duplicated, no deadlock; a waiting send gets its command back when the listener is cleared or dropped; `send_async` is woken by the receive that makes room |
 //! | `shutdown_vs_set_listener.rs` | 11 | after `shutdown` reports none running no listener serves, and one started after it is already cancelled and closed |
+//! | `clear_vs_recv.rs` | 5 | once `recv` fails on a cleared listener, `is_cancelled()` is true |
+//! | `cancel_wait_vs_replace.rs` | 5 | the untimed `CancelToken::wait()` returns when `set_listener` replaces it, only once fired |
+//! | `subscribe_fast_path.rs` | 3 | `subscribe`'s fast path returns the entry of the version whose edge it saw, racing removal and re-creation |
 //!
 //! Each model was checked for teeth by breaking the core on purpose (the
 //! liveness check in `subscribe`, notify-before-publish, the generation
@@ -38,6 +51,8 @@
 //! in `Listener::poll_recv`, reclamation ignoring held versions, the change
 //! log appended before the publish, the append waking no waiter): the
 //! corresponding model failed each time.
+//! Each file names, in its header, the planted bug it is known to catch
+//! (see issue 12's audit for the newer ones).
 //!
 //! Under `--cfg loom`, `switchboard-core`'s `sync` module swaps its
 //! primitives for loom's: mutexes, condition variables, atomics, the

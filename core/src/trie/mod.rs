@@ -67,7 +67,7 @@ mod tests;
 
 pub(crate) use node::{Reclaimer, Txn};
 pub(crate) use ordset::{OrdIter, OrdTree};
-pub(crate) use pool::Pool;
+pub(crate) use pool::{NodeCount, Pool};
 
 use crate::hash::hash_of;
 use node::{Born, Node, PartsMut};

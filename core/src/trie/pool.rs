@@ -28,11 +28,19 @@
 //! Memory given back to the pool is reused for nodes, never returned to
 //! the system before the pool (the engine) goes.
 //!
+//! The pool counts the nodes it has handed out and not taken back, in a
+//! plain counter only the writer writes (a load and a store, no atomic
+//! read-modify-write; readers never touch it). A [`NodeCount`] shares it, so
+//! that tests can check, after the engine and every snapshot are gone, that
+//! every node came back: a leaked node is a failing `cargo test`, not only a
+//! valgrind report. Debug builds also check it when the pool is dropped.
+//!
 //! Builds with `--cfg loom` or `--cfg switchboard_system_nodes` bypass the
 //! pool: every node is its own `malloc` block, so that loom can poison
 //! freed nodes and valgrind can see every use of freed node memory (a slot
 //! recycled by the pool would hide it). CI runs valgrind that way.
 
+use crate::sync::{StdArc, StdCounter};
 use std::alloc::{self, Layout};
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -54,6 +62,21 @@ pub(crate) struct Pool {
     left: Cell<usize>,
     /// Every block (start and layout), freed with the pool.
     blocks: Cell<Vec<(NonNull<u8>, Layout)>>,
+    /// Nodes handed out and not given back (see the module docs): written
+    /// by the pool's owner only, read by [`NodeCount`]s.
+    live: StdArc<StdCounter>,
+}
+
+/// The live-node count of one pool, readable after the pool is gone (see
+/// the module docs).
+#[derive(Clone, Debug)]
+pub(crate) struct NodeCount(StdArc<StdCounter>);
+
+impl NodeCount {
+    /// Nodes handed out and not yet given back.
+    pub(crate) fn live(&self) -> usize {
+        self.0.get()
+    }
 }
 
 // SAFETY: the pool owns its blocks outright; moving it to another thread
@@ -67,6 +90,7 @@ impl Default for Pool {
             bump: Cell::new(std::ptr::null_mut()),
             left: Cell::new(0),
             blocks: Cell::new(Vec::new()),
+            live: StdArc::default(),
         }
     }
 }
@@ -106,6 +130,7 @@ impl Pool {
     #[inline]
     pub(crate) fn alloc(&self, layout: Layout) -> NonNull<u8> {
         assert!(layout.align() <= LINE, "node aligned beyond a cache line");
+        self.live.add(1);
         let n = lines(layout);
         if let Some(own) = own_block(layout) {
             // SAFETY: the layout has a non-zero size (a node holds a header).
@@ -165,6 +190,7 @@ impl Pool {
     /// reads or writes it afterwards.
     #[inline]
     pub(crate) unsafe fn free(&self, p: NonNull<u8>, layout: Layout) {
+        self.live.add(usize::MAX); // minus one
         let n = lines(layout);
         if let Some(own) = own_block(layout) {
             // SAFETY: the caller's contract: allocated just so in `alloc`.
@@ -180,6 +206,11 @@ impl Pool {
         self.free[n - 1].set(Some(p));
     }
 
+    /// A handle on this pool's live-node count that outlives the pool.
+    pub(crate) fn node_count(&self) -> NodeCount {
+        NodeCount(StdArc::clone(&self.live))
+    }
+
     /// Bytes of blocks the pool holds (for tests).
     #[cfg(test)]
     pub(crate) fn block_bytes(&self) -> usize {
@@ -192,6 +223,12 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
+        // (Under loom freed nodes are poisoned and kept, never given back.)
+        let live = self.live.get();
+        debug_assert!(
+            live == 0 || cfg!(loom) || std::thread::panicking(),
+            "{live} nodes were never given back to the pool (leaked)"
+        );
         for (p, layout) in self.blocks.take() {
             // SAFETY: allocated in `grow` with this layout; the pool's owner
             // frees every node before it drops the pool (nodes are never
@@ -233,8 +270,40 @@ mod tests {
         assert_eq!(pool.alloc(small), a, "a freed slot is reused for its size");
         // SAFETY: as above.
         unsafe { pool.free(b, big) };
-        assert_ne!(pool.alloc(small), b, "slots are reused only for their size");
+        let d = pool.alloc(small);
+        assert_ne!(d, b, "slots are reused only for their size");
         assert_eq!(pool.alloc(big), b);
+        // SAFETY: the four live slots, each freed once.
+        unsafe {
+            pool.free(a, small);
+            pool.free(b, big);
+            pool.free(c, small);
+            pool.free(d, small);
+        }
+    }
+
+    #[test]
+    fn counts_live_nodes_past_its_own_drop() {
+        let pool = Pool::default();
+        let count = pool.node_count();
+        let layouts =
+            [40, 200, MAX_LINES * LINE + 1].map(|n| Layout::from_size_align(n, 8).unwrap());
+        let slots: Vec<_> = layouts.iter().map(|&l| (pool.alloc(l), l)).collect();
+        assert_eq!(count.live(), 3, "pooled and own-block nodes alike");
+        let (p, l) = slots[1];
+        // SAFETY: allocated above, freed once.
+        unsafe { pool.free(p, l) };
+        assert_eq!(count.live(), 2);
+        let again = pool.alloc(l);
+        assert_eq!(count.live(), 3, "a recycled slot counts again");
+        // SAFETY: each live slot freed once.
+        unsafe {
+            pool.free(again, l);
+            pool.free(slots[0].0, slots[0].1);
+            pool.free(slots[2].0, slots[2].1);
+        }
+        drop(pool);
+        assert_eq!(count.live(), 0);
     }
 
     #[test]
