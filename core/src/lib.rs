@@ -43,9 +43,15 @@
 //! entries plus its child pointers. Nodes are whole cache lines from a
 //! pool the writer owns, so a write never touches a line a reader is
 //! reading. A replaced node is given back by the writer once no graph
-//! version a reader still holds can see it (this is the crate's only
-//! `unsafe` code; it is model-checked with loom and run under valgrind in
-//! CI). Readers never free anything.
+//! version a reader still holds can see it; readers never free anything.
+//!
+//! The crate's `unsafe` code is the node store (`src/store/`: node layout,
+//! reclamation, the pool, the hash trie, the B+tree, the set and the
+//! version pin of [`Subscribers`]), plus the two calls into it that free
+//! nodes, in `src/graph.rs` (`Writer::retire` and the node owner's drop),
+//! whose safety argument is the store's numbered proof. Every other module
+//! is `#![deny(unsafe_code)]`. The store is model-checked with loom and run
+//! under valgrind in CI.
 //!
 //! Per-thread mutable state lives in an [`Arc<ThreadEntry>`](ThreadEntry)
 //! shared by every graph version: the host state `S` behind its own mutex,
@@ -138,11 +144,11 @@ mod hash;
 mod listener;
 mod reader;
 mod reply;
-mod set;
 mod snapshot;
-mod sync;
 #[allow(unsafe_code)]
-mod trie;
+mod store;
+mod sync;
+mod view;
 mod watch;
 
 pub use caps::Caps;

@@ -171,14 +171,6 @@ mod imp {
         }
     }
 
-    /// A type-erased strong reference that keeps some value alive.
-    pub(crate) type Pin = Arc<dyn std::any::Any + Send + Sync>;
-
-    /// Erases `value` into a [`Pin`] (no allocation).
-    pub(crate) fn pin<T: Send + Sync + 'static>(value: Arc<T>) -> Pin {
-        value
-    }
-
     /// One reader's cached full reference to an [`ArcSwap`]'s value.
     pub(crate) struct Cached<'a, T>(arc_swap::Cache<&'a arc_swap::ArcSwap<T>, Arc<T>>);
 
@@ -194,6 +186,12 @@ mod imp {
         #[inline]
         pub(crate) fn load(&mut self) -> &Arc<T> {
             self.0.load()
+        }
+
+        /// A guard on the cell's current value, as [`ArcSwap::load`].
+        #[inline]
+        pub(crate) fn guard(&self) -> Guard<Arc<T>> {
+            self.0.arc_swap().load()
         }
     }
 
@@ -293,14 +291,6 @@ mod imp {
         }
     }
 
-    /// A type-erased strong reference that keeps some value alive (loom's
-    /// `Arc` cannot be erased in place, so it is boxed in a std one).
-    pub(crate) type Pin = std::sync::Arc<dyn std::any::Any + Send + Sync>;
-
-    pub(crate) fn pin<T: Send + Sync + 'static>(value: Arc<T>) -> Pin {
-        std::sync::Arc::new(value)
-    }
-
     /// Stands in for `arc_swap::Cache`: compares the cached `Arc` with the
     /// cell's and takes a fresh full reference if they differ, releasing
     /// the old one after the cell's lock (as the real cache does, outside
@@ -325,6 +315,10 @@ mod imp {
                 self.cached = fresh;
             }
             &self.cached
+        }
+
+        pub(crate) fn guard(&self) -> Guard<Arc<T>> {
+            self.cell.load()
         }
     }
 

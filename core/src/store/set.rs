@@ -29,10 +29,13 @@
 //! * `Tree`: more than `INLINE` members (canonical: a set is `Inline` iff
 //!   it fits), and the tree's own invariants.
 
-use crate::trie::{OrdIter, OrdTree, Pool, Txn};
+use super::ordset::OrdIter;
+use super::{OrdTree, Pool, Txn};
 
 /// A thread's subscribers.
-pub(crate) type SubscriberSet<C> = SortedSet<C, 4>;
+pub(crate) type SubscriberSet<C> = SortedSet<C, SUBSCRIBERS_INLINE>;
+/// Most subscribers a thread's set holds inline.
+pub(crate) const SUBSCRIBERS_INLINE: usize = 4;
 /// The threads a connection follows.
 pub(crate) type ThreadSet<T> = SortedSet<T, 8>;
 
@@ -57,10 +60,12 @@ impl<K: Copy + Ord, const INLINE: usize> Clone for SortedSet<K, INLINE> {
     }
 }
 
-/// Ascending iterator over a [`SortedSet`].
-pub(crate) enum Iter<'a, K> {
-    Slice(std::slice::Iter<'a, K>),
-    Tree(OrdIter<'a, K>),
+/// Ascending iterator over a [`SortedSet`]: the inline members as a plain
+/// slice, or a tree's (`slice` then empty), so that iterating a small set
+/// costs what iterating a slice costs.
+pub(crate) struct Iter<'a, K> {
+    slice: std::slice::Iter<'a, K>,
+    tree: Option<OrdIter<'a, K>>,
 }
 
 impl<K: Copy + Ord> Iterator for Iter<'_, K> {
@@ -68,17 +73,24 @@ impl<K: Copy + Ord> Iterator for Iter<'_, K> {
 
     #[inline]
     fn next(&mut self) -> Option<K> {
-        match self {
-            Iter::Slice(it) => it.next().copied(),
-            Iter::Tree(it) => it.next(),
+        match self.slice.next() {
+            Some(&k) => Some(k),
+            None => self.tree.as_mut()?.next(),
+        }
+    }
+
+    #[inline]
+    fn fold<B, F: FnMut(B, K) -> B>(self, init: B, mut f: F) -> B {
+        let acc = self.slice.copied().fold(init, &mut f);
+        match self.tree {
+            Some(tree) => tree.fold(acc, f),
+            None => acc,
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match self {
-            Iter::Slice(it) => it.size_hint(),
-            Iter::Tree(it) => it.size_hint(),
-        }
+        let n = self.slice.len() + self.tree.as_ref().map_or(0, ExactSizeIterator::len);
+        (n, Some(n))
     }
 }
 
@@ -136,6 +148,7 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
 
     /// Whether this set's members live in tree nodes (which a reader
     /// outside the graph must pin).
+    #[cfg(test)]
     pub(crate) fn is_tree(&self) -> bool {
         matches!(self, SortedSet::Tree(_))
     }
@@ -163,8 +176,14 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
     #[inline]
     pub(crate) fn iter(&self) -> Iter<'_, K> {
         match self {
-            SortedSet::Tree(tree) => Iter::Tree(tree.iter()),
-            _ => Iter::Slice(self.as_slice().unwrap_or(&[]).iter()),
+            SortedSet::Tree(tree) => Iter {
+                slice: [].iter(),
+                tree: Some(tree.iter()),
+            },
+            _ => Iter {
+                slice: self.as_slice().unwrap_or(&[]).iter(),
+                tree: None,
+            },
         }
     }
 
@@ -299,7 +318,7 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trie::Reclaimer;
+    use crate::store::Reclaimer;
     use std::collections::BTreeSet;
 
     /// One transaction per call, each a new version.

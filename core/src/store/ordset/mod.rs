@@ -44,10 +44,9 @@
 //! once if this transaction made it and otherwise retires it with its
 //! `[born, died)` interval for [`Reclaimer::collect`](super::Reclaimer).
 
-use super::node::Born;
 use super::node::{Node, Parts};
 use super::pool::Pool;
-use super::{make_mut, replace, Txn};
+use super::reclaim::{make_mut, replace, Born, Txn};
 use std::fmt;
 use std::iter::FusedIterator;
 
@@ -364,8 +363,13 @@ where
         (slots[at], slots[at + 1]) = (l, r);
         (mins[at], mins[at + 1]) = ((min_key(&l), ()), (min_key(&r), ()));
     }
-    txn.discard(left, true);
-    txn.discard(right, true);
+    // SAFETY: both were children of `node` and have just been replaced in
+    // it (merged and spliced out, or overwritten by the halves), their only
+    // links ("Ownership"); each is given up once, here.
+    unsafe {
+        txn.discard(left, true);
+        txn.discard(right, true);
+    }
 }
 
 /// Sizes of `ceil(n / fill)` chunks of `n > 0` items, as even as possible.
@@ -583,7 +587,9 @@ impl<K: Copy + Ord + Send + Sync> OrdTree<K> {
         }
         self.len -= 1;
         if self.len == 0 {
-            txn.discard(*root, true);
+            // SAFETY: the set is now empty: the root is unlinked just below
+            // and given up once, here.
+            unsafe { txn.discard(*root, true) };
             (self.root, self.height) = (None, 0);
             return true;
         }
@@ -650,7 +656,11 @@ impl<K: Copy + Ord + Send + Sync> OrdTree<K> {
             for &child in node.parts(true).0 {
                 discard_tree(child, txn);
             }
-            txn.discard(node, true);
+            // SAFETY: the whole tree leaves the version (`discard_all`
+            // empties `self`), and each node has one parent, so it is
+            // visited and given up once; its children were given up above,
+            // but only its own allocation is read here.
+            unsafe { txn.discard(node, true) };
         }
         if let Some(root) = self.root.take() {
             discard_tree(root, txn);

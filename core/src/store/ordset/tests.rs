@@ -1,8 +1,8 @@
 //! Unit tests against a `BTreeSet`, with held versions; sized for
-//! valgrind (CI runs `trie::` under memcheck).
+//! valgrind (CI runs `store::` under memcheck).
 
 use super::*;
-use crate::trie::{Reclaimer, Version};
+use crate::store::{Reclaimer, Version};
 use std::collections::BTreeSet;
 
 /// A writer for tests: publishes versions, holds some, reclaims the rest.
@@ -239,7 +239,7 @@ fn no_op_writes_touch_nothing() {
 /// Times one insert+remove pair of a fresh key, per set size, in one
 /// transaction per pair and in one per operation.
 #[test]
-#[ignore = "timing: cargo test --release --lib trie::ordset -- --ignored --nocapture"]
+#[ignore = "timing: cargo test --release --lib store::ordset -- --ignored --nocapture"]
 fn measure_insert_remove_pairs() {
     use std::time::Instant;
     const PAIRS: u32 = 200_000;
