@@ -9,6 +9,10 @@
 //! ```text
 //! cargo run -p switchboard-async --example tokio_host
 //! ```
+//!
+//! `tests/tokio_host.rs` runs this file itself (its `main`, and its host
+//! under waves of clients), so the example cannot drift from what is
+//! tested.
 
 use futures::StreamExt;
 use std::sync::{Arc, Mutex};
@@ -22,12 +26,12 @@ type ConnId = u64;
 
 /// A room's state, kept in its thread entry.
 #[derive(Default)]
-struct Room {
+pub(crate) struct Room {
     history: Vec<String>,
 }
 
 /// What a room's listener task is asked to do.
-enum Command {
+pub(crate) enum Command {
     /// Appends a line; answers with the room's line count.
     Post {
         from: ConnId,
@@ -38,17 +42,17 @@ enum Command {
     History(Reply<Vec<String>>),
 }
 
-type Hub = Engine<RoomId, ConnId, Room, Command>;
+pub(crate) type Hub = Engine<RoomId, ConnId, Room, Command>;
 type RoomEntry = ThreadEntry<RoomId, Room, Command>;
 
 /// The hub plus the listener tasks it started.
-struct Host {
-    hub: Arc<Hub>,
+pub(crate) struct Host {
+    pub(crate) hub: Arc<Hub>,
     listeners: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Host {
-    fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::new(Host {
             hub: Arc::new(Hub::new()),
             listeners: Mutex::new(Vec::new()),
@@ -71,7 +75,7 @@ impl Host {
     }
 
     /// Waits for every listener task to finish.
-    async fn listeners_finished(&self) {
+    pub(crate) async fn listeners_finished(&self) {
         let tasks = std::mem::take(&mut *self.listeners.lock().unwrap());
         for task in tasks {
             task.await.expect("listener task panicked");
@@ -130,7 +134,7 @@ fn handle(entry: &RoomEntry, command: Command) {
 }
 
 /// A client session: connect, join, talk, read, leave.
-async fn client(host: Arc<Host>, conn: ConnId, rooms: Vec<RoomId>) {
+pub(crate) async fn client(host: Arc<Host>, conn: ConnId, rooms: Vec<RoomId>) {
     host.hub.connect(conn, Caps::NONE);
     for &room in &rooms {
         let entry = host.join(conn, room).expect("we just connected");
@@ -165,7 +169,7 @@ const GAMES: RoomId = 2;
 const MUSIC: RoomId = 3;
 
 #[tokio::main]
-async fn main() {
+pub(crate) async fn main() {
     let host = Host::new();
     let clients = [
         tokio::spawn(client(Arc::clone(&host), 10, vec![LOBBY, GAMES])),

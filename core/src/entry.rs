@@ -11,7 +11,7 @@
 use crate::error::NoListener;
 use crate::listener::{Listener, ListenerSlot};
 use crate::reply::{self, PendingReply, Reply};
-use crate::sync::{Arc, Mutex, MutexGuard};
+use crate::sync::{Arc, Mutex, StateGuard};
 use crate::watch::{SubscriberWatch, WatchCell};
 use std::fmt;
 
@@ -62,8 +62,8 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
 
     /// Locks the host state. The engine never holds this lock across its own
     /// calls, so the host decides what it protects and for how long.
-    pub fn state(&self) -> MutexGuard<'_, S> {
-        self.state.lock()
+    pub fn state(&self) -> StateGuard<'_, S> {
+        StateGuard::lock(&self.state)
     }
 
     /// Makes a new listener current: cancels the previous one (its token

@@ -162,7 +162,9 @@ pub use listener::{CancelToken, Listener};
 pub use reader::Reader;
 pub use reply::{PendingReply, Reply};
 pub use snapshot::{Snapshot, Subscribers, SubscribersIter};
-pub use sync::MutexGuard;
+pub use sync::StateGuard;
+/// The old name of [`StateGuard`], kept so that code naming it compiles.
+pub type MutexGuard<'a, T> = StateGuard<'a, T>;
 pub use watch::SubscriberWatch;
 
 #[cfg(doctest)]

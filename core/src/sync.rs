@@ -57,8 +57,8 @@ mod imp {
     /// host's own `std::sync::Arc` in every build.
     pub(crate) use std::sync::Arc as StdArc;
 
-    /// The guard returned by [`ThreadEntry::state`](crate::ThreadEntry::state).
-    pub use parking_lot::MutexGuard;
+    /// The guard [`Mutex::lock`] returns.
+    pub(crate) use parking_lot::MutexGuard;
 
     use std::time::Instant;
 
@@ -212,8 +212,8 @@ mod imp {
     pub(crate) use loom::sync::Arc;
     pub(crate) use std::sync::Arc as StdArc;
 
-    /// The guard returned by [`ThreadEntry::state`](crate::ThreadEntry::state).
-    pub use loom::sync::MutexGuard;
+    /// The guard [`Mutex::lock`] returns.
+    pub(crate) use loom::sync::MutexGuard;
 
     use std::time::Instant;
 
@@ -452,5 +452,40 @@ mod imp {
     }
 }
 
-pub use imp::MutexGuard;
 pub(crate) use imp::*;
+
+/// The guard [`ThreadEntry::state`](crate::ThreadEntry::state) returns: the
+/// thread's host state, locked until the guard is dropped. It derefs to the
+/// state. This crate's own type, the same in every build (inside, it holds
+/// parking_lot's guard, or loom's under `--cfg loom`).
+pub struct StateGuard<'a, T>(imp::MutexGuard<'a, T>);
+
+impl<'a, T> StateGuard<'a, T> {
+    /// Locks `mutex`.
+    #[inline]
+    pub(crate) fn lock(mutex: &'a Mutex<T>) -> Self {
+        StateGuard(mutex.lock())
+    }
+}
+
+impl<T> std::ops::Deref for StateGuard<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for StateGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T> std::fmt::Debug for StateGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateGuard").finish_non_exhaustive()
+    }
+}

@@ -113,6 +113,8 @@ mod pin;
 mod pool;
 mod reclaim;
 mod set;
+#[cfg(test)]
+mod testing;
 mod trie;
 
 pub(crate) use ordset::OrdTree;

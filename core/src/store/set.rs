@@ -318,47 +318,30 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Reclaimer;
     use std::collections::BTreeSet;
 
-    /// One transaction per call, each a new version.
-    #[derive(Default)]
-    struct Writer {
-        version: u64,
-        reclaimer: Reclaimer,
-    }
-
-    impl Writer {
-        fn txn(&mut self) -> Txn<'_> {
-            self.version += 1;
-            Txn::new(self.version, &mut self.reclaimer)
-        }
-
-        /// Frees every retired node: the tests hold no old version.
-        #[allow(unsafe_code)]
-        fn collect(&mut self) {
-            // SAFETY: no old copy of any set is read after this point.
-            unsafe { self.reclaimer.collect(std::iter::empty()) }
-        }
-    }
+    /// Keeps no structure: each test holds its set, writes it in
+    /// `w.write(|_, txn| ..)` (one version per call) and reads no old
+    /// version after `w.collect(&[])`.
+    type Writer = crate::store::testing::TestWriter<()>;
 
     #[test]
     fn smoke() {
-        let mut w = Writer::default();
+        let mut w = Writer::new();
         let mut s = SortedSet::<u64, 4>::one(5u64);
-        assert!(s.insert(3, &mut w.txn()));
-        assert!(!s.insert(5, &mut w.txn()));
+        assert!(w.write(|_, x| s.insert(3, x)));
+        assert!(!w.write(|_, x| s.insert(5, x)));
         assert_eq!(s.iter().collect::<Vec<_>>(), [3, 5]);
-        assert!(s.remove(&3, &mut w.txn()));
-        assert!(!s.remove(&3, &mut w.txn()));
-        assert!(s.remove(&5, &mut w.txn()));
+        assert!(w.write(|_, x| s.remove(&3, x)));
+        assert!(!w.write(|_, x| s.remove(&3, x)));
+        assert!(w.write(|_, x| s.remove(&5, x)));
         assert!(s.is_empty());
         s.check().unwrap();
     }
 
     #[test]
     fn matches_a_btreeset_through_every_representation() {
-        let mut w = Writer::default();
+        let mut w = Writer::new();
         let mut s = SortedSet::<u64, 4>::Empty;
         let mut model = BTreeSet::new();
         let mut x = 99u64;
@@ -374,14 +357,14 @@ mod tests {
                 let before = s.clone();
                 let old: Vec<u64> = before.iter().collect();
                 if grow {
-                    assert_eq!(s.insert(k, &mut w.txn()), model.insert(k));
+                    assert_eq!(w.write(|_, x| s.insert(k, x)), model.insert(k));
                 } else {
-                    assert_eq!(s.remove(&k, &mut w.txn()), model.remove(&k));
+                    assert_eq!(w.write(|_, x| s.remove(&k, x)), model.remove(&k));
                 }
                 assert!(before.iter().eq(old.iter().copied()));
                 s.check().unwrap();
                 assert_eq!(s.len(), model.len());
-                w.collect();
+                w.collect(&[]);
             }
             assert!(s.iter().eq(model.iter().copied()));
             for k in 0..2000 {
@@ -389,25 +372,25 @@ mod tests {
             }
         }
         for k in model.clone() {
-            assert!(s.remove(&k, &mut w.txn()));
+            assert!(w.write(|_, x| s.remove(&k, x)));
             s.check().unwrap();
         }
         assert!(s.is_empty());
-        w.collect();
+        w.collect(&[]);
         assert_eq!(w.reclaimer.pending(), 0);
     }
 
     #[test]
     fn released_trees_are_freed() {
-        let mut w = Writer::default();
+        let mut w = Writer::new();
         let mut s = SortedSet::<u64, 4>::Empty;
         for k in 0..500 {
-            s.insert(k, &mut w.txn());
+            w.write(|_, x| s.insert(k, x));
         }
         assert!(s.is_tree());
-        s.release(&mut w.txn());
+        w.write(|_, x| s.release(x));
         assert!(s.is_empty());
-        w.collect();
+        w.collect(&[]);
         // Nothing pending, and valgrind (CI) sees no leak.
         assert_eq!(w.reclaimer.pending(), 0);
     }

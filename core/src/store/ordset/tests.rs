@@ -2,47 +2,10 @@
 //! valgrind (CI runs `store::` under memcheck).
 
 use super::*;
-use crate::store::{Reclaimer, Version};
+use crate::store::Version;
 use std::collections::BTreeSet;
 
-/// A writer for tests: publishes versions, holds some, reclaims the rest.
-struct Writer {
-    latest: OrdTree<u64>,
-    version: Version,
-    reclaimer: Reclaimer,
-}
-
-impl Writer {
-    fn new() -> Self {
-        Writer {
-            latest: OrdTree::new(),
-            version: 0,
-            reclaimer: Reclaimer::default(),
-        }
-    }
-
-    /// Runs `f` as one transaction and publishes the result.
-    fn write<R>(&mut self, f: impl FnOnce(&mut OrdTree<u64>, &mut Txn<'_>) -> R) -> R {
-        self.version += 1;
-        let mut next = self.latest.share();
-        let mut txn = Txn::new(self.version, &mut self.reclaimer);
-        let r = f(&mut next, &mut txn);
-        self.latest = next;
-        r
-    }
-
-    fn collect(&mut self, held: &[Version]) {
-        // SAFETY: tests pass every version they still read.
-        unsafe { self.reclaimer.collect(held.iter().copied()) }
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        // SAFETY: tests drop the writer after their last read.
-        unsafe { self.latest.free_all(self.reclaimer.pool()) }
-    }
-}
+type Writer = crate::store::testing::TestWriter<OrdTree<u64>>;
 
 /// xorshift64: deterministic and dependency-free.
 struct Rng(u64);

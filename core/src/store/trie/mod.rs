@@ -45,7 +45,7 @@ use super::node::Node;
 use super::reclaim::{make_mut, replace, Born, Txn};
 use super::Pool;
 #[cfg(test)]
-use super::{Reclaimer, Version};
+use super::Version;
 use crate::hash::hash_of;
 use std::hash::Hash;
 
