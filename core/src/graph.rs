@@ -20,7 +20,7 @@
 //! `check_edge` re-checks 1–4 for the keys a write touched (in debug builds,
 //! on every publish); [`Graph::validate`] checks everything.
 
-use crate::store::{Reclaimer, SubscriberSet, ThreadSet, Trie, Version};
+use crate::store::{Reclaimer, Share, ShareToken, SubscriberSet, ThreadSet, Trie, Version};
 use crate::sync::{Arc, Mutex, StdArc};
 use crate::Caps;
 use std::any::Any;
@@ -31,10 +31,18 @@ use std::hash::Hash;
 pub(crate) type ErasedEntry = StdArc<dyn Any + Send + Sync>;
 
 /// A live connection: its capabilities and the threads it follows.
-#[derive(Clone)]
 pub(crate) struct ConnNode<T: Copy + Ord> {
     pub(crate) caps: Caps,
     pub(crate) threads: ThreadSet<T>,
+}
+
+impl<T: Copy + Ord> Share for ConnNode<T> {
+    fn share(&self, token: &ShareToken) -> Self {
+        ConnNode {
+            caps: self.caps,
+            threads: self.threads.share(token),
+        }
+    }
 }
 
 /// The three tries of one graph version. Copying them (`share`) shares

@@ -26,6 +26,9 @@
 //!   `SortedSet::release`): a writer unlinks a node from the version it is
 //!   building. A node made in the same transaction is *freed* at once; an
 //!   older one is *retired*.
+//! * **share** ([`Share`]): copy a value or root that points to nodes,
+//!   without owning them. Only the store shares values (a [`ShareToken`]
+//!   proves it); the engine shares the latest roots to start a transaction.
 //! * **retire**: put a replaced node on the [`Reclaimer`]'s list with the
 //!   versions that can see it, `[born, died)`. Also said of a replaced graph
 //!   version, which the writer keeps (`graph.rs`, `Writer::retire`) until no
@@ -129,3 +132,35 @@ pub(crate) use trie::Trie;
 
 /// A graph version number: the engine's publish counter.
 pub(crate) type Version = u64;
+
+/// Proof that the caller is the store: only the store can make one, so
+/// only the store can call [`Share::share`].
+pub(crate) struct ShareToken(());
+
+/// A value stored in a [`Trie`] entry, copied when the store copies the
+/// node holding it (a path copy).
+///
+/// A copy shares whatever nodes the value points to (a set's tree) without
+/// keeping any version alive, so only the store may make one: `share`
+/// takes a [`ShareToken`]. Code outside the store implements it for its
+/// own value types by sharing their fields, with the token it was given.
+pub(crate) trait Share: Sized {
+    /// A copy sharing every node `self` points to.
+    fn share(&self, token: &ShareToken) -> Self;
+}
+
+impl<T: ?Sized + Send + Sync> Share for crate::sync::StdArc<T> {
+    fn share(&self, _: &ShareToken) -> Self {
+        crate::sync::StdArc::clone(self)
+    }
+}
+
+impl Share for () {
+    fn share(&self, _: &ShareToken) -> Self {}
+}
+
+/// `(k, v)` with `v` shared: what a node copy stores.
+#[inline]
+fn share_entry<K: Copy, V: Share>(entry: &(K, V)) -> (K, V) {
+    (entry.0, entry.1.share(&ShareToken(())))
+}

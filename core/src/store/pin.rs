@@ -14,6 +14,7 @@
 //! functions instead of boxing them.
 
 use super::set::{Iter, SortedSet};
+use super::{Share, ShareToken};
 use crate::sync::{Arc, Guard};
 use std::mem::{self, MaybeUninit};
 use std::ptr;
@@ -33,7 +34,7 @@ pub(crate) struct PinnedSet<K: Copy + Ord, const INLINE: usize> {
 impl<K: Copy + Ord, const INLINE: usize> Clone for PinnedSet<K, INLINE> {
     fn clone(&self) -> Self {
         PinnedSet {
-            set: self.set.clone(),
+            set: self.set.share(&ShareToken(())),
             pin: self.pin.clone(),
         }
     }
@@ -63,7 +64,7 @@ impl<K: Copy + Ord + Send + Sync + 'static, const INLINE: usize> PinnedSet<K, IN
         if let Some(copy) = Self::unpinned(set) {
             return copy;
         }
-        let set = set.map_or(SortedSet::Empty, SortedSet::clone);
+        let set = set.map_or(SortedSet::Empty, |s| s.share(&ShareToken(())));
         PinnedSet {
             set,
             pin: Some(VersionPin::new(guard)),
@@ -79,7 +80,7 @@ impl<K: Copy + Ord + Send + Sync + 'static, const INLINE: usize> PinnedSet<K, IN
     ) -> Self {
         let set = find(version);
         Self::unpinned(set).unwrap_or_else(|| PinnedSet {
-            set: set.map_or(SortedSet::Empty, SortedSet::clone),
+            set: set.map_or(SortedSet::Empty, |s| s.share(&ShareToken(()))),
             pin: Some(VersionPin::new(Arc::clone(version))),
         })
     }

@@ -6,7 +6,7 @@
 
 use super::node::{Header, Node, PartsMut};
 use super::pool::Pool;
-use super::Version;
+use super::{share_entry, Share, Version};
 use std::ptr::NonNull;
 
 /// Type-erased `Node::free`, for the retired list.
@@ -173,7 +173,7 @@ pub(super) fn make_mut<'n, K, V>(
 ) -> PartsMut<'n, K, V>
 where
     K: Copy + Send + Sync,
-    V: Clone + Send + Sync,
+    V: Share + Send + Sync,
 {
     if node.header().born != txn.version {
         let old = *node;
@@ -185,7 +185,7 @@ where
             txn.born(),
             counted,
             children.iter().copied(),
-            entries.iter().cloned(),
+            entries.iter().map(share_entry),
         );
         // SAFETY: `old` was the node in this slot; its copy replaced it just
         // above, so the version being built no longer links to it (it had

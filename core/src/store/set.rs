@@ -30,7 +30,7 @@
 //!   it fits), and the tree's own invariants.
 
 use super::ordset::OrdIter;
-use super::{OrdTree, Pool, Txn};
+use super::{OrdTree, Pool, Share, ShareToken, Txn};
 
 /// A thread's subscribers.
 pub(crate) type SubscriberSet<C> = SortedSet<C, SUBSCRIBERS_INLINE>;
@@ -45,10 +45,10 @@ pub(crate) enum SortedSet<K: Copy + Ord, const INLINE: usize> {
     Tree(OrdTree<K>),
 }
 
-impl<K: Copy + Ord, const INLINE: usize> Clone for SortedSet<K, INLINE> {
+impl<K: Copy + Ord, const INLINE: usize> Share for SortedSet<K, INLINE> {
     /// A copy sharing a tree's nodes (which the copy does not own; see the
     /// module docs).
-    fn clone(&self) -> Self {
+    fn share(&self, _: &ShareToken) -> Self {
         match self {
             SortedSet::Empty => SortedSet::Empty,
             SortedSet::Inline { len, items } => SortedSet::Inline {
@@ -354,7 +354,7 @@ mod tests {
                 let k = (x >> 33) % 2000;
                 let grow = round % 2 == 0 || x % 4 == 0;
                 // An old copy must not change when the new one does.
-                let before = s.clone();
+                let before = s.share(&ShareToken(()));
                 let old: Vec<u64> = before.iter().collect();
                 if grow {
                     assert_eq!(w.write(|_, x| s.insert(k, x)), model.insert(k));

@@ -2,7 +2,20 @@
 //! transaction, holds whichever versions a test says it still reads, and
 //! reclaims the rest.
 
-use super::{OrdTree, Pool, Reclaimer, Trie, Txn, Version};
+use super::{OrdTree, Pool, Reclaimer, Share, ShareToken, Trie, Txn, Version};
+
+// The value types the trie's unit tests store.
+impl Share for u64 {
+    fn share(&self, _: &ShareToken) -> Self {
+        *self
+    }
+}
+
+impl Share for &'static str {
+    fn share(&self, _: &ShareToken) -> Self {
+        self
+    }
+}
 
 /// What a test writer keeps as its latest version: a structure whose nodes
 /// it owns, or `()` for tests that keep their structure themselves.

@@ -400,8 +400,9 @@ impl<K> OrdTree<K> {
     }
 
     /// A copy sharing every node: the base of a transaction, or the set of
-    /// a published graph.
-    pub(crate) fn share(&self) -> Self {
+    /// a published graph. Store-only: outside it, sets are shared through
+    /// [`Share`](super::Share), which only the store can call.
+    pub(in crate::store) fn share(&self) -> Self {
         OrdTree {
             root: self.root,
             len: self.len,

@@ -43,9 +43,9 @@ mod tests;
 
 use super::node::Node;
 use super::reclaim::{make_mut, replace, Born, Txn};
-use super::Pool;
 #[cfg(test)]
 use super::Version;
+use super::{share_entry, Pool, Share, ShareToken};
 use crate::hash::hash_of;
 use std::hash::Hash;
 
@@ -238,7 +238,7 @@ impl<K: Copy + Eq + Hash, V> Trie<K, V> {
 impl<K, V> Trie<K, V>
 where
     K: Copy + Eq + Hash + Send + Sync,
-    V: Clone + Send + Sync,
+    V: Share + Send + Sync,
 {
     /// A mutable reference to the value of `key`, copying the path to it
     /// unless this transaction already did. `None` (and no copy) if absent.
@@ -360,7 +360,7 @@ fn insert_in<K, V>(
 ) -> Option<V>
 where
     K: Copy + Eq + Hash + Send + Sync,
-    V: Clone + Send + Sync,
+    V: Share + Send + Sync,
 {
     let version = txn.born();
     if is_collision(shift) {
@@ -378,7 +378,7 @@ where
             node.parts(true)
                 .1
                 .iter()
-                .cloned()
+                .map(share_entry)
                 .chain(std::iter::once((key, value))),
         );
         replace(node, grown, true, txn);
@@ -404,9 +404,9 @@ where
             children.iter().copied(),
             entries[..at]
                 .iter()
-                .cloned()
+                .map(share_entry)
                 .chain(std::iter::once((key, value)))
-                .chain(entries[at..].iter().cloned()),
+                .chain(entries[at..].iter().map(share_entry)),
         );
         replace(node, grown, false, txn);
         return None;
@@ -417,7 +417,7 @@ where
         return Some(std::mem::replace(&mut entries[at].1, value));
     }
     // Another key holds the slot: both move down into a new child.
-    let (k, v) = entries[at].clone();
+    let (k, v) = share_entry(&entries[at]);
     let child = pair(
         (k, v, hash_of(&k)),
         (key, value, hash),
@@ -437,8 +437,8 @@ where
             .chain(children[child_at..].iter().copied()),
         entries[..at]
             .iter()
-            .cloned()
-            .chain(entries[at + 1..].iter().cloned()),
+            .map(share_entry)
+            .chain(entries[at + 1..].iter().map(share_entry)),
     );
     replace(node, split, false, txn);
     None
@@ -454,13 +454,13 @@ fn remove_in<K, V>(
 ) -> Option<V>
 where
     K: Copy + Eq + Hash + Send + Sync,
-    V: Clone + Send + Sync,
+    V: Share + Send + Sync,
 {
     let version = txn.born();
     if is_collision(shift) {
         let entries = node.parts(true).1;
         let pos = entries.iter().position(|(k, _)| k == key)?;
-        let removed = entries[pos].1.clone();
+        let removed = entries[pos].1.share(&ShareToken(()));
         let shrunk = Node::alloc(
             node.header().datamap - 1,
             0,
@@ -469,8 +469,8 @@ where
             std::iter::empty(),
             entries[..pos]
                 .iter()
-                .cloned()
-                .chain(entries[pos + 1..].iter().cloned()),
+                .map(share_entry)
+                .chain(entries[pos + 1..].iter().map(share_entry)),
         );
         replace(node, shrunk, true, txn);
         return Some(removed);
@@ -481,7 +481,7 @@ where
     if datamap & bit != 0 {
         let (children, entries) = node.parts(false);
         let at = index_of(datamap, bit);
-        let removed = entries[at].1.clone();
+        let removed = entries[at].1.share(&ShareToken(()));
         let shrunk = Node::alloc(
             datamap & !bit,
             nodemap,
@@ -490,8 +490,8 @@ where
             children.iter().copied(),
             entries[..at]
                 .iter()
-                .cloned()
-                .chain(entries[at + 1..].iter().cloned()),
+                .map(share_entry)
+                .chain(entries[at + 1..].iter().map(share_entry)),
         );
         replace(node, shrunk, false, txn);
         return Some(removed);
@@ -520,9 +520,9 @@ where
                 .chain(children[child_at + 1..].iter().copied()),
             entries[..at]
                 .iter()
-                .cloned()
-                .chain(std::iter::once(child_entries[0].clone()))
-                .chain(entries[at..].iter().cloned()),
+                .map(share_entry)
+                .chain(std::iter::once(share_entry(&child_entries[0])))
+                .chain(entries[at..].iter().map(share_entry)),
         );
         replace(node, inlined, false, txn);
         // SAFETY: `inlined` took `child`'s entry and does not link `child`;
