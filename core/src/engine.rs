@@ -51,8 +51,9 @@ impl<K: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static> Key for K {
 /// `is_connected`, `caps`, `contains_thread`, `get_thread`, `snapshot`,
 /// `for_each_subscriber`) never wait for a writer; each states its cost.
 /// A [`Snapshot`] and a per-thread [`Reader`] have the same read methods
-/// (they share one implementation), and the reader's are cheaper still. Writes are serialised by one internal mutex held
-/// for the few microseconds of a path copy.
+/// (they share one implementation), and the reader's are cheaper still.
+/// Writes are serialised by one internal mutex held for the few
+/// microseconds of a path copy.
 ///
 /// # Examples
 ///
@@ -78,9 +79,9 @@ pub struct Engine<T: Key, C: Key, S = (), M = ()> {
 
 impl<T: Key, C: Key, S, M> Drop for Engine<T, C, S, M> {
     fn drop(&mut self) {
-        // Break the cycle retired version -> node owner -> retired list; versions
-        // readers still hold keep the owner (and its nodes) alive until they
-        // go.
+        // Break the cycle retired version -> node owner -> retired list;
+        // versions readers still hold keep the owner (and its nodes) alive
+        // until they go.
         let retired = std::mem::take(&mut self.home.writer.lock().retired);
         drop(retired);
     }
