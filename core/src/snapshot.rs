@@ -21,8 +21,11 @@ use std::fmt;
 /// came from, which the view keeps alive until it is dropped. From an
 /// `Engine` or a `Reader` it keeps it by the engine's load guard (a slot of
 /// the calling thread's own: two threads reading one big thread write no
-/// common cache line); from a `Snapshot`, by one more reference count on
-/// the snapshot's version.
+/// common cache line; a thread holding more than a few such views at once
+/// gets a reference count for the extra ones, as `arc-swap` does for any
+/// guard); from a `Snapshot`, by one more reference count on the
+/// snapshot's version. Hold a view for a fan-out, not for a session: it
+/// keeps its version's memory alive, as a snapshot does.
 ///
 /// # Examples
 ///
