@@ -14,6 +14,10 @@
 //! ```text
 //! cargo run -p switchboard-async --example tokio_host
 //! ```
+//!
+//! `tests/tokio_host.rs` runs this file itself (its `main`, and its host
+//! under waves of clients), so the example cannot drift from what is
+//! tested.
 
 use futures::StreamExt;
 use std::sync::Arc;
@@ -28,12 +32,12 @@ type ConnId = u64;
 
 /// A room's state, kept in its thread entry.
 #[derive(Default)]
-struct Room {
+pub(crate) struct Room {
     history: Vec<String>,
 }
 
 /// What a room's listener task is asked to do.
-enum Command {
+pub(crate) enum Command {
     /// Appends a line; answers with the room's line count.
     Post {
         from: ConnId,
@@ -44,19 +48,19 @@ enum Command {
     History(Reply<Vec<String>>),
 }
 
-type Hub = Engine<RoomId, ConnId, Room, Command>;
+pub(crate) type Hub = Engine<RoomId, ConnId, Room, Command>;
 type RoomEntry = ThreadEntry<RoomId, Room, Command>;
 
 /// Commands a room's queue holds before its clients wait for room.
 const ROOM_QUEUE: QueueConfig = QueueConfig::bounded(64);
 
 /// The hub.
-struct Host {
-    hub: Arc<Hub>,
+pub(crate) struct Host {
+    pub(crate) hub: Arc<Hub>,
 }
 
 impl Host {
-    fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::new(Host {
             hub: Arc::new(Hub::new()),
         })
@@ -84,7 +88,7 @@ impl Host {
 
     /// Waits until every room of `rooms` is unloaded (a room's watch
     /// closes when its thread is removed).
-    async fn rooms_unloaded(&self, rooms: &[RoomId]) {
+    pub(crate) async fn rooms_unloaded(&self, rooms: &[RoomId]) {
         for &room in rooms {
             if let Some(watch) = self.hub.watch_subscribers(room) {
                 let mut changes = watch.into_stream();
@@ -145,7 +149,7 @@ fn handle(entry: &RoomEntry, command: Command) {
 }
 
 /// A client session: connect, join, talk, read, leave.
-async fn client(host: Arc<Host>, conn: ConnId, rooms: Vec<RoomId>) {
+pub(crate) async fn client(host: Arc<Host>, conn: ConnId, rooms: Vec<RoomId>) {
     host.hub.connect(conn, Caps::NONE);
     for &room in &rooms {
         let entry = host.join(conn, room).expect("we just connected");
@@ -180,7 +184,7 @@ const GAMES: RoomId = 2;
 const MUSIC: RoomId = 3;
 
 #[tokio::main]
-async fn main() {
+pub(crate) async fn main() {
     let host = Host::new();
     let clients = [
         tokio::spawn(client(Arc::clone(&host), 10, vec![LOBBY, GAMES])),

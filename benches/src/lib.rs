@@ -1,5 +1,5 @@
 //! Benchmarks of switchboard against the designs it replaces, and the `sim`
-//! host that runs a scripted app-server workload on two of them.
+//! host that runs a scripted app-server workload on three of them.
 //!
 //! Every design implements one [`Registry`] trait, so the criterion groups
 //! (`benches/registry.rs`), the `targets` and `memory` binaries and the

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use switchboard_benches::designs::{Reference, Switchboard};
+use switchboard_benches::designs::{PlMutex, Reference, Switchboard};
 use switchboard_benches::sim::{self, Config};
 use switchboard_benches::workload::Rng;
 use switchboard_benches::{for_each_design, Registry};
@@ -134,10 +134,11 @@ fn tiny() -> Config {
 }
 
 #[test]
-fn sim_runs_clean_on_both_hosts() {
+fn sim_runs_clean_on_every_host() {
     let reports = [
         sim::run::<Switchboard>(&tiny(), |_| {}),
         sim::run::<Reference>(&tiny(), |_| {}),
+        sim::run::<PlMutex>(&tiny(), |_| {}),
     ];
     for r in &reports {
         assert_eq!(r.valid, Ok(()), "{}", r.name);
@@ -154,7 +155,11 @@ fn sim_runs_clean_on_both_hosts() {
     let table = sim::table(&reports);
     assert!(table.contains("| fan-outs |"), "{table}");
     assert!(
-        table.contains("final snapshot validate() | ok | ok |"),
+        table.contains("| switchboard vs reference | switchboard vs pl_mutex |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("final snapshot validate() | ok | ok | ok |"),
         "{table}"
     );
 }

@@ -17,20 +17,22 @@
 //! counts every reader still holding it; a retired version whose count has
 //! fallen to one (ours) is unreachable and is dropped. The trie nodes
 //! replaced by writes are freed once no retired version still held can see
-//! them (`graph.rs`, `trie.rs`). All of this runs on the writer's thread
-//! during a write: readers never free graph memory, and memory held only by
-//! dropped snapshots is freed by the next write at the latest.
+//! them (`graph.rs`; the proof is in `store/mod.rs`). All of this runs on
+//! the writer's thread during a write: readers never free graph memory, and
+//! memory held only by dropped snapshots is freed by the next write at the
+//! latest.
 
 use crate::changes::{Change, ChangeBuf, ChangeLog};
 use crate::entry::ThreadEntry;
 use crate::feed::ChangeFeed;
-use crate::graph::{ConnNode, ErasedEntry, Graph, Home, Tries};
+use crate::graph::{ConnNode, ErasedEntry, Graph, NodeOwner, Tries};
 use crate::reader::Reader;
-use crate::set::{SubscriberSet, ThreadSet};
 use crate::shutdown::{Registry, ShutdownReport, ShutdownWait};
 use crate::snapshot::{Snapshot, Subscribers};
+use crate::store::NodeCount;
+use crate::store::{SubscriberSet, ThreadSet, Txn};
 use crate::sync::{Arc, ArcSwap, Cached, StdArc};
-use crate::trie::{NodeCount, Txn};
+use crate::view::{read_api, View};
 use crate::watch::SubscriberWatch;
 use crate::{Caps, Config, Lagged, NotConnected, Stats};
 use std::fmt;
@@ -52,10 +54,12 @@ impl<K: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static> Key for K {
 ///
 /// Every method takes `&self`. Reads (`subscribers`, `has_subscribers`,
 /// `threads_of`, `first_subscriber_with`, `subscribers_with`,
-/// `is_connected`, `caps`, `get_thread`, `snapshot`, `for_each_subscriber`)
-/// never wait for a writer; a per-thread [`Reader`] makes the fan-out ones
-/// cheaper still. Writes are serialised by one internal mutex held
-/// for the few microseconds of a path copy.
+/// `is_connected`, `caps`, `contains_thread`, `get_thread`, `snapshot`,
+/// `for_each_subscriber`) never wait for a writer; each states its cost.
+/// A [`Snapshot`] and a per-thread [`Reader`] have the same read methods
+/// (they share one implementation), and the reader's are cheaper still.
+/// Writes are serialised by one internal mutex held for the few
+/// microseconds of a path copy.
 ///
 /// # Examples
 ///
@@ -75,7 +79,7 @@ impl<K: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static> Key for K {
 pub struct Engine<T: Key, C: Key, S = (), M = ()> {
     current: ArcSwap<Graph<T, C>>,
     /// The writer mutex and the owner of every node.
-    home: Arc<Home<T, C>>,
+    home: Arc<NodeOwner<T, C>>,
     /// Every listener handle and current listener of this engine's entries.
     registry: StdArc<Registry<T>>,
     /// The changes of the last published versions, for feeds.
@@ -85,9 +89,9 @@ pub struct Engine<T: Key, C: Key, S = (), M = ()> {
 
 impl<T: Key, C: Key, S, M> Drop for Engine<T, C, S, M> {
     fn drop(&mut self) {
-        // Break the cycle retired version -> home -> retired list; versions
-        // readers still hold keep the home (and its nodes) alive until they
-        // go.
+        // Break the cycle retired version -> node owner -> retired list;
+        // versions readers still hold keep the owner (and its nodes) alive
+        // until they go.
         let retired = std::mem::take(&mut self.home.writer.lock().retired);
         drop(retired);
     }
@@ -109,9 +113,9 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
 
     /// An empty engine set up by `config`.
     pub fn with_config(config: Config) -> Self {
-        let home = Home::new();
+        let home = NodeOwner::new();
         Engine {
-            current: ArcSwap::new(Home::graph(&home, Tries::new(), 0)),
+            current: ArcSwap::new(NodeOwner::graph(&home, Tries::new(), 0)),
             home,
             registry: StdArc::new(Registry::new()),
             log: Arc::new(ChangeLog::new(config.change_log)),
@@ -164,7 +168,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
             next.edges = w.changes.edges_after(next.edges);
             w.version = version;
             w.latest = next.share();
-            let graph = Home::graph(&self.home, next, version);
+            let graph = NodeOwner::graph(&self.home, next, version);
             let old = self.current.swap(Arc::clone(&graph));
             w.retire(old);
             // Only now: a feed that receives this batch sees its graph.
@@ -245,16 +249,6 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
                 }
             },
         )
-    }
-
-    /// Whether `c` is live.
-    pub fn is_connected(&self, c: C) -> bool {
-        self.current.load().conns.contains_key(&c)
-    }
-
-    /// The caps of `c`, if it is live.
-    pub fn caps(&self, c: C) -> Option<Caps> {
-        self.current.load().caps(&c)
     }
 
     // -------------------------------------------------------------- subscriptions
@@ -365,41 +359,24 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
         existed
     }
 
-    /// The subscribers of `t` at this instant, ascending. Never locks or
-    /// allocates; the result is a frozen view.
+    /// The subscribers of `t` at this instant, ascending: a frozen view.
+    /// Costs what [`for_each_subscriber`](Self::for_each_subscriber) costs
+    /// plus a copy of a few words, with no shared write: see
+    /// [`Subscribers`].
+    #[inline]
     pub fn subscribers(&self, t: T) -> Subscribers<C> {
-        let g = self.current.load();
-        Subscribers::new(g.subscribers(&t), &g)
+        Subscribers::pinned(self.current.load(), &t)
     }
 
-    /// Calls `f` with each subscriber of `t`, ascending, on one frozen graph.
-    /// The cheapest fan-out: no lock, no allocation, no reference count
-    /// touched. `f` runs while the graph is pinned, so keep it short.
-    pub fn for_each_subscriber(&self, t: T, mut f: impl FnMut(C)) {
-        if let Some(set) = self.current.load().subscribers(&t) {
-            set.iter().for_each(&mut f);
-        }
+    #[inline]
+    fn with_view<R>(&self, f: impl FnOnce(View<'_, T, C>) -> R) -> R {
+        f(View::new(&self.current.load()))
     }
 
-    /// Whether `t` has at least one subscriber.
-    pub fn has_subscribers(&self, t: T) -> bool {
-        self.current.load().subs.contains_key(&t)
-    }
-
-    /// The threads `c` is subscribed to, ascending (empty if `c` is not live).
-    pub fn threads_of(&self, c: C) -> Vec<T> {
-        self.current.load().threads_of(&c)
-    }
-
-    /// The smallest subscriber of `t` whose caps contain `required`.
-    pub fn first_subscriber_with(&self, t: T, required: Caps) -> Option<C> {
-        self.current.load().first_subscriber_with(&t, required)
-    }
-
-    /// Every subscriber of `t` whose caps contain `required`, ascending.
-    pub fn subscribers_with(&self, t: T, required: Caps) -> Vec<C> {
-        self.current.load().subscribers_with(&t, required)
-    }
+    read_api!(
+        "Reaching the version: one `ArcSwap` load, which writes only the \
+         calling thread's own debt slot (a [`Reader`] skips even that)."
+    );
 
     // -------------------------------------------------------------------- threads
 

@@ -14,7 +14,7 @@ use crate::listener::{Listener, ListenerHome};
 use crate::queue::{PendingSend, QueueConfig};
 use crate::reply::{self, PendingReply, Reply};
 use crate::shutdown::Registry;
-use crate::sync::{Arc, Mutex, MutexGuard, StdArc};
+use crate::sync::{Arc, Mutex, StateGuard, StdArc};
 use crate::watch::{SubscriberWatch, WatchCell};
 use std::fmt;
 use std::task::{Context, Poll};
@@ -114,8 +114,8 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
 
     /// Locks the host state. The engine never holds this lock across its own
     /// calls, so the host decides what it protects and for how long.
-    pub fn state(&self) -> MutexGuard<'_, S> {
-        self.state.lock()
+    pub fn state(&self) -> StateGuard<'_, S> {
+        StateGuard::lock(&self.state)
     }
 
     /// Cancels and closes the current listener, if any, and forgets its owner.

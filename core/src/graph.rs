@@ -15,7 +15,7 @@
 //! 4. **No empty forward sets.** `subs[t]` is absent rather than empty, so
 //!    `has_subscribers(t)` ⇔ `subs.contains_key(t)`.
 //! 5. Every set is ascending and in its canonical representation, every trie
-//!    in canonical shape (`set.rs`, `trie.rs`).
+//!    in canonical shape (`store/set.rs`, `store/trie/`).
 //! 6. **Counted edges.** `edges` is the number of edges (the sum of the
 //!    forward sets' sizes), kept by the writer from the changes it records
 //!    (`changes.rs`), so that counting subscriptions is O(1).
@@ -24,9 +24,8 @@
 //! on every publish); [`Graph::validate`] checks everything.
 
 use crate::changes::ChangeBuf;
-use crate::set::{SubscriberSet, ThreadSet};
+use crate::store::{Reclaimer, Share, ShareToken, SubscriberSet, ThreadSet, Trie, Version};
 use crate::sync::{Arc, Mutex, StdArc};
-use crate::trie::{Reclaimer, Trie, Version};
 use crate::Caps;
 use std::any::Any;
 use std::hash::Hash;
@@ -36,14 +35,22 @@ use std::hash::Hash;
 pub(crate) type ErasedEntry = StdArc<dyn Any + Send + Sync>;
 
 /// A live connection: its capabilities and the threads it follows.
-#[derive(Clone)]
 pub(crate) struct ConnNode<T: Copy + Ord> {
     pub(crate) caps: Caps,
     pub(crate) threads: ThreadSet<T>,
 }
 
+impl<T: Copy + Ord> Share for ConnNode<T> {
+    fn share(&self, token: &ShareToken) -> Self {
+        ConnNode {
+            caps: self.caps,
+            threads: self.threads.share(token),
+        }
+    }
+}
+
 /// The three tries of one graph version. Copying them (`share`) shares
-/// every node; they own nothing by themselves (see `trie.rs`).
+/// every node; they own nothing by themselves (see `store/mod.rs`).
 pub(crate) struct Tries<T: Copy + Ord, C: Copy + Ord> {
     /// Every thread entry, subscribed or not.
     pub(crate) threads: Trie<T, ErasedEntry>,
@@ -69,7 +76,7 @@ pub(crate) struct Graph<T: Copy + Ord, C: Copy + Ord> {
     /// This version's number (the writer's publish counter).
     pub(crate) version: Version,
     /// Keeps the owner of every node alive while this version exists.
-    _home: Arc<Home<T, C>>,
+    _owner: Arc<NodeOwner<T, C>>,
 }
 
 impl<T: Copy + Ord, C: Copy + Ord> std::ops::Deref for Graph<T, C> {
@@ -88,7 +95,7 @@ pub(crate) struct Writer<T: Copy + Ord, C: Copy + Ord> {
     /// The latest published version number.
     pub(crate) version: Version,
     /// Replaced versions that a reader may still hold. Holding them here
-    /// (a reference cycle through `Home`) makes the writer the one that
+    /// (a reference cycle through `NodeOwner`) makes the writer the one that
     /// drops them; the engine's drop breaks the cycle.
     pub(crate) retired: Vec<Arc<Graph<T, C>>>,
     /// Nodes replaced since, freed once no held version can see them.
@@ -103,15 +110,17 @@ impl<T: Copy + Ord, C: Copy + Ord> Writer<T, C> {
     #[allow(unsafe_code)]
     pub(crate) fn retire(&mut self, replaced: Arc<Graph<T, C>>) {
         self.retired.push(replaced);
-        // Strong count 1: only this list holds the version. The snapshot
-        // cell no longer does (it was swapped out) and every reader that
-        // loaded it before the swap is counted (arc-swap pays reader debts
-        // in `swap`), so nobody can reach it again: drop it.
+        // Strong count 1: only this list holds the version. The cell no
+        // longer does (it was swapped out) and every reader that loaded it
+        // before the swap is counted (`swap` paid its debts): nobody can
+        // reach it again, and dropping this last reference synchronises with
+        // every reader's release of it (`store/mod.rs`, "Reclamation",
+        // steps 2-4).
         self.retired.retain(|g| Arc::strong_count(g) > 1);
         let held = self.retired.iter().map(|g| g.version);
         // SAFETY: the versions a reader may hold are the latest one (in
         // which no retired node is visible) and those still in `retired`,
-        // all of which `held` lists.
+        // all of which `held` lists ("Reclamation", step 5).
         unsafe { self.reclaimer.collect(held) }
     }
 }
@@ -121,13 +130,13 @@ impl<T: Copy + Ord, C: Copy + Ord> Writer<T, C> {
 /// graph version holds it, so it outlives all of them: the last version to
 /// go frees the nodes, and until then nothing is freed that a version can
 /// reach.
-pub(crate) struct Home<T: Copy + Ord, C: Copy + Ord> {
+pub(crate) struct NodeOwner<T: Copy + Ord, C: Copy + Ord> {
     pub(crate) writer: Mutex<Writer<T, C>>,
 }
 
-impl<T: Copy + Ord, C: Copy + Ord> Home<T, C> {
+impl<T: Copy + Ord, C: Copy + Ord> NodeOwner<T, C> {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Home {
+        Arc::new(NodeOwner {
             writer: Mutex::new(Writer {
                 latest: Tries::new(),
                 version: 0,
@@ -140,27 +149,28 @@ impl<T: Copy + Ord, C: Copy + Ord> Home<T, C> {
 
     /// Wraps `tries` as the published version `version`.
     pub(crate) fn graph(
-        home: &Arc<Self>,
+        owner: &Arc<Self>,
         tries: Tries<T, C>,
         version: Version,
     ) -> Arc<Graph<T, C>> {
         Arc::new(Graph {
             tries,
             version,
-            _home: Arc::clone(home),
+            _owner: Arc::clone(owner),
         })
     }
 }
 
-impl<T: Copy + Ord, C: Copy + Ord> Drop for Home<T, C> {
+impl<T: Copy + Ord, C: Copy + Ord> Drop for NodeOwner<T, C> {
     #[allow(unsafe_code)]
     fn drop(&mut self) {
         let w = &mut *self.writer.lock();
-        // SAFETY: `Home` is dropped only when no graph version exists (each
-        // holds an `Arc<Home>`), so no reader can reach any node; the
-        // latest tries and their sets own their nodes alone (each set's
-        // tree first, while the trie nodes holding it still exist), the
-        // replaced ones are freed by the reclaimer's own drop right after.
+        // SAFETY: the owner is dropped only when no graph version exists
+        // (each holds an `Arc<NodeOwner>`), so no reader can reach any node
+        // ("Reclamation", step 7); the latest tries and their sets own their
+        // nodes alone (each set's tree first, while the trie nodes holding
+        // it still exist), the replaced ones are freed by the reclaimer's
+        // own drop right after.
         unsafe {
             let pool = w.reclaimer.pool();
             let latest = &mut w.latest;
@@ -199,43 +209,6 @@ where
     T: Copy + Ord + Hash + std::fmt::Debug,
     C: Copy + Ord + Hash + std::fmt::Debug,
 {
-    /// The subscribers of `t` (empty if none).
-    #[inline]
-    pub(crate) fn subscribers(&self, t: &T) -> Option<&SubscriberSet<C>> {
-        self.subs.get(t)
-    }
-
-    /// Smallest subscriber of `t` whose caps contain `required`.
-    pub(crate) fn first_subscriber_with(&self, t: &T, required: Caps) -> Option<C> {
-        self.subs
-            .get(t)?
-            .iter()
-            .find(|c| self.caps(c).is_some_and(|caps| caps.contains(required)))
-    }
-
-    /// Every subscriber of `t` whose caps contain `required`, ascending.
-    pub(crate) fn subscribers_with(&self, t: &T, required: Caps) -> Vec<C> {
-        match self.subs.get(t) {
-            Some(set) => set
-                .iter()
-                .filter(|c| self.caps(c).is_some_and(|caps| caps.contains(required)))
-                .collect(),
-            None => Vec::new(),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn caps(&self, c: &C) -> Option<Caps> {
-        self.conns.get(c).map(|n| n.caps)
-    }
-
-    pub(crate) fn threads_of(&self, c: &C) -> Vec<T> {
-        self.conns
-            .get(c)
-            .map(|n| n.threads.iter().collect())
-            .unwrap_or_default()
-    }
-
     /// Re-checks invariants 1–4 for the edges of `t` and `c` only: cheap
     /// enough to run on every publish in debug builds.
     pub(crate) fn check_edge(&self, t: &T, c: &C) -> Result<(), String> {

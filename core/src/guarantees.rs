@@ -53,7 +53,7 @@
 //!    builds also check the count whenever a pool is dropped), `reclamation.rs` (readers holding versions across
 //!    churn, cached `Reader`s across churn, a snapshot outliving its
 //!    engine; run under valgrind memcheck
-//!    in CI), the trie's unit tests; loom: `reclamation.rs` (freed nodes
+//!    in CI), the node store's unit tests; loom: `reclamation.rs` (freed nodes
 //!    are poisoned under loom, so reaching one fails the model).
 //! 8. **Bad input is an answer, not a panic.** Checked by: `connections.rs`,
 //!    `subscriptions.rs`, `threads.rs`, `listeners.rs` (unknown ids, double

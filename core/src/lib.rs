@@ -43,9 +43,15 @@
 //! entries plus its child pointers. Nodes are whole cache lines from a
 //! pool the writer owns, so a write never touches a line a reader is
 //! reading. A replaced node is given back by the writer once no graph
-//! version a reader still holds can see it (this is the crate's only
-//! `unsafe` code; it is model-checked with loom and run under valgrind in
-//! CI). Readers never free anything.
+//! version a reader still holds can see it; readers never free anything.
+//!
+//! The crate's `unsafe` code is the node store (`src/store/`: node layout,
+//! reclamation, the pool, the hash trie, the B+tree, the set and the
+//! version pin of [`Subscribers`]), plus the two calls into it that free
+//! nodes, in `src/graph.rs` (`Writer::retire` and the node owner's drop),
+//! whose safety argument is the store's numbered proof. Every other module
+//! is `#![deny(unsafe_code)]`. The store is model-checked with loom and run
+//! under valgrind in CI.
 //!
 //! Per-thread mutable state lives in an [`Arc<ThreadEntry>`](ThreadEntry)
 //! shared by every graph version: the host state `S` behind its own mutex,
@@ -283,13 +289,13 @@ mod listener;
 mod queue;
 mod reader;
 mod reply;
-mod set;
 mod shutdown;
 mod snapshot;
 mod stats;
-mod sync;
 #[allow(unsafe_code)]
-mod trie;
+mod store;
+mod sync;
+mod view;
 mod waiters;
 mod watch;
 
@@ -313,7 +319,9 @@ pub use reply::{PendingReply, Reply};
 pub use shutdown::{ShutdownReport, ShutdownWait};
 pub use snapshot::{Snapshot, Subscribers, SubscribersIter};
 pub use stats::Stats;
-pub use sync::MutexGuard;
+pub use sync::StateGuard;
+/// The old name of [`StateGuard`], kept so that code naming it compiles.
+pub type MutexGuard<'a, T> = StateGuard<'a, T>;
 pub use watch::SubscriberWatch;
 
 /// A standalone waiter list, for tests and loom models of the primitive

@@ -3,6 +3,7 @@
 use crate::graph::Graph;
 use crate::snapshot::Subscribers;
 use crate::sync::Cached;
+use crate::view::{read_api, View};
 use crate::{Caps, Key};
 use std::fmt;
 
@@ -50,59 +51,26 @@ impl<'e, T: Key, C: Key> Reader<'e, T, C> {
     }
 
     #[inline]
-    fn graph(&mut self) -> &Graph<T, C> {
-        self.cache.load()
+    fn with_view<R>(&mut self, f: impl FnOnce(View<'_, T, C>) -> R) -> R {
+        f(View::new(self.cache.load()))
     }
 
-    /// Calls `f` with each subscriber of `t`, ascending, on one frozen graph:
-    /// [`Engine::for_each_subscriber`](crate::Engine::for_each_subscriber)
-    /// without its per-read protection. No lock, no allocation, no shared
-    /// write while the engine publishes nothing new.
-    #[inline]
-    pub fn for_each_subscriber(&mut self, t: T, mut f: impl FnMut(C)) {
-        if let Some(set) = self.graph().subscribers(&t) {
-            set.iter().for_each(&mut f);
-        }
-    }
+    read_api!(
+        "Reaching the version: one relaxed load of the engine's cell, compared \
+         with the version this reader holds; if the engine has published since, \
+         a reference-count swap to the new one.",
+        mut
+    );
 
     /// The subscribers of `t` at this instant, ascending (as
-    /// [`Engine::subscribers`](crate::Engine::subscribers)).
+    /// [`Engine::subscribers`](crate::Engine::subscribers)). Up to four are
+    /// copied from the version this reader holds; a larger set is read from
+    /// the engine's current version, kept alive by a load guard (a slot of
+    /// this thread's own), never by a shared reference count.
+    #[inline]
     pub fn subscribers(&mut self, t: T) -> Subscribers<C> {
-        let g = self.cache.load();
-        Subscribers::new(g.subscribers(&t), g)
-    }
-
-    /// Whether `t` has at least one subscriber.
-    #[inline]
-    pub fn has_subscribers(&mut self, t: T) -> bool {
-        self.graph().subs.contains_key(&t)
-    }
-
-    /// Whether `c` is live.
-    #[inline]
-    pub fn is_connected(&mut self, c: C) -> bool {
-        self.graph().conns.contains_key(&c)
-    }
-
-    /// The caps of `c`, if it is live.
-    #[inline]
-    pub fn caps(&mut self, c: C) -> Option<Caps> {
-        self.graph().caps(&c)
-    }
-
-    /// The smallest subscriber of `t` whose caps contain `required`.
-    pub fn first_subscriber_with(&mut self, t: T, required: Caps) -> Option<C> {
-        self.graph().first_subscriber_with(&t, required)
-    }
-
-    /// Every subscriber of `t` whose caps contain `required`, ascending.
-    pub fn subscribers_with(&mut self, t: T, required: Caps) -> Vec<C> {
-        self.graph().subscribers_with(&t, required)
-    }
-
-    /// The threads `c` is subscribed to, ascending (empty if `c` is not live).
-    pub fn threads_of(&mut self, c: C) -> Vec<T> {
-        self.graph().threads_of(&c)
+        let set = View::new(self.cache.load()).subscriber_set(&t);
+        Subscribers::unpinned(set).unwrap_or_else(|| Subscribers::pinned(self.cache.guard(), &t))
     }
 }
 

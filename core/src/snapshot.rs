@@ -3,39 +3,76 @@
 
 use crate::error::InvariantViolation;
 use crate::graph::Graph;
-use crate::set::{self, SubscriberSet};
-use crate::sync::{pin, Arc, Guard, Pin};
+use crate::store::{PinnedSubscribers, SetIter, SubscriberSet};
+use crate::sync::{Arc, Guard};
+use crate::view::{read_api, View};
 use crate::{Caps, Key};
 use std::fmt;
 
 /// The subscribers of one thread at one instant, ascending. Returned by
-/// [`Engine::subscribers`](crate::Engine::subscribers) and
-/// [`Snapshot::subscribers`]; it never changes.
+/// [`Engine::subscribers`](crate::Engine::subscribers),
+/// [`Snapshot::subscribers`] and [`Reader::subscribers`](crate::Reader::subscribers);
+/// it never changes.
 ///
-/// Making one never allocates: up to four subscribers are copied inline;
-/// a larger set is read in place in the graph version it came from, which
-/// the `Subscribers` keeps alive (one reference-count increment on that
-/// version). For the hottest fan-out, where even that shared write
-/// matters, [`Engine::for_each_subscriber`](crate::Engine::for_each_subscriber)
-/// and [`Reader::for_each_subscriber`](crate::Reader::for_each_subscriber)
-/// visit the set in place and write nothing.
+/// Making one never locks or allocates, and its cost is that of
+/// [`for_each_subscriber`](crate::Engine::for_each_subscriber) plus a copy
+/// of a few words: up to four subscribers are copied inline and the view
+/// holds no version; a larger set is read in place in the graph version it
+/// came from, which the view keeps alive until it is dropped. From an
+/// `Engine` or a `Reader` it keeps it by the engine's load guard (a slot of
+/// the calling thread's own: two threads reading one big thread write no
+/// common cache line; a thread holding more than a few such views at once
+/// gets a reference count for the extra ones, as `arc-swap` does for any
+/// guard); from a `Snapshot`, by one more reference count on the
+/// snapshot's version. Hold a view for a fan-out, not for a session: it
+/// keeps its version's memory alive, as a snapshot does.
+///
+/// # Examples
+///
+/// ```
+/// use switchboard_core::{Caps, Engine};
+///
+/// let engine: Engine<u64, u64> = Engine::new();
+/// for c in 1..=3 {
+///     engine.connect(c, Caps::NONE);
+///     engine.subscribe(9, c).unwrap();
+/// }
+/// let mut sum = 0;
+/// for c in engine.subscribers(9).iter() {
+///     sum += c;
+/// }
+/// assert_eq!(sum, 6);
+/// ```
 #[derive(Clone)]
 pub struct Subscribers<C: Key> {
-    /// Invariant: if `set` is a tree, `_pin` holds the graph version whose
-    /// nodes it reads.
-    set: SubscriberSet<C>,
-    _pin: Option<Pin>,
+    set: PinnedSubscribers<C>,
 }
 
 impl<C: Key> Subscribers<C> {
-    /// The set of `t` in `graph` (`set` comes from `graph`).
-    pub(crate) fn new<T: Key>(set: Option<&SubscriberSet<C>>, graph: &Arc<Graph<T, C>>) -> Self {
-        let set = set.cloned().unwrap_or(SubscriberSet::Empty);
-        let _pin = set.is_tree().then(|| pin(Arc::clone(graph)));
-        Subscribers { set, _pin }
+    /// `set`, if it needs no pin: not a tree, so copied by value.
+    #[inline]
+    pub(crate) fn unpinned(set: Option<&SubscriberSet<C>>) -> Option<Self> {
+        PinnedSubscribers::unpinned(set).map(|set| Subscribers { set })
+    }
+
+    /// The set of `t` in the version `guard` holds, kept alive by `guard`
+    /// if it is a tree (else the guard is released here).
+    #[inline]
+    pub(crate) fn pinned<T: Key>(guard: Guard<Arc<Graph<T, C>>>, t: &T) -> Self {
+        let set = PinnedSubscribers::from_guard(guard, |g| View::new(g).subscriber_set(t));
+        Subscribers { set }
+    }
+
+    /// The set of `t` in `graph`, kept alive by a new reference to `graph`
+    /// if it is a tree.
+    #[inline]
+    pub(crate) fn shared<T: Key>(graph: &Arc<Graph<T, C>>, t: &T) -> Self {
+        let set = PinnedSubscribers::from_arc(graph, |g| View::new(g).subscriber_set(t));
+        Subscribers { set }
     }
 
     /// The subscribers, ascending.
+    #[inline]
     pub fn iter(&self) -> SubscribersIter<'_, C> {
         SubscribersIter(self.set.iter())
     }
@@ -71,7 +108,7 @@ impl<'a, C: Key> IntoIterator for &'a Subscribers<C> {
 }
 
 /// Ascending iterator over [`Subscribers`].
-pub struct SubscribersIter<'a, C: Key>(set::Iter<'a, C>);
+pub struct SubscribersIter<'a, C: Key>(SetIter<'a, C>);
 
 impl<C: Key> Iterator for SubscribersIter<'_, C> {
     type Item = C;
@@ -81,10 +118,17 @@ impl<C: Key> Iterator for SubscribersIter<'_, C> {
         self.0.next()
     }
 
+    #[inline]
+    fn fold<B, F: FnMut(B, C) -> B>(self, init: B, f: F) -> B {
+        self.0.fold(init, f)
+    }
+
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.0.size_hint()
     }
 }
+
+impl<C: Key> ExactSizeIterator for SubscribersIter<'_, C> {}
 
 impl<C: Key> fmt::Debug for SubscribersIter<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -101,8 +145,9 @@ impl<C: Key> fmt::Debug for Subscribers<C> {
 /// The whole graph at one instant: connections, threads and the edges
 /// between them, from one published version. Later writes never change it.
 ///
-/// Taking one never locks or allocates. Holding one keeps its version's
-/// memory alive (versions are reclaimed by the writer once no snapshot
+/// Taking one never locks or allocates; its reads cost what the same
+/// reads through the engine cost, less the per-call load (see each
+/// method). Holding one keeps its version's memory alive (versions are reclaimed by the writer once no snapshot
 /// holds them), so hold it for a request, not for a session.
 ///
 /// # Examples
@@ -128,44 +173,17 @@ impl<T: Key, C: Key> Snapshot<T, C> {
         Snapshot { graph }
     }
 
-    /// The subscribers of `t`, ascending.
+    fn with_view<R>(&self, f: impl FnOnce(View<'_, T, C>) -> R) -> R {
+        f(View::new(&self.graph))
+    }
+
+    read_api!("Reaching the version: nothing, the snapshot holds it.");
+
+    /// The subscribers of `t`, ascending: a view that keeps this
+    /// snapshot's version alive (see [`Subscribers`] for the cost).
+    #[inline]
     pub fn subscribers(&self, t: T) -> Subscribers<C> {
-        Subscribers::new(self.graph.subscribers(&t), &self.graph)
-    }
-
-    /// Whether `t` has at least one subscriber.
-    pub fn has_subscribers(&self, t: T) -> bool {
-        self.graph.subs.contains_key(&t)
-    }
-
-    /// The threads `c` follows, ascending.
-    pub fn threads_of(&self, c: C) -> Vec<T> {
-        self.graph.threads_of(&c)
-    }
-
-    /// Whether `c` is live.
-    pub fn is_connected(&self, c: C) -> bool {
-        self.graph.conns.contains_key(&c)
-    }
-
-    /// The caps of `c`, if it is live.
-    pub fn caps(&self, c: C) -> Option<Caps> {
-        self.graph.caps(&c)
-    }
-
-    /// Whether the thread `t` exists (subscribed or not).
-    pub fn contains_thread(&self, t: T) -> bool {
-        self.graph.threads.contains_key(&t)
-    }
-
-    /// The smallest subscriber of `t` whose caps contain `required`.
-    pub fn first_subscriber_with(&self, t: T, required: Caps) -> Option<C> {
-        self.graph.first_subscriber_with(&t, required)
-    }
-
-    /// Every subscriber of `t` whose caps contain `required`, ascending.
-    pub fn subscribers_with(&self, t: T, required: Caps) -> Vec<C> {
-        self.graph.subscribers_with(&t, required)
+        Subscribers::shared(&self.graph, &t)
     }
 
     /// Every live connection, ascending. Sorts a copy of the ids (this

@@ -75,8 +75,8 @@ mod imp {
     /// host's own `std::sync::Arc` in every build.
     pub(crate) use std::sync::Arc as StdArc;
 
-    /// The guard returned by [`ThreadEntry::state`](crate::ThreadEntry::state).
-    pub use parking_lot::MutexGuard;
+    /// The guard [`Mutex::lock`] returns.
+    pub(crate) use parking_lot::MutexGuard;
 
     use std::time::Instant;
 
@@ -213,14 +213,6 @@ mod imp {
         }
     }
 
-    /// A type-erased strong reference that keeps some value alive.
-    pub(crate) type Pin = Arc<dyn std::any::Any + Send + Sync>;
-
-    /// Erases `value` into a [`Pin`] (no allocation).
-    pub(crate) fn pin<T: Send + Sync + 'static>(value: Arc<T>) -> Pin {
-        value
-    }
-
     /// One reader's cached full reference to an [`ArcSwap`]'s value.
     pub(crate) struct Cached<'a, T>(arc_swap::Cache<&'a arc_swap::ArcSwap<T>, Arc<T>>);
 
@@ -236,6 +228,12 @@ mod imp {
         #[inline]
         pub(crate) fn load(&mut self) -> &Arc<T> {
             self.0.load()
+        }
+
+        /// A guard on the cell's current value, as [`ArcSwap::load`].
+        #[inline]
+        pub(crate) fn guard(&self) -> Guard<Arc<T>> {
+            self.0.arc_swap().load()
         }
     }
 
@@ -262,8 +260,8 @@ mod imp {
     pub(crate) use loom::sync::Arc;
     pub(crate) use std::sync::Arc as StdArc;
 
-    /// The guard returned by [`ThreadEntry::state`](crate::ThreadEntry::state).
-    pub use loom::sync::MutexGuard;
+    /// The guard [`Mutex::lock`] returns.
+    pub(crate) use loom::sync::MutexGuard;
 
     use std::time::Instant;
 
@@ -322,14 +320,6 @@ mod imp {
         }
     }
 
-    /// A type-erased strong reference that keeps some value alive (loom's
-    /// `Arc` cannot be erased in place, so it is boxed in a std one).
-    pub(crate) type Pin = std::sync::Arc<dyn std::any::Any + Send + Sync>;
-
-    pub(crate) fn pin<T: Send + Sync + 'static>(value: Arc<T>) -> Pin {
-        std::sync::Arc::new(value)
-    }
-
     #[cfg(not(switchboard_loom_publish))]
     pub(crate) use mutex_cell::{ArcSwap, Cached};
     #[cfg(switchboard_loom_publish)]
@@ -383,6 +373,10 @@ mod imp {
                     self.cached = fresh;
                 }
                 &self.cached
+            }
+
+            pub(crate) fn guard(&self) -> Guard<Arc<T>> {
+                self.cell.load()
             }
         }
     }
@@ -464,6 +458,10 @@ mod imp {
                     self.cached = self.cell.version(self.index);
                 }
                 &self.cached
+            }
+
+            pub(crate) fn guard(&self) -> Guard<Arc<T>> {
+                self.cell.load()
             }
         }
     }
@@ -622,7 +620,6 @@ mod imp {
     }
 }
 
-pub use imp::MutexGuard;
 pub(crate) use imp::*;
 
 /// A counter with one writer at a time (the engine's writer, under its
@@ -646,5 +643,41 @@ impl StdCounter {
     /// The current count.
     pub(crate) fn get(&self) -> usize {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The guard [`ThreadEntry::state`](crate::ThreadEntry::state) returns: the
+/// thread's host state, locked until the guard is dropped. It derefs to the
+/// state. This crate's own type, the same in every build (inside, it holds
+/// parking_lot's guard, or loom's under `--cfg loom`).
+pub struct StateGuard<'a, T>(imp::MutexGuard<'a, T>);
+
+impl<'a, T> StateGuard<'a, T> {
+    /// Locks `mutex`.
+    #[inline]
+    pub(crate) fn lock(mutex: &'a Mutex<T>) -> Self {
+        StateGuard(mutex.lock())
+    }
+}
+
+impl<T> std::ops::Deref for StateGuard<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for StateGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T> std::fmt::Debug for StateGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateGuard").finish_non_exhaustive()
     }
 }

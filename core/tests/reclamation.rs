@@ -228,3 +228,40 @@ fn large_set_views_outlive_their_thread_and_engine() {
     assert_eq!(snap_view.len(), 300);
     assert!(snap_view.contains(299));
 }
+
+/// Many views of one large set at once, from the engine and a reader: more
+/// than a thread's few load-guard slots, so some views pin their version
+/// by guard and others by a full reference. Every one must keep its
+/// version's nodes through writes that replace and free the set, through
+/// clones, and past the engine.
+#[test]
+fn many_large_set_views_keep_their_version() {
+    let engine: Engine<u64, u64> = Engine::new();
+    for c in 0..100 {
+        engine.connect(c, Caps::NONE);
+        engine.subscribe(7, c).unwrap();
+    }
+    let mut views = Vec::new();
+    let mut reader = engine.reader();
+    for round in 0..20u64 {
+        views.push((round, engine.subscribers(7)));
+        views.push((round, reader.subscribers(7)));
+        // Replace the set: drop one member, add another.
+        engine.unsubscribe(7, round);
+        engine.connect(1000 + round, Caps::NONE);
+        engine.subscribe(7, 1000 + round).unwrap();
+    }
+    let clones: Vec<_> = views.iter().map(|(r, v)| (*r, v.clone())).collect();
+    views.truncate(7);
+    for c in 0..2000 {
+        engine.disconnect(c);
+    }
+    assert!(engine.subscribers(7).is_empty());
+    drop(reader);
+    drop(engine);
+    for (round, view) in views.iter().chain(&clones) {
+        let expected: Vec<u64> = (*round..100).chain(1000..1000 + round).collect();
+        assert_eq!(view.to_vec(), expected, "view of round {round}");
+        assert_eq!(view.len(), 100);
+    }
+}

@@ -125,3 +125,37 @@ fn cached_reader_races_publish_and_reclaim() {
         assert_eq!(engine.subscribers(7).to_vec(), [2]);
     });
 }
+
+/// `Subscribers` views of a large set (a B+tree read in place) pin their
+/// version: from the engine by its load guard, from a `Reader` by a guard
+/// on the cell's current version. A writer replaces the set (its tree
+/// nodes are retired and collected) while the reader thread still holds
+/// and then iterates both views; a view freed too early reads a poisoned
+/// node and fails the model.
+#[test]
+fn large_set_views_pin_their_version() {
+    loom::model(|| {
+        let engine = Arc::new(Engine::<u32>::new());
+        for c in 0..6 {
+            engine.connect(c, Caps::NONE);
+            engine.subscribe(7, c).unwrap();
+        }
+        let e = Arc::clone(&engine);
+        let reader = thread::spawn(move || {
+            let from_engine = e.subscribers(7);
+            let from_reader = e.reader().subscribers(7);
+            thread::yield_now();
+            (from_engine.to_vec(), from_reader.to_vec())
+        });
+        // Replace the tree twice (5, then 6 members: a tree both times).
+        engine.unsubscribe(7, 0);
+        engine.subscribe(7, 0).unwrap();
+        let (a, b) = reader.join().unwrap();
+        let full: Vec<u64> = (0..6).collect();
+        let shrunk: Vec<u64> = (1..6).collect();
+        for seen in [a, b] {
+            assert!(seen == full || seen == shrunk, "{seen:?}");
+        }
+        engine.connect(9, Caps::NONE);
+    });
+}

@@ -1,5 +1,6 @@
-//! `sim`: a scripted app-server workload run against switchboard and the
-//! reference design, printed side by side.
+//! `sim`: a scripted app-server workload run against switchboard, the
+//! reference design and a synchronous `parking_lot::Mutex` over the same
+//! maps, printed side by side.
 //!
 //! ```text
 //! cargo run --release -p switchboard-benches --bin sim -- [--duration SECS]
@@ -7,12 +8,12 @@
 //! ```
 //!
 //! `--duration` is the whole run phase (default 10 s), split evenly between
-//! the two designs. Exits with status 1 if a final graph fails validation.
+//! the three designs. Exits with status 1 if a final graph fails validation.
 
 use std::process::ExitCode;
 use std::time::Duration;
 use switchboard_benches::alloc::{self, CountingAlloc};
-use switchboard_benches::designs::{Reference, Switchboard};
+use switchboard_benches::designs::{PlMutex, Reference, Switchboard};
 use switchboard_benches::sim::{self, Config, Report, SimHost};
 
 #[global_allocator]
@@ -20,15 +21,18 @@ static ALLOC: CountingAlloc = CountingAlloc;
 
 const USAGE: &str = "usage: sim [--duration SECS] [--threads N] [--clients N] [--seed N] [--quiet]
 
-Runs the same scripted app-server workload against switchboard and the
-reference design (one tokio::sync::Mutex over the maps) and prints a
-side-by-side table.
+Runs the same scripted app-server workload against switchboard, the
+reference design (one tokio::sync::Mutex over the maps) and one
+parking_lot::Mutex over the same maps, and prints a side-by-side table.
 
-  --duration SECS  total run time, split between the two designs (default 10)
+  --duration SECS  total run time, split between the three designs (default 10)
   --threads N      thread id range (default 10000)
   --clients N      connections (default 20000)
   --seed N         script seed (default 42)
   --quiet          no progress lines";
+
+/// How many designs share `--duration`.
+const DESIGNS: f64 = 3.0;
 
 struct Args {
     cfg: Config,
@@ -62,7 +66,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    cfg.duration = Duration::from_secs_f64(total / 2.0);
+    cfg.duration = Duration::from_secs_f64(total / DESIGNS);
     Ok(Args { cfg, quiet })
 }
 
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
     let reports = [
         run::<Switchboard>(&cfg, args.quiet),
         run::<Reference>(&cfg, args.quiet),
+        run::<PlMutex>(&cfg, args.quiet),
     ];
     println!();
     print!("{}", sim::table(&reports));

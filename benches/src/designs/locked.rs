@@ -24,6 +24,12 @@ pub trait MapsLock: Send + Sync + 'static {
 
     /// Runs `f` with exclusive access and publishes its changes.
     fn write<R>(&self, f: impl FnOnce(&mut Maps) -> R) -> R;
+
+    /// Whether a host fans out from a copy of the subscriber ids made under
+    /// the lock (the reference design's way: its lock is async, and a
+    /// host does not hold it while it delivers) rather than visiting them
+    /// under the lock.
+    const FAN_OUT_FROM_COPY: bool = false;
 }
 
 /// A baseline design: [`Maps`] behind the lock `L`.
@@ -54,6 +60,7 @@ pub type ArcSwapClone = Locked<CloneOnWrite>;
 
 impl MapsLock for tokio::sync::Mutex<Maps> {
     const NAME: &'static str = "reference";
+    const FAN_OUT_FROM_COPY: bool = true;
 
     fn wrap(maps: Maps) -> Self {
         tokio::sync::Mutex::new(maps)

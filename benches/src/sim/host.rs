@@ -1,9 +1,10 @@
 //! What the sim needs from a design beyond [`Registry`]: the host-facing
 //! calls of an app server (fan-out as the host does it, listeners, commands,
-//! requests, idle unload). Implemented for switchboard and the reference
-//! design.
+//! requests, idle unload). Implemented for switchboard and for the maps
+//! behind a lock: the reference design (`tokio::sync::Mutex`) and a
+//! synchronous `parking_lot::Mutex`.
 
-use crate::designs::{Cmd, Maps, RefCmd, Reference, Switchboard};
+use crate::designs::{Cmd, Locked, Maps, MapsLock, RefCmd, Switchboard};
 use crate::Registry;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -46,7 +47,8 @@ pub trait SimHost: Registry {
     /// Delivers an event to each subscriber of `t` the way a host using this
     /// design does: switchboard through `subscribers(t)`, the reference
     /// design through `subscribed_connection_ids` (a `Vec` built under the
-    /// lock, delivered after it is released).
+    /// lock, delivered after it is released), a synchronous mutex by
+    /// visiting the set under the lock (no allocation).
     fn fan_out(&self, t: u64, f: impl FnMut(u64));
 
     /// The smallest subscriber of `t` whose caps contain `required`.
@@ -140,9 +142,17 @@ impl SimHost for Switchboard {
     }
 }
 
-impl SimHost for Reference {
+/// The maps behind a lock. Per-thread state and listener queues are the
+/// reference design's in both (`tokio` mutex and channels, used blocking
+/// from the driver threads); only the maps' lock and the fan-out differ
+/// ([`MapsLock::FAN_OUT_FROM_COPY`]).
+impl<L: MapsLock> SimHost for Locked<L> {
     fn fan_out(&self, t: u64, f: impl FnMut(u64)) {
-        self.read(|m| m.subscriber_ids(t)).into_iter().for_each(f);
+        if L::FAN_OUT_FROM_COPY {
+            self.read(|m| m.subscriber_ids(t)).into_iter().for_each(f);
+        } else {
+            self.read(|m| m.visit(t, f));
+        }
     }
 
     fn first_subscriber_with(&self, t: u64, required: u64) -> Option<u64> {

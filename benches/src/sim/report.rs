@@ -65,28 +65,43 @@ pub fn fmt_bytes(b: isize) -> String {
 /// Picks one histogram of a report.
 type HistOf = fn(&Report) -> &Histogram;
 
-/// The side-by-side results table (markdown), one column per report and,
-/// when there are two, a ratio column (first / second for throughput,
-/// second / first for latency and memory, so > 1 favours the first).
+/// One table row: its label, a cell per report, and the value behind each
+/// cell when the row has an advantage ratio (`higher` says whether a
+/// higher value is better).
+struct Row {
+    label: String,
+    cells: Vec<String>,
+    values: Option<(Vec<f64>, bool)>,
+}
+
+impl Row {
+    /// The first report's advantage over report `i`: > 1 favours the
+    /// first.
+    fn advantage(&self, i: usize) -> Option<f64> {
+        let (v, higher) = self.values.as_ref()?;
+        let (a, b) = if *higher { (v[0], v[i]) } else { (v[i], v[0]) };
+        (b > 0.0).then(|| a / b)
+    }
+}
+
+/// The side-by-side results table (markdown): one column per report, then
+/// the first report's advantage over each other one (its throughput over
+/// theirs, their latency and memory over its own; > 1 favours the first).
 pub fn table(reports: &[Report]) -> String {
-    let mut rows: Vec<(String, Vec<String>, Option<f64>)> = Vec::new();
-    let pair = reports.len() == 2;
-    let ratio = |a: f64, b: f64| (pair && b > 0.0).then(|| a / b);
+    let mut rows: Vec<Row> = Vec::new();
     let rate_row = |label: &str, f: &dyn Fn(&Report) -> u64| {
         let rates: Vec<f64> = reports
             .iter()
             .map(|r| f(r) as f64 / r.elapsed.as_secs_f64().max(1e-9))
             .collect();
-        let cells = rates
-            .iter()
-            .map(|&x| format!("{}/s", fmt_count(x)))
-            .collect();
-        let rt = if pair {
-            ratio(rates[0], rates[1])
-        } else {
-            None
-        };
-        (label.to_string(), cells, rt)
+        Row {
+            label: label.to_string(),
+            cells: rates
+                .iter()
+                .map(|&x| format!("{}/s", fmt_count(x)))
+                .collect(),
+            values: Some((rates, true)),
+        }
     };
     rows.push(rate_row("fan-outs", &|r| r.tally.fanouts));
     rows.push(rate_row("deliveries", &|r| r.tally.deliveries));
@@ -104,83 +119,74 @@ pub fn table(reports: &[Report]) -> String {
     for (label, h) in hists {
         for (q, qn) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
             let v: Vec<u64> = reports.iter().map(|r| h(r).quantile_ns(q)).collect();
-            let rt = if pair {
-                ratio(v[1] as f64, v[0] as f64)
-            } else {
-                None
-            };
-            rows.push((
-                format!("{label} {qn}"),
-                v.iter().map(|&ns| fmt_ns(ns)).collect(),
-                rt,
-            ));
+            rows.push(Row {
+                label: format!("{label} {qn}"),
+                cells: v.iter().map(|&ns| fmt_ns(ns)).collect(),
+                values: Some((v.iter().map(|&ns| ns as f64).collect(), false)),
+            });
         }
     }
     let peaks: Vec<isize> = reports.iter().map(|r| r.peak_heap).collect();
-    rows.push((
-        "peak heap".into(),
-        peaks.iter().map(|&b| fmt_bytes(b)).collect(),
-        if pair {
-            ratio(peaks[1] as f64, peaks[0] as f64)
-        } else {
-            None
-        },
-    ));
-    rows.push((
-        "setup".into(),
-        reports
+    rows.push(Row {
+        label: "peak heap".into(),
+        cells: peaks.iter().map(|&b| fmt_bytes(b)).collect(),
+        values: Some((peaks.iter().map(|&b| b as f64).collect(), false)),
+    });
+    rows.push(Row {
+        label: "setup".into(),
+        cells: reports
             .iter()
             .map(|r| format!("{:.2}s", r.setup.as_secs_f64()))
             .collect(),
-        None,
-    ));
-    rows.push((
-        "final conns / threads / subs".into(),
-        reports
+        values: None,
+    });
+    rows.push(Row {
+        label: "final conns / threads / subs".into(),
+        cells: reports
             .iter()
             .map(|r| {
                 let c = r.counts;
                 format!("{} / {} / {}", c.connections, c.threads, c.subscriptions)
             })
             .collect(),
-        None,
-    ));
-    rows.push((
-        "final snapshot validate()".into(),
-        reports
+        values: None,
+    });
+    rows.push(Row {
+        label: "final snapshot validate()".into(),
+        cells: reports
             .iter()
             .map(|r| match &r.valid {
                 Ok(()) => "ok".to_string(),
                 Err(e) => format!("FAILED: {e}"),
             })
             .collect(),
-        None,
-    ));
+        values: None,
+    });
 
     let mut out = String::new();
     let _ = write!(out, "| |");
     for r in reports {
         let _ = write!(out, " {} |", r.name);
     }
-    if pair {
-        let _ = write!(out, " {} advantage |", reports[0].name);
+    let others = reports.get(1..).unwrap_or(&[]);
+    if let Some(first) = reports.first() {
+        for r in others {
+            let _ = write!(out, " {} vs {} |", first.name, r.name);
+        }
     }
     out.push('\n');
     out.push_str("|---|");
-    for _ in reports {
-        out.push_str("---:|");
-    }
-    if pair {
+    for _ in reports.iter().chain(others) {
         out.push_str("---:|");
     }
     out.push('\n');
-    for (label, cells, rt) in rows {
-        let _ = write!(out, "| {label} |");
-        for c in cells {
+    for row in rows {
+        let _ = write!(out, "| {} |", row.label);
+        for c in &row.cells {
             let _ = write!(out, " {c} |");
         }
-        if pair {
-            match rt {
+        for i in 1..reports.len() {
+            match row.advantage(i) {
                 Some(x) => {
                     let _ = write!(out, " {x:.2}× |");
                 }

@@ -1,48 +1,11 @@
 //! Unit tests against a `BTreeSet`, with held versions; sized for
-//! valgrind (CI runs `trie::` under memcheck).
+//! valgrind (CI runs `store::` under memcheck).
 
 use super::*;
-use crate::trie::{Reclaimer, Version};
+use crate::store::Version;
 use std::collections::BTreeSet;
 
-/// A writer for tests: publishes versions, holds some, reclaims the rest.
-struct Writer {
-    latest: OrdTree<u64>,
-    version: Version,
-    reclaimer: Reclaimer,
-}
-
-impl Writer {
-    fn new() -> Self {
-        Writer {
-            latest: OrdTree::new(),
-            version: 0,
-            reclaimer: Reclaimer::default(),
-        }
-    }
-
-    /// Runs `f` as one transaction and publishes the result.
-    fn write<R>(&mut self, f: impl FnOnce(&mut OrdTree<u64>, &mut Txn<'_>) -> R) -> R {
-        self.version += 1;
-        let mut next = self.latest.share();
-        let mut txn = Txn::new(self.version, &mut self.reclaimer);
-        let r = f(&mut next, &mut txn);
-        self.latest = next;
-        r
-    }
-
-    fn collect(&mut self, held: &[Version]) {
-        // SAFETY: tests pass every version they still read.
-        unsafe { self.reclaimer.collect(held.iter().copied()) }
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        // SAFETY: tests drop the writer after their last read.
-        unsafe { self.latest.free_all(self.reclaimer.pool()) }
-    }
-}
+type Writer = crate::store::testing::TestWriter<OrdTree<u64>>;
 
 /// xorshift64: deterministic and dependency-free.
 struct Rng(u64);
@@ -239,7 +202,7 @@ fn no_op_writes_touch_nothing() {
 /// Times one insert+remove pair of a fresh key, per set size, in one
 /// transaction per pair and in one per operation.
 #[test]
-#[ignore = "timing: cargo test --release --lib trie::ordset -- --ignored --nocapture"]
+#[ignore = "timing: cargo test --release --lib store::ordset -- --ignored --nocapture"]
 fn measure_insert_remove_pairs() {
     use std::time::Instant;
     const PAIRS: u32 = 200_000;

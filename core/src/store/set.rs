@@ -29,10 +29,13 @@
 //! * `Tree`: more than `INLINE` members (canonical: a set is `Inline` iff
 //!   it fits), and the tree's own invariants.
 
-use crate::trie::{OrdIter, OrdTree, Pool, Txn};
+use super::ordset::OrdIter;
+use super::{OrdTree, Pool, Share, ShareToken, Txn};
 
 /// A thread's subscribers.
-pub(crate) type SubscriberSet<C> = SortedSet<C, 4>;
+pub(crate) type SubscriberSet<C> = SortedSet<C, SUBSCRIBERS_INLINE>;
+/// Most subscribers a thread's set holds inline.
+pub(crate) const SUBSCRIBERS_INLINE: usize = 4;
 /// The threads a connection follows.
 pub(crate) type ThreadSet<T> = SortedSet<T, 8>;
 
@@ -42,10 +45,10 @@ pub(crate) enum SortedSet<K: Copy + Ord, const INLINE: usize> {
     Tree(OrdTree<K>),
 }
 
-impl<K: Copy + Ord, const INLINE: usize> Clone for SortedSet<K, INLINE> {
+impl<K: Copy + Ord, const INLINE: usize> Share for SortedSet<K, INLINE> {
     /// A copy sharing a tree's nodes (which the copy does not own; see the
     /// module docs).
-    fn clone(&self) -> Self {
+    fn share(&self, _: &ShareToken) -> Self {
         match self {
             SortedSet::Empty => SortedSet::Empty,
             SortedSet::Inline { len, items } => SortedSet::Inline {
@@ -57,10 +60,12 @@ impl<K: Copy + Ord, const INLINE: usize> Clone for SortedSet<K, INLINE> {
     }
 }
 
-/// Ascending iterator over a [`SortedSet`].
-pub(crate) enum Iter<'a, K> {
-    Slice(std::slice::Iter<'a, K>),
-    Tree(OrdIter<'a, K>),
+/// Ascending iterator over a [`SortedSet`]: the inline members as a plain
+/// slice, or a tree's (`slice` then empty), so that iterating a small set
+/// costs what iterating a slice costs.
+pub(crate) struct Iter<'a, K> {
+    slice: std::slice::Iter<'a, K>,
+    tree: Option<OrdIter<'a, K>>,
 }
 
 impl<K: Copy + Ord> Iterator for Iter<'_, K> {
@@ -68,17 +73,24 @@ impl<K: Copy + Ord> Iterator for Iter<'_, K> {
 
     #[inline]
     fn next(&mut self) -> Option<K> {
-        match self {
-            Iter::Slice(it) => it.next().copied(),
-            Iter::Tree(it) => it.next(),
+        match self.slice.next() {
+            Some(&k) => Some(k),
+            None => self.tree.as_mut()?.next(),
+        }
+    }
+
+    #[inline]
+    fn fold<B, F: FnMut(B, K) -> B>(self, init: B, mut f: F) -> B {
+        let acc = self.slice.copied().fold(init, &mut f);
+        match self.tree {
+            Some(tree) => tree.fold(acc, f),
+            None => acc,
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match self {
-            Iter::Slice(it) => it.size_hint(),
-            Iter::Tree(it) => it.size_hint(),
-        }
+        let n = self.slice.len() + self.tree.as_ref().map_or(0, ExactSizeIterator::len);
+        (n, Some(n))
     }
 }
 
@@ -136,6 +148,7 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
 
     /// Whether this set's members live in tree nodes (which a reader
     /// outside the graph must pin).
+    #[cfg(test)]
     pub(crate) fn is_tree(&self) -> bool {
         matches!(self, SortedSet::Tree(_))
     }
@@ -163,8 +176,14 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
     #[inline]
     pub(crate) fn iter(&self) -> Iter<'_, K> {
         match self {
-            SortedSet::Tree(tree) => Iter::Tree(tree.iter()),
-            _ => Iter::Slice(self.as_slice().unwrap_or(&[]).iter()),
+            SortedSet::Tree(tree) => Iter {
+                slice: [].iter(),
+                tree: Some(tree.iter()),
+            },
+            _ => Iter {
+                slice: self.as_slice().unwrap_or(&[]).iter(),
+                tree: None,
+            },
         }
     }
 
@@ -299,47 +318,30 @@ impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trie::Reclaimer;
     use std::collections::BTreeSet;
 
-    /// One transaction per call, each a new version.
-    #[derive(Default)]
-    struct Writer {
-        version: u64,
-        reclaimer: Reclaimer,
-    }
-
-    impl Writer {
-        fn txn(&mut self) -> Txn<'_> {
-            self.version += 1;
-            Txn::new(self.version, &mut self.reclaimer)
-        }
-
-        /// Frees every retired node: the tests hold no old version.
-        #[allow(unsafe_code)]
-        fn collect(&mut self) {
-            // SAFETY: no old copy of any set is read after this point.
-            unsafe { self.reclaimer.collect(std::iter::empty()) }
-        }
-    }
+    /// Keeps no structure: each test holds its set, writes it in
+    /// `w.write(|_, txn| ..)` (one version per call) and reads no old
+    /// version after `w.collect(&[])`.
+    type Writer = crate::store::testing::TestWriter<()>;
 
     #[test]
     fn smoke() {
-        let mut w = Writer::default();
+        let mut w = Writer::new();
         let mut s = SortedSet::<u64, 4>::one(5u64);
-        assert!(s.insert(3, &mut w.txn()));
-        assert!(!s.insert(5, &mut w.txn()));
+        assert!(w.write(|_, x| s.insert(3, x)));
+        assert!(!w.write(|_, x| s.insert(5, x)));
         assert_eq!(s.iter().collect::<Vec<_>>(), [3, 5]);
-        assert!(s.remove(&3, &mut w.txn()));
-        assert!(!s.remove(&3, &mut w.txn()));
-        assert!(s.remove(&5, &mut w.txn()));
+        assert!(w.write(|_, x| s.remove(&3, x)));
+        assert!(!w.write(|_, x| s.remove(&3, x)));
+        assert!(w.write(|_, x| s.remove(&5, x)));
         assert!(s.is_empty());
         s.check().unwrap();
     }
 
     #[test]
     fn matches_a_btreeset_through_every_representation() {
-        let mut w = Writer::default();
+        let mut w = Writer::new();
         let mut s = SortedSet::<u64, 4>::Empty;
         let mut model = BTreeSet::new();
         let mut x = 99u64;
@@ -352,17 +354,17 @@ mod tests {
                 let k = (x >> 33) % 2000;
                 let grow = round % 2 == 0 || x % 4 == 0;
                 // An old copy must not change when the new one does.
-                let before = s.clone();
+                let before = s.share(&ShareToken(()));
                 let old: Vec<u64> = before.iter().collect();
                 if grow {
-                    assert_eq!(s.insert(k, &mut w.txn()), model.insert(k));
+                    assert_eq!(w.write(|_, x| s.insert(k, x)), model.insert(k));
                 } else {
-                    assert_eq!(s.remove(&k, &mut w.txn()), model.remove(&k));
+                    assert_eq!(w.write(|_, x| s.remove(&k, x)), model.remove(&k));
                 }
                 assert!(before.iter().eq(old.iter().copied()));
                 s.check().unwrap();
                 assert_eq!(s.len(), model.len());
-                w.collect();
+                w.collect(&[]);
             }
             assert!(s.iter().eq(model.iter().copied()));
             for k in 0..2000 {
@@ -370,25 +372,25 @@ mod tests {
             }
         }
         for k in model.clone() {
-            assert!(s.remove(&k, &mut w.txn()));
+            assert!(w.write(|_, x| s.remove(&k, x)));
             s.check().unwrap();
         }
         assert!(s.is_empty());
-        w.collect();
+        w.collect(&[]);
         assert_eq!(w.reclaimer.pending(), 0);
     }
 
     #[test]
     fn released_trees_are_freed() {
-        let mut w = Writer::default();
+        let mut w = Writer::new();
         let mut s = SortedSet::<u64, 4>::Empty;
         for k in 0..500 {
-            s.insert(k, &mut w.txn());
+            w.write(|_, x| s.insert(k, x));
         }
         assert!(s.is_tree());
-        s.release(&mut w.txn());
+        w.write(|_, x| s.release(x));
         assert!(s.is_empty());
-        w.collect();
+        w.collect(&[]);
         // Nothing pending, and valgrind (CI) sees no leak.
         assert_eq!(w.reclaimer.pending(), 0);
     }

@@ -53,6 +53,11 @@ const MAX_LINES: usize = 64;
 const BLOCK_MIN: usize = 4 << 10;
 const BLOCK_MAX: usize = 256 << 10;
 
+// `grow` makes a block of at least `BLOCK_MIN` bytes, and `bump` relies on
+// a fresh block holding the largest pooled slot.
+const _: () = assert!(BLOCK_MIN >= MAX_LINES * LINE);
+const _: () = assert!(BLOCK_MIN <= BLOCK_MAX);
+
 /// Node memory of one writer (see the module docs). Not `Sync`: only the
 /// writer, under its mutex, allocates and frees.
 pub(crate) struct Pool {

@@ -44,12 +44,10 @@
 //! once if this transaction made it and otherwise retires it with its
 //! `[born, died)` interval for [`Reclaimer::collect`](super::Reclaimer).
 
-use super::node::Born;
 use super::node::{Node, Parts};
 use super::pool::Pool;
-use super::{make_mut, replace, Txn};
+use super::reclaim::{make_mut, replace, Born, Txn};
 use std::fmt;
-use std::iter::FusedIterator;
 
 /// Most keys in a leaf.
 const LEAF_MAX: usize = 64;
@@ -364,8 +362,13 @@ where
         (slots[at], slots[at + 1]) = (l, r);
         (mins[at], mins[at + 1]) = ((min_key(&l), ()), (min_key(&r), ()));
     }
-    txn.discard(left, true);
-    txn.discard(right, true);
+    // SAFETY: both were children of `node` and have just been replaced in
+    // it (merged and spliced out, or overwritten by the halves), their only
+    // links ("Ownership"); each is given up once, here.
+    unsafe {
+        txn.discard(left, true);
+        txn.discard(right, true);
+    }
 }
 
 /// Sizes of `ceil(n / fill)` chunks of `n > 0` items, as even as possible.
@@ -397,8 +400,9 @@ impl<K> OrdTree<K> {
     }
 
     /// A copy sharing every node: the base of a transaction, or the set of
-    /// a published graph.
-    pub(crate) fn share(&self) -> Self {
+    /// a published graph. Store-only: outside it, sets are shared through
+    /// [`Share`](super::Share), which only the store can call.
+    pub(in crate::store) fn share(&self) -> Self {
         OrdTree {
             root: self.root,
             len: self.len,
@@ -448,18 +452,7 @@ impl<K: Copy + Ord> OrdTree<K> {
 
     /// The keys, ascending. Allocates nothing.
     pub(crate) fn iter(&self) -> OrdIter<'_, K> {
-        let mut it = OrdIter {
-            root: self.root.as_ref(),
-            path: [0; MAX_HEIGHT],
-            depth: 0,
-            leaf: &[],
-            pos: 0,
-            remaining: self.len,
-        };
-        if let Some(root) = it.root {
-            it.descend(root, 0);
-        }
-        it
+        OrdIter::new(self.root.as_ref(), self.len)
     }
 
     /// The smallest key: the root's first entry.
@@ -467,73 +460,6 @@ impl<K: Copy + Ord> OrdTree<K> {
     pub(crate) fn first(&self) -> Option<K> {
         self.root.as_ref().map(min_key)
     }
-
-    /// Checks the invariants (module docs); returns a description of the
-    /// first violation. O(n); for tests and `Snapshot::validate`.
-    pub(crate) fn check(&self) -> Result<(), String> {
-        let Some(root) = &self.root else {
-            return match (self.len, self.height) {
-                (0, 0) => Ok(()),
-                _ => Err("empty ordset with a length or height".into()),
-            };
-        };
-        if self.height == 0 || usize::from(self.height) > MAX_HEIGHT {
-            return Err(format!("ordset of height {}", self.height));
-        }
-        let (mut prev, mut count) = (None, 0);
-        check_node(root, self.height, true, &mut prev, &mut count)?;
-        if count != self.len {
-            return Err(format!("ordset len {} but {count} keys", self.len));
-        }
-        Ok(())
-    }
-}
-
-/// Checks the subtree at `node`, `level` levels above the leaves' parents
-/// (a leaf is at level 1); returns its minimum. `prev` is the last key seen.
-fn check_node<K: Copy + Ord>(
-    node: &OrdNode<K>,
-    level: u8,
-    is_root: bool,
-    prev: &mut Option<K>,
-    count: &mut usize,
-) -> Result<K, String> {
-    let h = node.header();
-    let (leaf, n) = (h.nodemap == 0, h.datamap as usize);
-    if leaf != (level == 1) {
-        return Err(format!("ordset node at level {level} is the wrong kind"));
-    }
-    let least = match (is_root, leaf) {
-        (true, true) => 1,
-        (true, false) => 2,
-        (false, _) => min_size(leaf),
-    };
-    if n < least || n > max_size(leaf) {
-        return Err(format!("ordset node of {n} items at level {level}"));
-    }
-    if !leaf && h.nodemap != low_mask(n) {
-        return Err("ordset child map is not its entry count's low mask".into());
-    }
-    let (children, entries) = node.parts(true);
-    if leaf {
-        for &(k, ()) in entries {
-            if prev.is_some_and(|p| p >= k) {
-                return Err("ordset keys not strictly ascending".into());
-            }
-            *prev = Some(k);
-        }
-        *count += n;
-        return Ok(entries[0].0);
-    }
-    for (child, &(min, ())) in children.iter().zip(entries) {
-        if child.header().born > h.born {
-            return Err("ordset child node newer than its parent".into());
-        }
-        if check_node(child, level - 1, false, prev, count)? != min {
-            return Err("ordset entry is not its child's minimum".into());
-        }
-    }
-    Ok(entries[0].0)
 }
 
 impl<K: Copy + Ord + Send + Sync> OrdTree<K> {
@@ -583,7 +509,9 @@ impl<K: Copy + Ord + Send + Sync> OrdTree<K> {
         }
         self.len -= 1;
         if self.len == 0 {
-            txn.discard(*root, true);
+            // SAFETY: the set is now empty: the root is unlinked just below
+            // and given up once, here.
+            unsafe { txn.discard(*root, true) };
             (self.root, self.height) = (None, 0);
             return true;
         }
@@ -650,7 +578,11 @@ impl<K: Copy + Ord + Send + Sync> OrdTree<K> {
             for &child in node.parts(true).0 {
                 discard_tree(child, txn);
             }
-            txn.discard(node, true);
+            // SAFETY: the whole tree leaves the version (`discard_all`
+            // empties `self`), and each node has one parent, so it is
+            // visited and given up once; its children were given up above,
+            // but only its own allocation is read here.
+            unsafe { txn.discard(node, true) };
         }
         if let Some(root) = self.root.take() {
             discard_tree(root, txn);
@@ -659,90 +591,9 @@ impl<K: Copy + Ord + Send + Sync> OrdTree<K> {
     }
 }
 
-/// Ascending iterator over an [`OrdTree`]; lives on the stack.
-///
-/// It keeps the child index taken at each inner level rather than the
-/// nodes, and walks down from the root again to reach the next leaf (once
-/// per 16-64 keys), which keeps it small enough to return by value.
-pub(crate) struct OrdIter<'a, K> {
-    root: Option<&'a OrdNode<K>>,
-    /// Per inner level, root first: which child the walk is in.
-    path: [u8; MAX_HEIGHT],
-    /// Inner levels in `path`: the leaves' depth.
-    depth: usize,
-    /// The current leaf's keys, and the next one's index.
-    leaf: &'a [(K, ())],
-    pos: usize,
-    /// Keys not yet returned.
-    remaining: usize,
-}
-
-// SAFETY: an iterator only reads nodes that are immutable while reachable
-// (module docs); sending or sharing it shares `&K`s, sound when `K: Sync`.
-unsafe impl<K: Sync> Send for OrdIter<'_, K> {}
-// SAFETY: as above; `&OrdIter` gives no access to the nodes at all.
-unsafe impl<K: Sync> Sync for OrdIter<'_, K> {}
-
-impl<'a, K> OrdIter<'a, K> {
-    /// Walks from `node`, at depth `depth`, down to its leftmost leaf.
-    fn descend(&mut self, mut node: &'a OrdNode<K>, mut depth: usize) {
-        while !is_leaf(node) {
-            self.path[depth] = 0;
-            depth += 1;
-            node = &node.parts(true).0[0];
-        }
-        (self.depth, self.leaf, self.pos) = (depth, keys(node), 0);
-    }
-
-    /// Moves to the next leaf, if any: from the root along `path` to the
-    /// deepest level with a next child, then down that child's leftmost
-    /// path.
-    fn next_leaf(&mut self) {
-        let Some(mut node) = self.root else {
-            return;
-        };
-        let mut turn = None;
-        for d in 0..self.depth {
-            let children = node.parts(true).0;
-            let i = usize::from(self.path[d]);
-            if i + 1 < children.len() {
-                turn = Some((d, children));
-            }
-            node = &children[i];
-        }
-        if let Some((d, children)) = turn {
-            let next = usize::from(self.path[d]) + 1;
-            // At most INNER_MAX children: the index fits in a `u8`.
-            self.path[d] = next as u8;
-            self.descend(&children[next], d + 1);
-        }
-    }
-}
-
-impl<K: Copy> Iterator for OrdIter<'_, K> {
-    type Item = K;
-
-    #[inline]
-    fn next(&mut self) -> Option<K> {
-        if self.pos == self.leaf.len() {
-            if self.remaining == 0 {
-                return None;
-            }
-            self.next_leaf();
-        }
-        let &(k, ()) = self.leaf.get(self.pos)?;
-        self.pos += 1;
-        self.remaining -= 1;
-        Some(k)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
-    }
-}
-
-impl<K: Copy> ExactSizeIterator for OrdIter<'_, K> {}
-impl<K: Copy> FusedIterator for OrdIter<'_, K> {}
-
+mod check;
+mod iter;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use iter::OrdIter;

@@ -13,44 +13,7 @@ impl Hash for Weak {
     }
 }
 
-/// A writer for tests: publishes versions, holds some, reclaims the rest.
-struct Writer<K, V> {
-    latest: Trie<K, V>,
-    version: Version,
-    reclaimer: Reclaimer,
-}
-
-impl<K: Copy + Eq + Hash + Send + Sync, V: Clone + Send + Sync> Writer<K, V> {
-    fn new() -> Self {
-        Writer {
-            latest: Trie::new(),
-            version: 0,
-            reclaimer: Reclaimer::default(),
-        }
-    }
-
-    /// Runs `f` as one transaction and publishes the result.
-    fn write<R>(&mut self, f: impl FnOnce(&mut Trie<K, V>, &mut Txn<'_>) -> R) -> R {
-        self.version += 1;
-        let mut next = self.latest.share();
-        let mut txn = Txn::new(self.version, &mut self.reclaimer);
-        let r = f(&mut next, &mut txn);
-        self.latest = next;
-        r
-    }
-
-    fn collect(&mut self, held: &[Version]) {
-        // SAFETY: tests pass every version they still read.
-        unsafe { self.reclaimer.collect(held.iter().copied()) }
-    }
-}
-
-impl<K, V> Drop for Writer<K, V> {
-    fn drop(&mut self) {
-        // SAFETY: tests drop the writer after their last read.
-        unsafe { self.latest.free_all(self.reclaimer.pool()) }
-    }
-}
+type Writer<K, V> = crate::store::testing::TestWriter<Trie<K, V>>;
 
 #[test]
 fn smoke() {

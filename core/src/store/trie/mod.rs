@@ -21,7 +21,7 @@
 //!   holding a child), then the packed child pointers, then the packed
 //!   entries. An inner node of 32 children copies in 272 bytes; entries
 //!   live inline, so a lookup touches one node per level;
-//! * nodes live in the writer's [`Pool`] (`pool.rs`): whole cache lines,
+//! * nodes live in the writer's [`Pool`] (`store/pool.rs`): whole cache lines,
 //!   recycled through per-size free lists, so that the writer's allocations
 //!   never share a line with a node a reader is reading.
 //!
@@ -36,48 +36,21 @@
 //!   inlined into its parent). Past the last hash bits (`shift >= 64`) a
 //!   node is a *collision node*: `nodemap == 0`, `datamap` is its entry
 //!   count (at least two), entries unordered, all with one full hash.
-//! * **Ownership.** Every node is owned by exactly one of: the latest trie
-//!   (reachable from its root), or the [`Reclaimer`]'s retired list. No node
-//!   has two parents in one version.
-//! * **Immutability.** A node created in an earlier version (`born <
-//!   txn.version`) is never written: the writer copies it and retires the
-//!   original. A node born in the current transaction is reachable only
-//!   from the unpublished next trie, so the writer may change or free it in
-//!   place.
-//!
-//! # Reclamation rule
-//!
-//! A node is visible in the versions `[born, died)`, where `died` is the
-//! version of the transaction that replaced it. The retired list keeps each
-//! replaced node with that interval, and [`Reclaimer::collect`] frees it once
-//! no *held* version (a graph some reader may still hold, as told by the
-//! engine) lies inside the interval. Freeing by interval, not in retirement
-//! order, lets a long-held snapshot pin only the nodes it can see: nodes
-//! born after it and replaced since are freed as usual.
-//!
-//! The engine guarantees the rest: readers reach a trie only through a graph
-//! version they hold, and `collect` is told every version that may still be
-//! held.
+//! * Ownership, immutability and reclamation: the store's (`store/mod.rs`).
 
-mod node;
-mod ordset;
-mod pool;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use node::{Reclaimer, Txn};
-pub(crate) use ordset::{OrdIter, OrdTree};
-pub(crate) use pool::{NodeCount, Pool};
-
+use super::node::Node;
+use super::reclaim::{make_mut, replace, Born, Txn};
+#[cfg(test)]
+use super::Version;
+use super::{share_entry, Pool, Share, ShareToken};
 use crate::hash::hash_of;
-use node::{Born, Node, PartsMut};
 use std::hash::Hash;
 
 const BITS: u32 = 5;
 const MASK: u64 = (1 << BITS) - 1;
-
-/// A graph version number: the engine's publish counter.
-pub(crate) type Version = u64;
 
 /// A persistent map from `K` to `V` (see the module docs).
 ///
@@ -265,7 +238,7 @@ impl<K: Copy + Eq + Hash, V> Trie<K, V> {
 impl<K, V> Trie<K, V>
 where
     K: Copy + Eq + Hash + Send + Sync,
-    V: Clone + Send + Sync,
+    V: Share + Send + Sync,
 {
     /// A mutable reference to the value of `key`, copying the path to it
     /// unless this transaction already did. `None` (and no copy) if absent.
@@ -329,52 +302,13 @@ where
         self.len -= 1;
         if self.len == 0 {
             if let Some(root) = self.root.take() {
-                txn.discard(root, false);
+                // SAFETY: the root, just taken out of the trie (its only
+                // link), given up once.
+                unsafe { txn.discard(root, false) };
             }
         }
         old
     }
-}
-
-/// The parts of `node`, writable: the node is copied first (and the
-/// original retired) unless this transaction created it.
-fn make_mut<'n, K, V>(
-    node: &'n mut Node<K, V>,
-    collision: bool,
-    txn: &mut Txn<'_>,
-) -> PartsMut<'n, K, V>
-where
-    K: Copy + Send + Sync,
-    V: Clone + Send + Sync,
-{
-    if node.header().born != txn.version {
-        let old = *node;
-        let h = old.header();
-        let (children, entries) = old.parts(collision);
-        *node = Node::alloc(
-            h.datamap,
-            h.nodemap,
-            txn.born(),
-            collision,
-            children.iter().copied(),
-            entries.iter().cloned(),
-        );
-        txn.discard(old, collision);
-    }
-    // SAFETY: `node` was born in this transaction, so it is unpublished and
-    // reachable only through `node`, which we borrow exclusively.
-    unsafe { node.parts_mut(collision) }
-}
-
-/// Replaces `*node` with `new` and gives up the old node.
-fn replace<K: Send + Sync, V: Send + Sync>(
-    node: &mut Node<K, V>,
-    new: Node<K, V>,
-    collision: bool,
-    txn: &mut Txn<'_>,
-) {
-    let old = std::mem::replace(node, new);
-    txn.discard(old, collision);
 }
 
 /// A subtree holding two distinct keys whose hashes agree below `shift`.
@@ -426,7 +360,7 @@ fn insert_in<K, V>(
 ) -> Option<V>
 where
     K: Copy + Eq + Hash + Send + Sync,
-    V: Clone + Send + Sync,
+    V: Share + Send + Sync,
 {
     let version = txn.born();
     if is_collision(shift) {
@@ -444,7 +378,7 @@ where
             node.parts(true)
                 .1
                 .iter()
-                .cloned()
+                .map(share_entry)
                 .chain(std::iter::once((key, value))),
         );
         replace(node, grown, true, txn);
@@ -470,9 +404,9 @@ where
             children.iter().copied(),
             entries[..at]
                 .iter()
-                .cloned()
+                .map(share_entry)
                 .chain(std::iter::once((key, value)))
-                .chain(entries[at..].iter().cloned()),
+                .chain(entries[at..].iter().map(share_entry)),
         );
         replace(node, grown, false, txn);
         return None;
@@ -483,7 +417,7 @@ where
         return Some(std::mem::replace(&mut entries[at].1, value));
     }
     // Another key holds the slot: both move down into a new child.
-    let (k, v) = entries[at].clone();
+    let (k, v) = share_entry(&entries[at]);
     let child = pair(
         (k, v, hash_of(&k)),
         (key, value, hash),
@@ -503,8 +437,8 @@ where
             .chain(children[child_at..].iter().copied()),
         entries[..at]
             .iter()
-            .cloned()
-            .chain(entries[at + 1..].iter().cloned()),
+            .map(share_entry)
+            .chain(entries[at + 1..].iter().map(share_entry)),
     );
     replace(node, split, false, txn);
     None
@@ -520,13 +454,13 @@ fn remove_in<K, V>(
 ) -> Option<V>
 where
     K: Copy + Eq + Hash + Send + Sync,
-    V: Clone + Send + Sync,
+    V: Share + Send + Sync,
 {
     let version = txn.born();
     if is_collision(shift) {
         let entries = node.parts(true).1;
         let pos = entries.iter().position(|(k, _)| k == key)?;
-        let removed = entries[pos].1.clone();
+        let removed = entries[pos].1.share(&ShareToken(()));
         let shrunk = Node::alloc(
             node.header().datamap - 1,
             0,
@@ -535,8 +469,8 @@ where
             std::iter::empty(),
             entries[..pos]
                 .iter()
-                .cloned()
-                .chain(entries[pos + 1..].iter().cloned()),
+                .map(share_entry)
+                .chain(entries[pos + 1..].iter().map(share_entry)),
         );
         replace(node, shrunk, true, txn);
         return Some(removed);
@@ -547,7 +481,7 @@ where
     if datamap & bit != 0 {
         let (children, entries) = node.parts(false);
         let at = index_of(datamap, bit);
-        let removed = entries[at].1.clone();
+        let removed = entries[at].1.share(&ShareToken(()));
         let shrunk = Node::alloc(
             datamap & !bit,
             nodemap,
@@ -556,8 +490,8 @@ where
             children.iter().copied(),
             entries[..at]
                 .iter()
-                .cloned()
-                .chain(entries[at + 1..].iter().cloned()),
+                .map(share_entry)
+                .chain(entries[at + 1..].iter().map(share_entry)),
         );
         replace(node, shrunk, false, txn);
         return Some(removed);
@@ -586,12 +520,15 @@ where
                 .chain(children[child_at + 1..].iter().copied()),
             entries[..at]
                 .iter()
-                .cloned()
-                .chain(std::iter::once(child_entries[0].clone()))
-                .chain(entries[at..].iter().cloned()),
+                .map(share_entry)
+                .chain(std::iter::once(share_entry(&child_entries[0])))
+                .chain(entries[at..].iter().map(share_entry)),
         );
         replace(node, inlined, false, txn);
-        txn.discard(child, child_collision);
+        // SAFETY: `inlined` took `child`'s entry and does not link `child`;
+        // its old parent was just replaced, so nothing in the version being
+        // built links to it. Given up once, here.
+        unsafe { txn.discard(child, child_collision) };
     }
     Some(removed)
 }

@@ -1,10 +1,10 @@
-//! The raw node layer: one allocation per node (header, child pointers,
-//! entries), the writer's transactions and the reclaimer. Every `unsafe`
-//! operation of the trie lives here or in the accessors it exports; the
-//! rules they rely on are in the parent module's docs ("Ownership",
-//! "Immutability", "Reclamation rule").
+//! Node layout: one allocation per node (a header, the child pointers,
+//! the entries), built, read and freed here. The rules every `unsafe`
+//! block relies on are the store's ("Ownership", "Immutability",
+//! "Reclamation", in `store/mod.rs`).
 
 use super::pool::Pool;
+use super::reclaim::Born;
 use super::Version;
 use std::alloc::Layout;
 use std::marker::PhantomData;
@@ -13,7 +13,7 @@ use std::ptr::{self, NonNull};
 /// What every node allocation starts with.
 #[repr(C)]
 pub(super) struct Header {
-    /// Slots holding an entry inline (a collision node: the entry count).
+    /// Slots holding an entry inline; in a *counted* node, the entry count.
     pub(super) datamap: u32,
     /// Slots holding a child node.
     pub(super) nodemap: u32,
@@ -22,7 +22,15 @@ pub(super) struct Header {
 }
 
 /// A pointer to one node allocation: `Header`, then `nodemap.count_ones()`
-/// child `Node`s, then `datamap.count_ones()` entries `(K, V)`.
+/// child `Node`s, then the entries `(K, V)`: `datamap.count_ones()` of them,
+/// or `datamap` itself in a *counted* node (the trie's hash-collision nodes
+/// and every B+tree node). Whether a node is counted is not stored: the
+/// caller knows (the trie by its depth, the B+tree always) and passes it as
+/// `counted`.
+///
+/// A handle is a copyable pointer with no ownership of its own: which copy
+/// owns the node is the store's rule ("Ownership"), and the operations that
+/// end a node's life (`free`, `Txn::discard`) are `unsafe`.
 #[repr(transparent)]
 pub(super) struct Node<K, V> {
     ptr: NonNull<Header>,
@@ -69,10 +77,10 @@ fn shape<K, V>(children: usize, entries: usize) -> Shape {
 }
 
 /// How many entries a node holds: one per `datamap` bit, or `datamap`
-/// itself for a collision node.
+/// itself for a counted node.
 #[inline]
-fn entry_count(h: &Header, collision: bool) -> usize {
-    if collision {
+fn entry_count(h: &Header, counted: bool) -> usize {
+    if counted {
         h.datamap as usize
     } else {
         h.datamap.count_ones() as usize
@@ -96,6 +104,24 @@ const fn entries_at<K, V>(children: usize) -> usize {
 }
 
 impl<K, V> Node<K, V> {
+    /// The allocation this handle points to (for the retired list).
+    pub(super) fn as_raw(&self) -> NonNull<Header> {
+        self.ptr
+    }
+
+    /// A handle to the node allocation at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from [`as_raw`](Self::as_raw) on a `Node<K, V>` whose
+    /// allocation is still live.
+    pub(super) unsafe fn from_raw(ptr: NonNull<Header>) -> Self {
+        Node {
+            ptr,
+            _entries: PhantomData,
+        }
+    }
+
     #[inline]
     pub(super) fn header(&self) -> &Header {
         // SAFETY: `ptr` points at a live node (the reclamation rule keeps
@@ -128,7 +154,7 @@ impl<K, V> Node<K, V> {
         }
     }
 
-    /// Entry `i` of a (non-collision) node with `children` children.
+    /// Entry `i` of a (non-counted) node with `children` children.
     #[inline]
     pub(super) fn entry(&self, children: usize, i: usize) -> &(K, V) {
         debug_assert!(i < self.header().datamap.count_ones() as usize);
@@ -144,13 +170,13 @@ impl<K, V> Node<K, V> {
         }
     }
 
-    /// The child pointers and entries. `collision` says whether this node
-    /// sits past the last hash bits (the caller knows its depth).
+    /// The child pointers and entries. `counted`: whether this is a counted
+    /// node (see [`Node`]).
     #[inline]
-    pub(super) fn parts(&self, collision: bool) -> Parts<'_, K, V> {
+    pub(super) fn parts(&self, counted: bool) -> Parts<'_, K, V> {
         let h = self.header();
         let nc = h.nodemap.count_ones() as usize;
-        let nd = entry_count(h, collision);
+        let nd = entry_count(h, counted);
         let s = shape::<K, V>(nc, nd);
         let base = self.ptr.as_ptr().cast::<u8>();
         // SAFETY: the allocation was made with `shape(nc, nd)` and its
@@ -173,10 +199,10 @@ impl<K, V> Node<K, V> {
     /// The node is unpublished and reachable only through the caller's
     /// exclusive borrow.
     #[inline]
-    pub(super) unsafe fn parts_mut(&mut self, collision: bool) -> PartsMut<'_, K, V> {
+    pub(super) unsafe fn parts_mut(&mut self, counted: bool) -> PartsMut<'_, K, V> {
         let (nc, nd) = {
             let h = self.header();
-            (h.nodemap.count_ones() as usize, entry_count(h, collision))
+            (h.nodemap.count_ones() as usize, entry_count(h, counted))
         };
         let s = shape::<K, V>(nc, nd);
         let base = self.ptr.as_ptr().cast::<u8>();
@@ -195,12 +221,12 @@ impl<K, V> Node<K, V> {
         datamap: u32,
         nodemap: u32,
         born: Born<'_>,
-        collision: bool,
+        counted: bool,
         children: impl Iterator<Item = Node<K, V>>,
         entries: impl Iterator<Item = (K, V)>,
     ) -> Self {
         let nc = nodemap.count_ones() as usize;
-        let nd = if collision {
+        let nd = if counted {
             datamap as usize
         } else {
             datamap.count_ones() as usize
@@ -247,12 +273,12 @@ impl<K, V> Node<K, V> {
     ///
     /// # Safety
     ///
-    /// No reader can reach the node any more, it is freed once, `collision`
+    /// No reader can reach the node any more, it is freed once, `counted`
     /// is its kind, and `pool` is the one it was allocated from.
-    pub(super) unsafe fn free(self, collision: bool, pool: &Pool) {
+    pub(super) unsafe fn free(self, counted: bool, pool: &Pool) {
         let (nc, nd) = {
             let h = self.header();
-            (h.nodemap.count_ones() as usize, entry_count(h, collision))
+            (h.nodemap.count_ones() as usize, entry_count(h, counted))
         };
         let s = shape::<K, V>(nc, nd);
         let base = self.ptr.as_ptr().cast::<u8>();
@@ -268,8 +294,11 @@ impl<K, V> Node<K, V> {
         {
             // Keep the allocation (leaked) with a poisoned header, so that a
             // later access fails loudly instead of reading freed memory.
-            // SAFETY: the header is still allocated; loom runs one thread at
-            // a time, so this write races with nothing.
+            // SAFETY: the header is still allocated (under loom nothing is
+            // given back); by the caller's contract no reader can reach the
+            // node any more, so no other thread reads or writes it (a model
+            // in which one still could fails on the poison in `header`, or
+            // in loom's own race detection on the graph's `Arc`s).
             unsafe { (*self.ptr.as_ptr()).born = POISONED };
         }
         #[cfg(not(loom))]
@@ -277,156 +306,6 @@ impl<K, V> Node<K, V> {
         // pool with `s.layout`.
         unsafe {
             pool.free(self.ptr.cast(), s.layout);
-        }
-    }
-}
-
-/// Type-erased `Node::free`, for the retired list.
-///
-/// # Safety
-///
-/// As `Node::free`, for a `Node<K, V>` at `ptr`.
-unsafe fn free_erased<K, V>(ptr: NonNull<Header>, collision: bool, pool: &Pool) {
-    let node = Node::<K, V> {
-        ptr,
-        _entries: PhantomData,
-    };
-    // SAFETY: the caller's contract.
-    unsafe { node.free(collision, pool) }
-}
-
-/// A replaced node waiting until no held version can see it.
-struct Retired {
-    ptr: NonNull<Header>,
-    collision: bool,
-    free: unsafe fn(NonNull<Header>, bool, &Pool),
-    born: Version,
-    died: Version,
-}
-
-/// The writer's node memory and its list of replaced nodes (see
-/// "Reclamation rule").
-#[derive(Default)]
-pub(crate) struct Reclaimer {
-    retired: Vec<Retired>,
-    pool: Pool,
-}
-
-// SAFETY: the retired nodes hold `Send + Sync` keys and values (required
-// where they are retired), and only the reclaimer's owner frees them.
-// (Not `Sync`: the pool is the writer's alone.)
-unsafe impl Send for Reclaimer {}
-
-impl Reclaimer {
-    /// The memory every node of this writer comes from.
-    pub(crate) fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
-    /// Number of replaced nodes not yet freed.
-    #[cfg(test)]
-    pub(crate) fn pending(&self) -> usize {
-        self.retired.len()
-    }
-
-    /// Frees every retired node that no version in `held` can see.
-    ///
-    /// # Safety
-    ///
-    /// `held` yields every graph version a reader may still hold (the
-    /// latest version need not be listed: no retired node is visible in it).
-    pub(crate) unsafe fn collect(&mut self, held: impl Iterator<Item = Version> + Clone) {
-        let pool = &self.pool;
-        self.retired.retain(|r| {
-            let visible = held.clone().any(|v| r.born <= v && v < r.died);
-            if !visible {
-                // SAFETY: no held version lies in [born, died), so no reader
-                // can reach the node (caller's contract); it is listed once.
-                unsafe { (r.free)(r.ptr, r.collision, pool) };
-            }
-            visible
-        });
-    }
-}
-
-impl Drop for Reclaimer {
-    fn drop(&mut self) {
-        // SAFETY: the reclaimer is dropped only once no graph version exists
-        // any more (its owner outlives every version).
-        unsafe { self.collect(std::iter::empty()) }
-    }
-}
-
-/// What a new node needs: the version it is born in and the pool its
-/// memory comes from. `Copy`, so that building code can pass it around
-/// while the transaction itself is borrowed elsewhere.
-#[derive(Clone, Copy)]
-pub(crate) struct Born<'a> {
-    pub(super) version: Version,
-    pool: &'a Pool,
-}
-
-/// One writer transaction: builds the graph version `version`.
-pub(crate) struct Txn<'a> {
-    pub(super) version: Version,
-    retired: &'a mut Vec<Retired>,
-    pool: &'a Pool,
-    /// Whether this transaction made or gave up any node.
-    pub(super) touched: bool,
-}
-
-impl<'a> Txn<'a> {
-    /// A transaction building `version`, which must be newer than every
-    /// version built before with this reclaimer.
-    pub(crate) fn new(version: Version, reclaimer: &'a mut Reclaimer) -> Self {
-        let Reclaimer { retired, pool } = reclaimer;
-        Txn {
-            version,
-            retired,
-            pool,
-            touched: false,
-        }
-    }
-
-    /// What nodes made in this transaction are born with.
-    #[inline]
-    pub(super) fn born(&self) -> Born<'a> {
-        Born {
-            version: self.version,
-            pool: self.pool,
-        }
-    }
-
-    /// Whether this transaction made or gave up any node: if so, its trie
-    /// must be published (the nodes it replaced are already retired).
-    pub(crate) fn touched(&self) -> bool {
-        self.touched
-    }
-
-    /// Gives up `node`, which the caller has just unlinked: freed now if
-    /// this transaction made it, retired with its visibility interval
-    /// otherwise.
-    pub(super) fn discard<K: Send + Sync, V: Send + Sync>(
-        &mut self,
-        node: Node<K, V>,
-        collision: bool,
-    ) {
-        self.touched = true;
-        let born = node.header().born;
-        if born == self.version {
-            // SAFETY: born in this transaction: unpublished, and the caller
-            // unlinked it from the only parent it had; allocated from this
-            // pool.
-            unsafe { node.free(collision, self.pool) };
-        } else {
-            debug_assert!(born < self.version);
-            self.retired.push(Retired {
-                ptr: node.ptr,
-                collision,
-                free: free_erased::<K, V>,
-                born,
-                died: self.version,
-            });
         }
     }
 }

@@ -1,0 +1,166 @@
+//! The node store: every line of code that allocates, copies, shares or
+//! frees graph nodes, and the crate's `unsafe` code with it.
+//!
+//! The graph's maps ([`Trie`], a hash trie) and its large subscriber sets
+//! ([`OrdTree`], a B+tree, inside [`SortedSet`]) are persistent structures
+//! built from one kind of node ([`node`]): a cache-line-aligned allocation
+//! from the writer's [`Pool`], with no reference counts. A version shares
+//! every node it did not change with the version before it, so a node's
+//! lifetime is not any one value's: it is decided here, by the rule below.
+//! Code outside the store reads nodes through shared references tied to a
+//! graph version it holds, and changes them only inside a writer's [`Txn`].
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `node.rs` | node layout: header, child pointers, entries; `alloc`, `free`, accessors |
+//! | `reclaim.rs` | transactions (copy instead of write, give up replaced nodes) and the [`Reclaimer`] |
+//! | `pool.rs` | the writer's cache-line slots |
+//! | `trie/` | the hash trie |
+//! | `ordset/` | the B+tree |
+//! | `set.rs` | [`SortedSet`]: inline up to a few members, else an `OrdTree` |
+//! | `pin.rs` | [`PinnedSet`]: a set read out of a version, with the pin that keeps the version alive (`Subscribers`) |
+//!
+//! # Memory verbs
+//!
+//! * **give up** (`Txn::discard`, `OrdTree::discard_all`,
+//!   `SortedSet::release`): a writer unlinks a node from the version it is
+//!   building. A node made in the same transaction is *freed* at once; an
+//!   older one is *retired*.
+//! * **share** ([`Share`]): copy a value or root that points to nodes,
+//!   without owning them. Only the store shares values (a [`ShareToken`]
+//!   proves it); the engine shares the latest roots to start a transaction.
+//! * **retire**: put a replaced node on the [`Reclaimer`]'s list with the
+//!   versions that can see it, `[born, died)`. Also said of a replaced graph
+//!   version, which the writer keeps (`graph.rs`, `Writer::retire`) until no
+//!   reader holds it.
+//! * **collect** ([`Reclaimer::collect`]): free every retired node that no
+//!   held version can see.
+//! * **free** (`Node::free`, `free_all`): drop a node's entries and give its
+//!   memory back to the [`Pool`], which keeps it for new nodes.
+//!
+//! # Ownership and immutability
+//!
+//! 1. **Ownership.** Every node is owned by exactly one of: the latest
+//!    version (reachable from its roots), or the retired list. No node has
+//!    two parents in one version.
+//! 2. **Immutability.** A node born in an earlier version (`born <
+//!    txn.version`) is never written: the writer copies it and retires the
+//!    original. A node born in the current transaction is reachable only
+//!    from the unpublished next version, so the writer may change or free it
+//!    in place.
+//! 3. **Visibility.** A node is visible in exactly the versions `[born,
+//!    died)`, where `died` is the version of the transaction that replaced
+//!    it (the latest version sees every node it owns).
+//!
+//! # Reclamation: why freeing a retired node is safe
+//!
+//! The engine publishes versions through one `ArcSwap` cell and keeps every
+//! replaced version in its writer's `retired` list (`graph.rs`). The writer,
+//! under its mutex, frees a retired node in [`Reclaimer::collect`] when no
+//! version in that list lies in the node's `[born, died)`. The steps that
+//! make this free happen after every read of the node:
+//!
+//! 1. **Readers reach versions only through the cell.** A reader holds a
+//!    version by an `ArcSwap` load guard, a full `Arc` (a [`Snapshot`],
+//!    a `Reader`'s cache, a [`PinnedSet`]'s pin), or a clone of one of those;
+//!    it reads nodes only through a version it holds (every read path
+//!    borrows from the held version, `view.rs`).
+//! 2. **The swap settles every guard.** `Writer::retire` runs after
+//!    `ArcSwap::swap` has replaced the version in the cell. `swap` pays every
+//!    reader debt on the old version: for each guard still in a debt slot it
+//!    takes a reference count on the reader's behalf. Edge: the reader's
+//!    `SeqCst` store of its debt and the writer's `SeqCst` scan of the debt
+//!    slots are ordered in the single `SeqCst` order; a reader that released
+//!    its guard first did so with a `SeqCst` compare-and-swap on its slot,
+//!    which the writer's scan reads, so the reader's node reads happen before
+//!    the scan (release/acquire through the slot). After `swap` returns, the
+//!    old version's strong count counts every reader still holding it.
+//! 3. **No new reader can reach a replaced version.** The cell no longer
+//!    holds it (2), so a new guard or `Arc` can only be a clone of an
+//!    existing one, which step 2 counts.
+//! 4. **A count of one means no reader is left.** `retire` drops a retired
+//!    version whose strong count is 1 (only the list holds it). Readers never
+//!    drop the last reference (the list holds one), so the writer's drop is
+//!    the last: `Arc::drop`'s `fetch_sub` reads 1 and its `Acquire` fence
+//!    synchronises with every reader's `Release` decrement. Edge: each
+//!    reader's reads of the version's nodes happen before its decrement,
+//!    hence before that fence, hence before anything the writer does next.
+//! 5. **`collect` frees only nodes no held version can see.** Every version
+//!    a reader may still hold is the latest one (which sees no retired node,
+//!    by 1) or a version left in the list (4); `collect` is passed the list
+//!    and keeps every node visible (3) in one of them. A node it frees was
+//!    visible only in versions dropped in step 4, after all their reads (4),
+//!    or in versions never published.
+//! 6. **Nodes born and replaced in one transaction** were never published
+//!    (2 of "Ownership and immutability"): `Txn::discard` frees them at once,
+//!    on the writer's thread, which alone could reach them.
+//! 7. **The last version frees the rest.** Every version holds the graph's
+//!    node owner (`graph.rs`, `NodeOwner`); the engine's drop breaks the
+//!    owner's reference cycle through `retired`. When the last version goes,
+//!    its `Arc::drop` (an `Acquire` fence after the last `Release`
+//!    decrement, as in 4) runs the owner's drop, which frees the latest
+//!    version's nodes and, in the `Reclaimer`'s drop, the retired ones: by
+//!    then no version, hence no reader, exists.
+//!
+//! The pool never hands a slot to a new node while a freed node's reader
+//! could still read it: a slot is reused only after its node was freed
+//! (5, 6, 7). Builds with `--cfg loom` or `--cfg switchboard_system_nodes`
+//! give every node its own `malloc` block, so that loom (which poisons freed
+//! nodes, `node.rs`) and valgrind (CI) see any read of a freed node.
+//!
+//! [`Snapshot`]: crate::Snapshot
+
+mod node;
+mod ordset;
+mod pin;
+mod pool;
+mod reclaim;
+mod set;
+#[cfg(test)]
+mod testing;
+mod trie;
+
+pub(crate) use ordset::OrdTree;
+pub(crate) use pin::PinnedSet;
+
+/// A thread's subscribers read out of a version (what `Subscribers` holds).
+pub(crate) type PinnedSubscribers<C> = PinnedSet<C, { set::SUBSCRIBERS_INLINE }>;
+pub(crate) use pool::{NodeCount, Pool};
+pub(crate) use reclaim::{Reclaimer, Txn};
+pub(crate) use set::{Iter as SetIter, SubscriberSet, ThreadSet};
+pub(crate) use trie::Trie;
+
+/// A graph version number: the engine's publish counter.
+pub(crate) type Version = u64;
+
+/// Proof that the caller is the store: only the store can make one, so
+/// only the store can call [`Share::share`].
+pub(crate) struct ShareToken(());
+
+/// A value stored in a [`Trie`] entry, copied when the store copies the
+/// node holding it (a path copy).
+///
+/// A copy shares whatever nodes the value points to (a set's tree) without
+/// keeping any version alive, so only the store may make one: `share`
+/// takes a [`ShareToken`]. Code outside the store implements it for its
+/// own value types by sharing their fields, with the token it was given.
+pub(crate) trait Share: Sized {
+    /// A copy sharing every node `self` points to.
+    fn share(&self, token: &ShareToken) -> Self;
+}
+
+impl<T: ?Sized + Send + Sync> Share for crate::sync::StdArc<T> {
+    fn share(&self, _: &ShareToken) -> Self {
+        crate::sync::StdArc::clone(self)
+    }
+}
+
+impl Share for () {
+    fn share(&self, _: &ShareToken) -> Self {}
+}
+
+/// `(k, v)` with `v` shared: what a node copy stores.
+#[inline]
+fn share_entry<K: Copy, V: Share>(entry: &(K, V)) -> (K, V) {
+    (entry.0, entry.1.share(&ShareToken(())))
+}
