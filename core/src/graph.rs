@@ -3,7 +3,7 @@
 //! A [`Graph`] is what readers load from the engine's `ArcSwap` and what a
 //! [`Snapshot`](crate::Snapshot) pins. Writers clone the current graph (three
 //! root-pointer copies), change the clone by path copying, and publish it
-//! with one store (see `engine.rs`).
+//! with one store (see `engine/mod.rs`).
 //!
 //! # Invariants (hold in every published graph)
 //!

@@ -8,7 +8,7 @@
 //! checks the orderings of the publish path (see `sync.rs`).
 //!
 //! 1. **Lock-free reads.** Reads are one `ArcSwap::load()` plus trie lookups
-//!    (`engine.rs`); nothing on the read path takes a lock.
+//!    (`engine/mod.rs`); nothing on the read path takes a lock.
 //!    `subscribers` and `snapshot` allocate nothing (inline or shared sets,
 //!    a load guard). A [`Reader`](crate::Reader) replaces the load by one
 //!    relaxed pointer compare while nothing new is published. Checked by:
