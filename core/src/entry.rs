@@ -50,9 +50,15 @@ pub struct ThreadEntry<T, S, M> {
 
 impl<T: Key, S: Default, M> ThreadEntry<T, S, M> {
     pub(crate) fn new(id: T, registry: &StdArc<Registry<T>>) -> Self {
+        Self::with_state(id, registry, S::default())
+    }
+}
+
+impl<T: Key, S, M> ThreadEntry<T, S, M> {
+    pub(crate) fn with_state(id: T, registry: &StdArc<Registry<T>>, state: S) -> Self {
         ThreadEntry {
             id,
-            state: Mutex::new(S::default()),
+            state: Mutex::new(state),
             listener: StdArc::new(ListenerHome::new(registry.tracker(id))),
             watch: Arc::new(WatchCell::new()),
         }
