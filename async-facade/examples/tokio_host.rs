@@ -1,15 +1,17 @@
 //! A small chat hub on tokio.
 //!
-//! Each room is a switchboard thread served by one listener task, with a
-//! bounded queue (a slow room pushes back on its clients instead of growing
-//! without limit). The task selects over its cancellation, its command
-//! stream and the room going idle: it answers requests, unloads the room
-//! once nobody follows it, and stops (after answering what was queued) once
-//! unloaded or replaced. A task that ends in any way, a panic included,
-//! drops its listener, which frees the room's slot: the next join starts a
-//! new one. Clients are tasks that connect, join rooms, talk through
-//! request/reply, and disconnect. At the end the host shuts the hub down and
-//! awaits every listener task with `shutdown_async`.
+//! Each room is a switchboard thread served by one supervised listener
+//! task ([`Supervisor`]), with a bounded queue (a slow room pushes back on
+//! its clients instead of growing without limit). Whichever join finds the
+//! room without a listener starts its task (exactly one, however many join
+//! at once) and spawns it on tokio; the task answers requests until its
+//! stream ends. The supervisor unloads a room once nobody has followed it
+//! for a short linger (a join meanwhile keeps it), which ends the task
+//! after it answered what was queued. A task that ends in any way, a panic
+//! included (reported, not swallowed), frees the room's slot: the next
+//! join starts a new one. Clients are tasks that connect, join rooms, talk
+//! through request/reply, and disconnect. At the end the host shuts the hub
+//! down and awaits every listener task with `shutdown_async`.
 //!
 //! ```text
 //! cargo run -p switchboard-async --example tokio_host
@@ -24,7 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_async::prelude::*;
 use switchboard_async::{
-    Caps, Engine, Listener, NotConnected, QueueConfig, Reply, ThreadEntry, WaitIdle,
+    Caps, Engine, ListenerStream, NotConnected, QueueConfig, Reply, Supervisor, TaskEnd,
+    ThreadEntry,
 };
 
 type RoomId = u64;
@@ -54,34 +57,39 @@ type RoomEntry = ThreadEntry<RoomId, Room, Command>;
 /// Commands a room's queue holds before its clients wait for room.
 const ROOM_QUEUE: QueueConfig = QueueConfig::bounded(64);
 
+/// How long a room with no member stays loaded.
+const LINGER: Duration = Duration::from_millis(20);
+
 /// The hub.
 pub(crate) struct Host {
     pub(crate) hub: Arc<Hub>,
+    rooms: Supervisor<RoomId, ConnId, Room, Command>,
 }
 
 impl Host {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Host {
-            hub: Arc::new(Hub::new()),
-        })
+        let hub = Arc::new(Hub::new());
+        let rooms = Supervisor::new(&hub, serve_room)
+            .queue(ROOM_QUEUE)
+            .unload_when_idle(LINGER, tokio::time::sleep);
+        Arc::new(Host { hub, rooms })
     }
 
     /// Subscribes `conn` to `room`, starting the room's listener task if it
-    /// has none: never started, unloaded, or its task ended (its dropped
-    /// listener freed the slot). Two racing joins may both start one; the
-    /// first then hands over to the second.
+    /// has none (never started, unloaded, or its task ended): of racing
+    /// joins, exactly one starts it.
     fn join(&self, conn: ConnId, room: RoomId) -> Result<Arc<RoomEntry>, NotConnected> {
         let entry = self.hub.subscribe(room, conn)?;
-        if !entry.has_listener() {
-            let listener = entry.set_listener_with(&self.hub, ROOM_QUEUE);
-            // Made while `conn` is subscribed, so it watches this entry.
-            let idle = self.hub.wait_idle(room);
-            tokio::spawn(serve_room(
-                Arc::clone(&self.hub),
-                Arc::clone(&entry),
-                listener,
-                idle,
-            ));
+        if let Some(task) = self.rooms.start(&entry) {
+            let generation = task.generation();
+            println!("room {room}: listener {generation} started");
+            tokio::spawn(async move {
+                match task.await {
+                    TaskEnd::Unloaded => println!("room {room}: idle, unloaded"),
+                    TaskEnd::Panicked(_) => eprintln!("room {room}: listener panicked"),
+                    _ => println!("room {room}: listener {generation} stopped"),
+                }
+            });
         }
         Ok(entry)
     }
@@ -98,43 +106,12 @@ impl Host {
     }
 }
 
-/// The task serving one room.
-async fn serve_room(
-    hub: Arc<Hub>,
-    entry: Arc<RoomEntry>,
-    listener: Listener<Command>,
-    mut idle: WaitIdle,
-) {
-    let room = entry.id();
-    let generation = listener.generation();
-    let mut cancelled = listener.token().cancelled();
-    let mut commands = listener.into_stream();
-    println!("room {room}: listener {generation} started");
-    loop {
-        tokio::select! {
-            // Cancellation first: once replaced or unloaded, never act on
-            // a stale idle signal.
-            biased;
-            () = &mut cancelled => break,
-            Some(command) = commands.next() => handle(&entry, command),
-            () = &mut idle => {
-                // Atomic against a racing subscribe: if someone joined since
-                // we were woken, the room stays and we wait again. If it
-                // goes, our listener is cleared and `cancelled` fires. Bound
-                // to our entry: a newer entry for the same id is not ours
-                // to unload.
-                if hub.remove_entry_if_idle(&entry) {
-                    println!("room {room}: idle, unloading");
-                }
-                idle = hub.wait_idle(room);
-            }
-        }
-    }
-    // The queue is closed now: answer what was queued before, then stop.
+/// The handler of one room's listener: every command until the stream
+/// ends (the room unloaded, or the hub shut down), queued ones included.
+async fn serve_room(mut commands: ListenerStream<Command>, entry: Arc<RoomEntry>) {
     while let Some(command) = commands.next().await {
         handle(&entry, command);
     }
-    println!("room {room}: listener {generation} stopped");
 }
 
 fn handle(entry: &RoomEntry, command: Command) {

@@ -130,3 +130,72 @@ fn cross_thread_waiters_are_all_woken_and_one_unloads() {
     assert_eq!(unloads.iter().filter(|&&u| u).count(), 1, "{unloads:?}");
     assert!(e.get_thread(7).is_none());
 }
+
+/// Known to catch: a completed `WaitIdle` that is ready again when polled
+/// again (it was, for a thread unknown when it was made, and `done` was
+/// never consulted), so a `select!` loop polling it by `&mut` fired twice.
+#[test]
+fn a_completed_wait_idle_stays_completed() {
+    let e = E::new();
+    let p = Probe::new();
+    let mut unknown = e.wait_idle(1);
+    assert_eq!(p.poll(&mut unknown), Poll::Ready(()));
+    assert!(unknown.is_terminated());
+    assert_eq!(p.poll(&mut unknown), Poll::Pending, "ready again");
+    assert!(unknown.is_terminated());
+
+    e.connect(1, Caps::NONE);
+    let room = e.subscribe(7, 1).unwrap();
+    let mut by_id = e.wait_idle(7);
+    let mut by_entry = room.wait_idle();
+    assert_eq!(p.poll(&mut by_id), Poll::Pending);
+    assert_eq!(p.poll(&mut by_entry), Poll::Pending);
+    assert!(!by_id.is_terminated() && !by_entry.is_terminated());
+    e.disconnect(1);
+    for idle in [&mut by_id, &mut by_entry] {
+        assert_eq!(p.poll(idle), Poll::Ready(()));
+        assert!(idle.is_terminated());
+        assert_eq!(p.poll(idle), Poll::Pending, "ready again");
+    }
+}
+
+#[test]
+fn entry_keyed_wait_idle_waits_for_the_last_subscriber() {
+    let e = E::new();
+    e.connect(1, Caps::NONE);
+    e.connect(2, Caps::NONE);
+    let room = e.subscribe(7, 1).unwrap();
+    e.subscribe(7, 2).unwrap();
+    let p = Probe::new();
+    let mut idle = room.wait_idle();
+    assert_eq!(p.poll(&mut idle), Poll::Pending);
+    e.disconnect(1); // still subscribed: no wake-up
+    assert_eq!(p.wakes(), 0);
+    assert_eq!(p.poll(&mut idle), Poll::Pending);
+    e.unsubscribe(7, 2);
+    assert_eq!(p.wakes(), 1);
+    assert_eq!(p.poll(&mut idle), Poll::Ready(()));
+    assert!(e.remove_entry_if_idle(&room));
+}
+
+/// Known to catch: an entry-keyed wait that looks the id up again (it
+/// would wait on a re-created entry of the same id).
+#[test]
+fn entry_keyed_wait_idle_follows_its_own_entry() {
+    let e = E::new();
+    e.connect(1, Caps::NONE);
+    let old = e.subscribe(7, 1).unwrap();
+    let p = Probe::new();
+    let mut idle = old.wait_idle();
+    assert_eq!(p.poll(&mut idle), Poll::Pending);
+    assert!(e.remove_thread(7)); // removal ends the wait...
+    assert_eq!(p.wakes(), 1);
+    let new = e.subscribe(7, 1).unwrap(); // ...even as the id comes back, busy
+    assert!(!Arc::ptr_eq(&old, &new));
+    assert_eq!(p.poll(&mut idle), Poll::Ready(()));
+    // A fresh wait on the old entry is ready at once; on the id, it waits.
+    assert_eq!(p.poll(&mut old.wait_idle()), Poll::Ready(()));
+    assert_eq!(p.poll(&mut e.wait_idle(7)), Poll::Pending);
+    assert_eq!(p.poll(&mut new.wait_idle()), Poll::Pending);
+    assert!(!e.remove_entry_if_idle(&old));
+}

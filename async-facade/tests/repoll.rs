@@ -13,10 +13,11 @@
 mod common;
 
 use common::Probe;
+use futures::StreamExt;
 use std::sync::Arc;
 use std::task::Poll;
 use switchboard_async::prelude::*;
-use switchboard_async::{Caps, Engine, Reply, ReplyError, WatchError};
+use switchboard_async::{Caps, Engine, Reply, ReplyError, Supervisor, TaskEnd, WatchError};
 
 type E = Engine<u64, u64, (), u32>;
 
@@ -123,6 +124,33 @@ fn wait_idle_on_removal() {
     e.subscribe(7, 1).unwrap();
     let mut fut = e.wait_idle(7);
     second_waker_is_woken!(poll, fut, assert!(e.remove_thread(7)), ());
+}
+
+#[test]
+fn entry_wait_idle() {
+    let e = E::new();
+    e.connect(1, Caps::NONE);
+    let room = e.subscribe(7, 1).unwrap();
+    let mut fut = room.wait_idle();
+    second_waker_is_woken!(poll, fut, assert!(e.unsubscribe(7, 1)), ());
+}
+
+#[test]
+fn supervised_task() {
+    let e = Arc::new(E::new());
+    let rooms = Supervisor::new(&e, |mut commands, _room| async move {
+        while commands.next().await.is_some() {}
+    });
+    let room = e.thread(1);
+    let mut task = rooms.start(&room).unwrap();
+    // By hand: `TaskEnd` has no `PartialEq` (a panic payload is opaque).
+    let (a, b) = (Probe::new(), Probe::new());
+    assert!(a.poll(&mut task).is_pending(), "pending before the event");
+    assert!(b.poll(&mut task).is_pending(), "pending before the event");
+    assert_eq!(b.wakes(), 0, "woken before the event");
+    room.clear_listener();
+    assert!(b.wakes() >= 1, "the latest waker was not woken");
+    assert!(matches!(b.poll(&mut task), Poll::Ready(TaskEnd::Ended)));
 }
 
 #[test]

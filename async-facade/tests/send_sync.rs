@@ -13,7 +13,8 @@ use std::sync::Arc;
 use switchboard_async::prelude::*;
 use switchboard_async::{
     Cancelled, ChangeStream, Changed, Engine, ListenerStream, QueueConfig, Reply, ReplyFuture,
-    SendAsync, ShutdownFuture, ThreadEntry, WaitIdle, WatchStream,
+    SendAsync, ShutdownFuture, SupervisedTask, Supervisor, TaskEnd, ThreadEntry, WaitIdle,
+    WatchStream,
 };
 
 fn require_send<T: Send>(_: &T) {}
@@ -105,6 +106,34 @@ fn every_future_and_stream_is_send_and_unpin() {
     require_send(&changes);
     require_unpin(&changes);
     require_send(&changes.next());
+
+    let entry_idle: WaitIdle = entry.wait_idle();
+    require_send(&entry_idle);
+    require_unpin(&entry_idle);
+}
+
+#[test]
+fn a_supervisor_is_shared_and_its_tasks_are_spawnable() {
+    fn require_sync<T: Sync>(_: &T) {}
+    let e = Arc::new(E::new());
+    let rooms = Supervisor::new(&e, |mut commands, room| async move {
+        // A `Send` but not `Sync` payload, held across an await.
+        while let Some(cmd) = commands.next().await {
+            if let Cmd::Data(n) = cmd {
+                *room.state() = n;
+            }
+        }
+    })
+    .queue(QueueConfig::bounded(4))
+    .unload_when_idle(std::time::Duration::from_secs(1), |_| async {});
+    require_send(&rooms);
+    require_sync(&rooms);
+    let task: SupervisedTask = rooms.start(&e.thread(1)).unwrap();
+    require_send(&task);
+    require_unpin(&task);
+    require_spawnable(&task);
+    let end = TaskEnd::Ended;
+    require_send(&end);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The tokio host example (`examples/tokio_host.rs`), run as a test: its
 //! `main` end to end, and its host (listeners as tasks, clients that
 //! subscribe, talk through request/reply and disconnect, idle rooms
-//! unloaded with `wait_idle` + `remove_entry_if_idle`, shutdown with
+//! unloaded by the `Supervisor`'s idle policy, shutdown with
 //! `shutdown_async`) under waves of clients. Plus many tasks waiting on one room.
 
 #[path = "../examples/tokio_host.rs"]

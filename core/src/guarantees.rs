@@ -41,7 +41,12 @@
 //!    reaches exactly one listener or comes back); loom:
 //!    `listener_vs_send.rs`, `stale_clear.rs`, `clear_vs_recv.rs` (a
 //!    listener whose queue closed is cancelled), `cancel_wait_vs_replace.rs`
-//!    (the untimed `CancelToken::wait` returns).
+//!    (the untimed `CancelToken::wait` returns). The get-or-start
+//!    (`set_listener_if_none`, the facade's `Supervisor::start`) starts
+//!    exactly one listener however many callers race, and the lazily
+//!    allocated listener home is built once: `listener_home.rs`, the
+//!    facade's `supervise.rs`, `benches/tests/lazy_home.rs` (no home
+//!    until the first listener); loom: `get_or_start.rs`.
 //! 6. **Requests never hang.** The reply slot leaves "waiting" exactly once,
 //!    on send or on drop. Checked by: `requests.rs`; loom:
 //!    `request_vs_replace.rs` (a hang is a deadlock loom reports).

@@ -214,6 +214,13 @@
 //! task.join().unwrap();
 //! ```
 //!
+//! When several callers may find a thread without a listener at once (two
+//! clients joining an unloaded room), start it with
+//! [`ThreadEntry::set_listener_if_none`]: exactly one of them gets the
+//! listener, the others `None`. (switchboard-async's `Supervisor` builds a
+//! supervised listener task, with idle unloading, on it.) A thread costs no
+//! listener memory until its first listener starts.
+//!
 //! # Backpressure
 //!
 //! A listener's queue is unbounded unless the host asks otherwise

@@ -66,3 +66,32 @@ fn a_send_racing_the_first_listener_is_queued_or_given_back() {
         assert!(entry.has_listener());
     });
 }
+
+#[test]
+fn two_racing_supervisor_starts_make_one_task() {
+    use switchboard_async::Supervisor;
+    loom::model(|| {
+        let engine = Arc::new(Engine::<u32>::new());
+        let rooms = Supervisor::new(&engine, |_commands, _room| async {});
+        let entry = engine.thread(1);
+
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let (rooms, e) = (rooms.clone(), Arc::clone(&entry));
+                thread::spawn(move || rooms.start(&e))
+            })
+            .collect();
+        let started: Vec<_> = callers
+            .into_iter()
+            .filter_map(|c| c.join().unwrap())
+            .collect();
+
+        assert_eq!(started.len(), 1, "exactly one caller gets the task");
+        assert_eq!(started[0].generation(), 1);
+        assert!(entry.has_listener());
+        assert!(rooms.is_supervising(&entry));
+        // Dropping the unspawned task frees the slot.
+        drop(started);
+        assert!(!entry.has_listener());
+    });
+}
