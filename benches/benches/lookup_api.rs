@@ -4,7 +4,11 @@
 //! and `first_subscriber_with`) beside the same read on a
 //! `parking_lot::Mutex` over the baseline maps, on the standard workload at
 //! 1k / 10k / 100k threads (4 subscribers each, a random thread per
-//! lookup). Then one and two readers on a thread of 100 subscribers through
+//! lookup). Beside `for_each_subscriber`, the fan-out with connection data
+//! (`for_each_subscriber_data`, `engine_for_each_data` and
+//! `reader_for_each_data`) on an engine built from the same workload whose
+//! connections each carry an `Arc` of a small struct (an outbox handle, as a
+//! gateway keeps), the visit reading a field through it. Then one and two readers on a thread of 100 subscribers through
 //! `subscribers(t)`: the aggregate time per lookup, so the scaling ratio is
 //! the `1_reader` time / the `2_readers` time.
 //!
@@ -23,12 +27,41 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 use std::hint::black_box;
+use std::sync::Arc;
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 use switchboard_benches::designs::{Engine, PlMutex, Switchboard};
 use switchboard_benches::workload::{thread_id, Rng, Workload, ATTEST};
 use switchboard_core::Caps;
+
+/// What a gateway keeps per connection: a handle to its outbox.
+struct Outbox {
+    id: u64,
+}
+
+/// The benches' engine, carrying an outbox per connection.
+type DataEngine = switchboard_core::Engine<
+    u64,
+    u64,
+    switchboard_benches::designs::HostState,
+    switchboard_benches::designs::Cmd,
+    Arc<Outbox>,
+>;
+
+/// `w`'s graph, built in the same order as `Workload::build`, each
+/// connection with its own outbox.
+fn with_data(w: &Workload) -> DataEngine {
+    let engine = DataEngine::new();
+    let spare = w.spare.iter().map(|&c| (c, 0));
+    for (c, caps) in w.conns.iter().copied().chain(spare) {
+        engine.connect_with(c, Caps(caps), Arc::new(Outbox { id: c }));
+    }
+    for &(t, c) in &w.edges {
+        let _ = engine.subscribe(t, c);
+    }
+    engine
+}
 
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// Subscribers of the one thread the two-reader rows read.
@@ -74,6 +107,13 @@ fn paths(g: &mut BenchmarkGroup<'_, WallTime>, n: usize) {
         e.for_each_subscriber(t, |c| acc = sum(acc, c));
         acc
     });
+    let data = with_data(&w);
+    let d = &data;
+    path(g, "engine_for_each_data", n, |t| {
+        let mut acc = 0;
+        d.for_each_subscriber_data(t, |c, o| acc = sum(acc, c ^ o.id));
+        acc
+    });
     path(g, "engine_has", n, |t| u64::from(e.has_subscribers(t)));
     path(g, "engine_first_with", n, |t| {
         e.first_subscriber_with(t, attest).unwrap_or(0)
@@ -99,6 +139,12 @@ fn paths(g: &mut BenchmarkGroup<'_, WallTime>, n: usize) {
     path(g, "reader_for_each", n, |t| {
         let mut acc = 0;
         r.for_each_subscriber(t, |c| acc = sum(acc, c));
+        acc
+    });
+    let mut rd = data.reader();
+    path(g, "reader_for_each_data", n, |t| {
+        let mut acc = 0;
+        rd.for_each_subscriber_data(t, |c, o| acc = sum(acc, c ^ o.id));
         acc
     });
     path(g, "reader_has", n, |t| u64::from(r.has_subscribers(t)));

@@ -78,6 +78,10 @@
 //!   stored inline; larger ones are persistent B-trees built from the same
 //!   count-free nodes as the tries, so joining a huge thread copies a few
 //!   nodes, not its subscriber list.
+//! * Each live connection's entry holds its incarnation (8 bytes) and a
+//!   pointer to its data (8 bytes, no allocation when `D = ()`); a
+//!   non-`()` `D` lives in its own reference-counted allocation, which a
+//!   path copy of the entry shares (a count increment, writers only).
 //!
 //! # Thread safety
 //!
@@ -110,6 +114,33 @@
 //!             reader.for_each_subscriber(9, |c| assert_eq!(c, 1));
 //!         }
 //!     });
+//! });
+//! ```
+//!
+//! # Connection data and reused ids
+//!
+//! An engine can carry host data per connection (`D`, the fifth type
+//! parameter: an outbox sender, say), handed to the fan-out with each
+//! subscriber by [`Engine::for_each_subscriber_data`], lock-free and with
+//! no allocation; with `D = ()` (the default) it costs nothing. Each time
+//! a connection id becomes live it starts a new *incarnation*, a number
+//! strictly increasing per engine: a client reconnecting with the same id
+//! calls [`Engine::connect_with`], which ends the old session (its
+//! subscriptions dropped) and starts the new one in one write, and the old
+//! session's late `disconnect_if` or `subscribe_if` naming its own
+//! incarnation changes nothing (guarantee 12).
+//!
+//! ```
+//! use switchboard_core::{Caps, Engine};
+//!
+//! let engine: Engine<u64, u64, (), (), &str> = Engine::new();
+//! let old = engine.connect_with(7, Caps::NONE, "socket A");
+//! engine.subscribe_if(100, 7, old).unwrap();
+//! let new = engine.connect_with(7, Caps::NONE, "socket B"); // same id
+//! engine.subscribe_if(100, 7, new).unwrap();
+//! assert_eq!(engine.disconnect_if(7, old), None); // socket A closes late
+//! engine.for_each_subscriber_data(100, |c, outbox| {
+//!     assert_eq!((c, *outbox), (7, "socket B"));
 //! });
 //! ```
 //!

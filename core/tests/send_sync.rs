@@ -26,6 +26,9 @@ fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
 #[derive(Default)]
 struct NotDebug;
 
+/// Connection data that is not `Debug` (`Send + Sync`, as `D` must be).
+struct NotDebugData;
+
 type Eng = Engine<u64, u64, String, String>;
 
 #[test]
@@ -41,6 +44,9 @@ fn engine_and_entry_are_send_sync() {
     assert_send_sync::<ThreadEntry<u64, String, String>>();
     assert_send_sync::<ThreadEntry<u64, (), ()>>();
     assert_send_sync::<Arc<ThreadEntry<u64, String, String>>>();
+    // Connection data: D is Send + Sync (readers share it by reference).
+    assert_send_sync::<Engine<u64, u64, (), (), Arc<String>>>();
+    assert_send_sync::<Snapshot<u64, u64, Arc<String>>>();
 }
 
 #[test]
@@ -61,6 +67,7 @@ fn handles_are_send() {
     assert_send::<Subscribers<u64>>();
     assert_send::<Snapshot<u64, u64>>();
     assert_send::<Reader<'static, u64, u64>>();
+    assert_send::<Reader<'static, u64, u64, Arc<String>>>();
     assert_send_sync::<Caps>();
     assert_send_sync::<QueueConfig>();
     assert_send_sync::<ShutdownReport<u64>>();
@@ -103,6 +110,9 @@ fn errors_are_std_errors() {
 #[test]
 fn debug_does_not_require_payload_debug() {
     assert_debug::<Engine<u64, u64, NotDebug, NotDebug>>();
+    assert_debug::<Engine<u64, u64, NotDebug, NotDebug, NotDebugData>>();
+    assert_debug::<Snapshot<u64, u64, NotDebugData>>();
+    assert_debug::<Reader<'static, u64, u64, NotDebugData>>();
     assert_debug::<ThreadEntry<u64, NotDebug, NotDebug>>();
     assert_debug::<NoListener<NotDebug>>();
     assert_debug::<Listener<NotDebug>>();

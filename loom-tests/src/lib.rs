@@ -43,6 +43,7 @@
 //! | `shutdown_vs_set_listener.rs` | 11 | after `shutdown` reports none running no listener serves, and one started after it is already cancelled and closed |
 //! | `clear_vs_recv.rs` | 5 | once `recv` fails on a cleared listener, `is_cancelled()` is true |
 //! | `cancel_wait_vs_replace.rs` | 5 | the untimed `CancelToken::wait()` returns when `set_listener` replaces it, only once fired |
+//! | `incarnations.rs` | 12 | `connect_with` replacing an incarnation racing a `subscribe_if` naming the old one leaves no edge on the new one; a fan-out after the replacement returned never yields the old data |
 //! | `subscribe_fast_path.rs` | 3 | `subscribe`'s fast path returns the entry of the version whose edge it saw, racing removal and re-creation |
 //! | `get_or_start.rs` | 5 | `set_listener_if_none` and `Supervisor::start` racing on a thread with no listener (and no listener home yet): exactly one starts, the thread has a listener; a send racing the first listener is queued for it or given back |
 //!

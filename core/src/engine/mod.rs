@@ -22,7 +22,7 @@
 //! memory held only by dropped snapshots is freed by the next write at the
 //! latest.
 
-mod incarnations;
+mod connections;
 mod versions;
 
 pub use versions::NodeProbe;
@@ -61,7 +61,8 @@ impl<K: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static> Key for K {
 /// Every method takes `&self`. Reads (`subscribers`, `has_subscribers`,
 /// `threads_of`, `first_subscriber_with`, `subscribers_with`,
 /// `is_connected`, `caps`, `contains_thread`, `get_thread`, `snapshot`,
-/// `for_each_subscriber`) never wait for a writer; each states its cost.
+/// `for_each_subscriber`, `for_each_subscriber_data`, `is_subscribed`,
+/// `incarnation`, `data`) never wait for a writer; each states its cost.
 /// A [`Snapshot`] and a per-OS-thread [`Reader`] have the same read methods
 /// (they share one implementation), and the reader's are cheaper still.
 /// Writes are serialised by one internal mutex held for the few
@@ -184,71 +185,6 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
             after(&graph, &out);
         }
         out
-    }
-
-    // ---------------------------------------------------------------- connections
-
-    /// Drops `c` and all its subscriptions. Returns the threads it left
-    /// without any subscriber, ascending (their watches flip to `false`).
-    /// An unknown or already disconnected `c` returns an empty `Vec`.
-    ///
-    /// After it returns no snapshot shows `c`, and a `subscribe` of `c`
-    /// fails until `c` connects again (with no subscriptions).
-    pub fn disconnect(&self, c: C) -> Vec<T> {
-        self.write(
-            |g, txn, log| match Self::remove_conn(g, txn, log, c, None) {
-                Some(emptied) => (true, emptied),
-                None => (false, Vec::new()),
-            },
-            |g, emptied| Self::vacated(g, emptied),
-        )
-    }
-
-    /// Removes `c` (if live, and in `incarnation` if given) with every edge
-    /// of it, recording the changes `disconnect` makes. Returns the threads
-    /// it left without any subscriber, or `None` if nothing changed.
-    fn remove_conn(
-        g: &mut Tries<T, C, D>,
-        txn: &mut Txn<'_>,
-        log: &mut ChangeBuf<T, C>,
-        c: C,
-        incarnation: Option<u64>,
-    ) -> Option<Vec<T>> {
-        let live = g.conns.get(&c)?;
-        if incarnation.is_some_and(|i| i != live.incarnation) {
-            return None;
-        }
-        let mut node = g.conns.remove(&c, txn)?;
-        let mut emptied = Vec::new();
-        for t in node.threads.iter() {
-            let Some(set) = g.subs.get_mut(&t, txn) else {
-                debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
-                continue;
-            };
-            set.remove(&c, txn);
-            log.push(Change::Unsubscribed { t, c });
-            if set.is_empty() {
-                if let Some(mut set) = g.subs.remove(&t, txn) {
-                    set.release(txn);
-                }
-                log.push(Change::Vacated { t });
-                emptied.push(t);
-            }
-            debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
-        }
-        node.threads.release(txn);
-        log.push(Change::Disconnected { c });
-        Some(emptied)
-    }
-
-    /// Flips the watches of the threads a write left without subscribers
-    /// (after publishing it).
-    fn vacated(g: &Graph<T, C, D>, emptied: &[T]) {
-        for t in emptied {
-            if let Some(e) = g.threads.get(t) {
-                Self::entry_of(e).watch_cell().set(false);
-            }
-        }
     }
 
     // -------------------------------------------------------------- subscriptions

@@ -1,6 +1,6 @@
-//! Connections: `connect`, and the incarnation-checked writes
-//! (`connect_with`, `disconnect_if`, `subscribe_if`) that keep a stale
-//! session of a reused connection id from touching a new one
+//! Connections: `connect`, `disconnect`, and the incarnation-checked
+//! writes (`connect_with`, `disconnect_if`, `subscribe_if`) that keep a
+//! stale session of a reused connection id from touching a new one
 //! (guarantee 12).
 //!
 //! Every live connection is in one *incarnation*: a number the engine
@@ -10,15 +10,79 @@
 //! (graph invariant 7), so an operation naming it finds nothing to do.
 
 use super::Engine;
-use crate::changes::Change;
+use crate::changes::{Change, ChangeBuf};
 use crate::entry::ThreadEntry;
-use crate::graph::ConnNode;
+use crate::graph::{ConnNode, Graph, Tries};
+use crate::store::Txn;
 use crate::sync::StdArc;
 use crate::{Caps, Key, NotConnected};
 
 impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
     Engine<T, C, S, M, D>
 {
+    /// Drops `c` and all its subscriptions. Returns the threads it left
+    /// without any subscriber, ascending (their watches flip to `false`).
+    /// An unknown or already disconnected `c` returns an empty `Vec`.
+    ///
+    /// After it returns no snapshot shows `c`, and a `subscribe` of `c`
+    /// fails until `c` connects again (with no subscriptions).
+    pub fn disconnect(&self, c: C) -> Vec<T> {
+        self.write(
+            |g, txn, log| match Self::remove_conn(g, txn, log, c, None) {
+                Some(emptied) => (true, emptied),
+                None => (false, Vec::new()),
+            },
+            |g, emptied| Self::vacated(g, emptied),
+        )
+    }
+
+    /// Removes `c` (if live, and in `incarnation` if given) with every edge
+    /// of it, recording the changes `disconnect` makes. Returns the threads
+    /// it left without any subscriber, or `None` if nothing changed.
+    fn remove_conn(
+        g: &mut Tries<T, C, D>,
+        txn: &mut Txn<'_>,
+        log: &mut ChangeBuf<T, C>,
+        c: C,
+        incarnation: Option<u64>,
+    ) -> Option<Vec<T>> {
+        let live = g.conns.get(&c)?;
+        if incarnation.is_some_and(|i| i != live.incarnation) {
+            return None;
+        }
+        let mut node = g.conns.remove(&c, txn)?;
+        let mut emptied = Vec::new();
+        for t in node.threads.iter() {
+            let Some(set) = g.subs.get_mut(&t, txn) else {
+                debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
+                continue;
+            };
+            set.remove(&c, txn);
+            log.push(Change::Unsubscribed { t, c });
+            if set.is_empty() {
+                if let Some(mut set) = g.subs.remove(&t, txn) {
+                    set.release(txn);
+                }
+                log.push(Change::Vacated { t });
+                emptied.push(t);
+            }
+            debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
+        }
+        node.threads.release(txn);
+        log.push(Change::Disconnected { c });
+        Some(emptied)
+    }
+
+    /// Flips the watches of the threads a write left without subscribers
+    /// (after publishing it).
+    fn vacated(g: &Graph<T, C, D>, emptied: &[T]) {
+        for t in emptied {
+            if let Some(e) = g.threads.get(t) {
+                Self::entry_of(e).watch_cell().set(false);
+            }
+        }
+    }
+
     /// Makes `c` live with `caps` in a new incarnation carrying `data`, and
     /// returns the incarnation's number (strictly increasing per engine).
     /// If `c` was live, its old incarnation ends first exactly as
