@@ -82,7 +82,7 @@ impl<T: Key, C: Key, S, M> Engine<T, C, S, M> {
     /// for leak tests. Not part of the API.
     #[doc(hidden)]
     pub fn node_probe(&self) -> NodeProbe {
-        NodeProbe(self.home.writer.lock().reclaimer.pool().node_count())
+        NodeProbe(self.current.node_count())
     }
 }
 
