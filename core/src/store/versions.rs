@@ -59,6 +59,9 @@ unsafe impl Sync for Keep {}
 
 impl Keep {
     fn new<G: Publish>(owner: &Arc<Owner<G>>) -> Self {
+        // What `Keep`'s `Send` and `Sync` rest on, checked for this `G`.
+        const fn send_sync<T: Send + Sync>() {}
+        const { send_sync::<Owner<G>>() };
         /// # Safety
         ///
         /// `p` came from `Arc::into_raw` on an `Arc<Owner<G>>`, and the
