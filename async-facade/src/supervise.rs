@@ -123,7 +123,7 @@ struct IdlePolicy {
 /// assert!(matches!(end, TaskEnd::Unloaded));
 /// assert!(engine.get_thread(7).is_none());
 /// ```
-pub struct Supervisor<T: Key, C: Key, S = (), M = (), D = ()> {
+pub struct Supervisor<T: Key, C: Key, S = (), M = (), D: Send + Sync + 'static = ()> {
     engine: Weak<Engine<T, C, S, M, D>>,
     handler: Arc<Handler<T, S, M>>,
     queue: QueueConfig,
@@ -133,7 +133,7 @@ pub struct Supervisor<T: Key, C: Key, S = (), M = (), D = ()> {
     owner: Arc<()>,
 }
 
-impl<T: Key, C: Key, S, M, D> Clone for Supervisor<T, C, S, M, D> {
+impl<T: Key, C: Key, S, M, D: Send + Sync + 'static> Clone for Supervisor<T, C, S, M, D> {
     /// Another handle on the same supervisor (same handler, policy and
     /// owner).
     fn clone(&self) -> Self {
@@ -244,7 +244,7 @@ where
     }
 }
 
-impl<T: Key, C: Key, S, M, D> fmt::Debug for Supervisor<T, C, S, M, D> {
+impl<T: Key, C: Key, S, M, D: Send + Sync + 'static> fmt::Debug for Supervisor<T, C, S, M, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Supervisor")
             .field("queue", &self.queue)
@@ -267,7 +267,7 @@ impl<T: Copy, S, M> Drop for ClearOnDrop<T, S, M> {
 }
 
 /// The idle policy of one task.
-struct Unload<T: Key, C: Key, S, M, D> {
+struct Unload<T: Key, C: Key, S, M, D: Send + Sync + 'static> {
     engine: Weak<Engine<T, C, S, M, D>>,
     policy: IdlePolicy,
 }
@@ -316,7 +316,7 @@ where
 }
 
 /// What one supervised task owns.
-struct Run<T: Key, C: Key, S, M, D> {
+struct Run<T: Key, C: Key, S, M, D: Send + Sync + 'static> {
     commands: ListenerStream<M>,
     handler: Arc<Handler<T, S, M>>,
     idle: Option<Unload<T, C, S, M, D>>,

@@ -1,9 +1,10 @@
 //! The subscription graph: one immutable value, published whole.
 //!
 //! A [`Graph`] is what readers load from the engine's `ArcSwap` and what a
-//! [`Snapshot`](crate::Snapshot) pins. Writers clone the current graph (three
-//! root-pointer copies), change the clone by path copying, and publish it
-//! with one store (see `engine/mod.rs`).
+//! [`Snapshot`](crate::Snapshot) pins. The store's `Versions` builds one per
+//! write around a copy of the latest [`Tries`] (three root-pointer copies)
+//! that the engine changed by path copying, and publishes it with one swap
+//! (see `engine/mod.rs` and `store/versions.rs`).
 //!
 //! # Invariants (hold in every published graph)
 //!
@@ -30,8 +31,10 @@
 //! on every publish); [`Graph::validate`] checks everything.
 
 use crate::changes::ChangeBuf;
-use crate::store::{Reclaimer, Share, ShareToken, SubscriberSet, ThreadSet, Trie, Version};
-use crate::sync::{Arc, Mutex, StdArc};
+use crate::store::{
+    Keep, Publish, Roots, Share, ShareToken, SubscriberSet, ThreadSet, Trie, Txn, Version,
+};
+use crate::sync::StdArc;
 use crate::Caps;
 use std::any::Any;
 use std::hash::Hash;
@@ -87,7 +90,7 @@ impl<T: Copy + Ord, D: 'static> ConnNode<T, D> {
     }
 }
 
-impl<T: Copy + Ord, D: Send + Sync> Share for ConnNode<T, D> {
+impl<T: Copy + Ord + Send + Sync, D: Send + Sync> Share for ConnNode<T, D> {
     fn share(&self, token: &ShareToken) -> Self {
         ConnNode {
             caps: self.caps,
@@ -96,10 +99,15 @@ impl<T: Copy + Ord, D: Send + Sync> Share for ConnNode<T, D> {
             data: self.data.as_ref().map(|d| d.share(token)),
         }
     }
+
+    fn release(&mut self, txn: &mut Txn<'_>) {
+        self.threads.release(txn);
+    }
 }
 
-/// The three tries of one graph version. Copying them (`share`) shares
-/// every node; they own nothing by themselves (see `store/mod.rs`).
+/// The three tries of one graph version. Copying them (`share`, the store
+/// only) shares every node; they own nothing by themselves (see
+/// `store/mod.rs`).
 pub(crate) struct Tries<T: Copy + Ord, C: Copy + Ord, D = ()> {
     /// Every thread entry, subscribed or not.
     pub(crate) threads: Trie<T, ErasedEntry>,
@@ -126,8 +134,8 @@ pub(crate) struct Graph<T: Copy + Ord, C: Copy + Ord, D = ()> {
     tries: Tries<T, C, D>,
     /// This version's number (the writer's publish counter).
     pub(crate) version: Version,
-    /// Keeps the owner of every node alive while this version exists.
-    _owner: Arc<NodeOwner<T, C, D>>,
+    /// Keeps every node alive while this version exists.
+    _owner: Keep,
 }
 
 impl<T: Copy + Ord, C: Copy + Ord, D> std::ops::Deref for Graph<T, C, D> {
@@ -138,99 +146,57 @@ impl<T: Copy + Ord, C: Copy + Ord, D> std::ops::Deref for Graph<T, C, D> {
     }
 }
 
-/// The writer's state: the latest tries, the versions readers may still
-/// hold, and the nodes replaced since.
-pub(crate) struct Writer<T: Copy + Ord, C: Copy + Ord, D = ()> {
-    /// The tries of the latest published version (the base of the next).
-    pub(crate) latest: Tries<T, C, D>,
-    /// The latest published version number.
-    pub(crate) version: Version,
-    /// Replaced versions that a reader may still hold. Holding them here
-    /// (a reference cycle through `NodeOwner`) makes the writer the one that
-    /// drops them; the engine's drop breaks the cycle.
-    pub(crate) retired: Vec<Arc<Graph<T, C, D>>>,
-    /// Nodes replaced since, freed once no held version can see them.
-    pub(crate) reclaimer: Reclaimer,
-    /// The changes of the write in progress, for the change log.
-    pub(crate) changes: ChangeBuf<T, C>,
-}
+impl<T, C, D> Publish for Graph<T, C, D>
+where
+    T: Copy + Ord + Send + Sync + 'static,
+    C: Copy + Ord + Send + Sync + 'static,
+    D: Send + Sync + 'static,
+{
+    type Roots = Tries<T, C, D>;
+    type Extra = ChangeBuf<T, C>;
 
-impl<T: Copy + Ord, C: Copy + Ord, D> Writer<T, C, D> {
-    /// Takes the version just replaced by a publish, drops every retired
-    /// version no reader holds, and frees the nodes none of the rest can see.
-    #[allow(unsafe_code)]
-    pub(crate) fn retire(&mut self, replaced: Arc<Graph<T, C, D>>) {
-        self.retired.push(replaced);
-        // Strong count 1: only this list holds the version. The cell no
-        // longer does (it was swapped out) and every reader that loaded it
-        // before the swap is counted (`swap` paid its debts): nobody can
-        // reach it again, and dropping this last reference synchronises with
-        // every reader's release of it (`store/mod.rs`, "Reclamation",
-        // steps 2-4).
-        self.retired.retain(|g| Arc::strong_count(g) > 1);
-        let held = self.retired.iter().map(|g| g.version);
-        // SAFETY: the versions a reader may hold are the latest one (in
-        // which no retired node is visible) and those still in `retired`,
-        // all of which `held` lists ("Reclamation", step 5).
-        unsafe { self.reclaimer.collect(held) }
-    }
-}
-
-/// Owns every trie node: those of the latest version (through
-/// `Writer::latest`) and the replaced ones (through the reclaimer). Every
-/// graph version holds it, so it outlives all of them: the last version to
-/// go frees the nodes, and until then nothing is freed that a version can
-/// reach.
-pub(crate) struct NodeOwner<T: Copy + Ord, C: Copy + Ord, D = ()> {
-    pub(crate) writer: Mutex<Writer<T, C, D>>,
-}
-
-impl<T: Copy + Ord, C: Copy + Ord, D> NodeOwner<T, C, D> {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(NodeOwner {
-            writer: Mutex::new(Writer {
-                latest: Tries::new(),
-                version: 0,
-                retired: Vec::new(),
-                reclaimer: Reclaimer::default(),
-                changes: ChangeBuf::new(),
-            }),
-        })
-    }
-
-    /// Wraps `tries` as the published version `version`.
-    pub(crate) fn graph(
-        owner: &Arc<Self>,
-        tries: Tries<T, C, D>,
-        version: Version,
-    ) -> Arc<Graph<T, C, D>> {
-        Arc::new(Graph {
+    fn wrap(tries: Tries<T, C, D>, version: Version, keep: Keep) -> Self {
+        Graph {
             tries,
             version,
-            _owner: Arc::clone(owner),
-        })
+            _owner: keep,
+        }
     }
 }
 
-impl<T: Copy + Ord, C: Copy + Ord, D> Drop for NodeOwner<T, C, D> {
-    #[allow(unsafe_code)]
-    fn drop(&mut self) {
-        let w = &mut *self.writer.lock();
-        // SAFETY: the owner is dropped only when no graph version exists
-        // (each holds an `Arc<NodeOwner>`), so no reader can reach any node
-        // ("Reclamation", step 7); the latest tries and their sets own their
-        // nodes alone (each set's tree first, while the trie nodes holding
-        // it still exist), the replaced ones are freed by the reclaimer's
-        // own drop right after.
-        unsafe {
-            let pool = w.reclaimer.pool();
-            let latest = &mut w.latest;
-            latest.subs.for_each(|_, set| set.free_all(pool));
-            latest.conns.for_each(|_, node| node.threads.free_all(pool));
-            latest.threads.free_all(pool);
-            latest.subs.free_all(pool);
-            latest.conns.free_all(pool);
+impl<T, C, D> Share for Tries<T, C, D>
+where
+    T: Copy + Ord + Send + Sync + 'static,
+    C: Copy + Ord + Send + Sync + 'static,
+    D: Send + Sync + 'static,
+{
+    /// A copy sharing every node: the base of the next version.
+    fn share(&self, token: &ShareToken) -> Self {
+        Tries {
+            threads: self.threads.share(token),
+            subs: self.subs.share(token),
+            conns: self.conns.share(token),
+            edges: self.edges,
+            incarnations: self.incarnations,
         }
+    }
+
+    fn release(&mut self, txn: &mut Txn<'_>) {
+        self.threads.release(txn);
+        self.subs.release(txn);
+        self.conns.release(txn);
+        self.edges = 0;
+    }
+}
+
+impl<T, C, D> Roots for Tries<T, C, D>
+where
+    T: Copy + Ord + Send + Sync + 'static,
+    C: Copy + Ord + Send + Sync + 'static,
+    D: Send + Sync + 'static,
+{
+    fn empty() -> Self {
+        Tries::new()
     }
 }
 
@@ -242,17 +208,6 @@ impl<T: Copy + Ord, C: Copy + Ord, D> Tries<T, C, D> {
             conns: Trie::new(),
             edges: 0,
             incarnations: 0,
-        }
-    }
-
-    /// A copy sharing every node.
-    pub(crate) fn share(&self) -> Self {
-        Tries {
-            threads: self.threads.share(),
-            subs: self.subs.share(),
-            conns: self.conns.share(),
-            edges: self.edges,
-            incarnations: self.incarnations,
         }
     }
 }

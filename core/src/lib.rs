@@ -46,11 +46,10 @@
 //! version a reader still holds can see it; readers never free anything.
 //!
 //! The crate's `unsafe` code is the node store (`src/store/`: node layout,
-//! reclamation, the pool, the hash trie, the B+tree, the set and the
-//! version pin of [`Subscribers`]), plus the two calls into it that free
-//! nodes, in `src/graph.rs` (`Writer::retire` and the node owner's drop),
-//! whose safety argument is the store's numbered proof. Every other module
-//! is `#![deny(unsafe_code)]`. The store is model-checked with loom and run
+//! reclamation, the pool, the hash trie, the B+tree, the set, the version
+//! pin of [`Subscribers`], and the published versions with the writer's
+//! copy-publish-retire step), whose safety argument is the store's numbered
+//! proof. Every other module is `#![deny(unsafe_code)]`. The store is model-checked with loom and run
 //! under valgrind in CI.
 //!
 //! Per-thread mutable state lives in an [`Arc<ThreadEntry>`](ThreadEntry)

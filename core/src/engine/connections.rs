@@ -50,25 +50,26 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         if incarnation.is_some_and(|i| i != live.incarnation) {
             return None;
         }
-        let mut node = g.conns.remove(&c, txn)?;
         let mut emptied = Vec::new();
-        for t in node.threads.iter() {
-            let Some(set) = g.subs.get_mut(&t, txn) else {
-                debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
-                continue;
-            };
-            set.remove(&c, txn);
-            log.push(Change::Unsubscribed { t, c });
-            if set.is_empty() {
-                if let Some(mut set) = g.subs.remove(&t, txn) {
-                    set.release(txn);
+        let subs = &mut g.subs;
+        g.conns.remove_with(&c, txn, |node, txn| {
+            for t in node.threads.iter() {
+                let Some(set) = subs.get_mut(&t, txn) else {
+                    debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
+                    continue;
+                };
+                set.remove(&c, txn);
+                log.push(Change::Unsubscribed { t, c });
+                if set.is_empty() {
+                    subs.remove(&t, txn);
+                    log.push(Change::Vacated { t });
+                    emptied.push(t);
                 }
-                log.push(Change::Vacated { t });
-                emptied.push(t);
+                // The reverse edge left with `c`; check the forward one
+                // (`check_edge` once `c` is out of `conns`).
+                debug_assert!(!subs.get(&t).is_some_and(|s| s.contains(&c) || s.is_empty()));
             }
-            debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
-        }
-        node.threads.release(txn);
+        })?;
         log.push(Change::Disconnected { c });
         Some(emptied)
     }

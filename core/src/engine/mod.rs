@@ -1,26 +1,26 @@
 //! The engine: where the subscription graph is published.
 //!
-//! Readers `load()` the current [`Graph`] from one `ArcSwap` and look things
-//! up in it: no lock, no shared write (the load guard uses the reading
-//! thread's own debt slot), no allocation.
+//! Readers `load()` the current [`Graph`] from one `ArcSwap` (held by the
+//! store's `Versions`) and look things up in it: no lock, no shared write
+//! (the load guard uses the reading thread's own debt slot), no allocation.
 //!
-//! Writers take the writer mutex, copy the latest tries (three root
-//! pointers), change the copy by path copying inside one transaction, and
-//! publish it with one `swap`. Only then do they append the write's changes
-//! to the change log (`changes.rs`) and notify watches, still under the
-//! writer mutex, so both happen in publish order.
+//! Writers go through `Versions::write`: under the writer mutex it copies
+//! the latest tries (three root pointers), lets the engine change the copy
+//! by path copying inside one transaction, and publishes it with one
+//! `swap`. Only then does the engine append the write's changes to the
+//! change log (`changes.rs`) and notify watches, still under the writer
+//! mutex, so both happen in publish order.
 //!
 //! # Reclamation
 //!
-//! A replaced graph version goes on the writer's `retired` list. `swap`
-//! pays every reader debt on the old version, so afterwards its strong count
-//! counts every reader still holding it; a retired version whose count has
-//! fallen to one (ours) is unreachable and is dropped. The trie nodes
-//! replaced by writes are freed once no retired version still held can see
-//! them (`graph.rs`; the proof is in `store/mod.rs`). All of this runs on
-//! the writer's thread during a write: readers never free graph memory, and
-//! memory held only by dropped snapshots is freed by the next write at the
-//! latest.
+//! The store does it, inside `Versions::write` (`store/versions.rs`; the
+//! proof is in `store/mod.rs`): a replaced graph version goes on the
+//! writer's `retired` list, a retired version no reader holds any more is
+//! dropped, and the trie nodes replaced by writes are freed once no retired
+//! version still held can see them. All of this runs on the writer's thread
+//! during a write: readers never free graph memory, and memory held only by
+//! dropped snapshots is freed by the next write at the latest. No code here
+//! shares, frees or publishes nodes: it only says what a write changes.
 
 mod connections;
 mod versions;
@@ -29,12 +29,12 @@ pub use versions::NodeProbe;
 
 use crate::changes::{Change, ChangeBuf, ChangeLog};
 use crate::entry::ThreadEntry;
-use crate::graph::{ConnNode, ErasedEntry, Graph, NodeOwner, Tries};
+use crate::graph::{ConnNode, ErasedEntry, Graph, Tries};
 use crate::reader::Reader;
 use crate::shutdown::{Registry, ShutdownReport, ShutdownWait};
 use crate::snapshot::{Snapshot, Subscribers};
-use crate::store::{SubscriberSet, Txn};
-use crate::sync::{Arc, ArcSwap, Cached, StdArc};
+use crate::store::{SubscriberSet, Txn, Versions};
+use crate::sync::{Arc, StdArc};
 use crate::view::{read_api, View};
 use crate::watch::SubscriberWatch;
 use crate::{Caps, Config, NotConnected};
@@ -83,25 +83,15 @@ impl<K: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static> Key for K {
 /// assert_eq!(engine.disconnect(2), Vec::<u64>::new()); // 10 still has 1
 /// assert_eq!(engine.disconnect(1), [10]); // 10 lost its last subscriber
 /// ```
-pub struct Engine<T: Key, C: Key, S = (), M = (), D = ()> {
-    current: ArcSwap<Graph<T, C, D>>,
-    /// The writer mutex and the owner of every node.
-    home: Arc<NodeOwner<T, C, D>>,
+pub struct Engine<T: Key, C: Key, S = (), M = (), D: Send + Sync + 'static = ()> {
+    /// The published versions, the writer mutex and the owner of every
+    /// node (`store/versions.rs`).
+    current: Versions<Graph<T, C, D>>,
     /// Every listener handle and current listener of this engine's entries.
     registry: StdArc<Registry<T>>,
     /// The changes of the last published versions, for feeds.
     log: Arc<ChangeLog<T, C>>,
     _entries: PhantomData<fn() -> (S, M)>,
-}
-
-impl<T: Key, C: Key, S, M, D> Drop for Engine<T, C, S, M, D> {
-    fn drop(&mut self) {
-        // Break the cycle retired version -> node owner -> retired list;
-        // versions readers still hold keep the owner (and its nodes) alive
-        // until they go.
-        let retired = std::mem::take(&mut self.home.writer.lock().retired);
-        drop(retired);
-    }
 }
 
 impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
@@ -122,10 +112,8 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
 
     /// An empty engine set up by `config`.
     pub fn with_config(config: Config) -> Self {
-        let home = NodeOwner::new();
         Engine {
-            current: ArcSwap::new(NodeOwner::graph(&home, Tries::new(), 0)),
-            home,
+            current: Versions::new(ChangeBuf::new()),
             registry: StdArc::new(Registry::new()),
             log: Arc::new(ChangeLog::new(config.change_log)),
             _entries: PhantomData,
@@ -156,35 +144,24 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         f: impl FnOnce(&mut Tries<T, C, D>, &mut Txn<'_>, &mut ChangeBuf<T, C>) -> (bool, R),
         after: impl FnOnce(&Graph<T, C, D>, &R),
     ) -> R {
-        let mut guard = self.home.writer.lock();
-        let w = &mut *guard;
-        let version = w.version + 1;
-        let mut next = w.latest.share();
-        w.changes.clear();
-        let mut txn = Txn::new(version, &mut w.reclaimer);
-        let (changed, out) = f(&mut next, &mut txn, &mut w.changes);
-        let touched = txn.touched();
-        debug_assert!(
-            changed || !touched,
-            "a write that changed nothing copied nodes"
-        );
-        debug_assert_eq!(
-            changed,
-            !w.changes.is_empty(),
-            "a write records changes iff it changes the graph"
-        );
-        if changed || touched {
-            next.edges = w.changes.edges_after(next.edges);
-            w.version = version;
-            w.latest = next.share();
-            let graph = NodeOwner::graph(&self.home, next, version);
-            let old = self.current.swap(Arc::clone(&graph));
-            w.retire(old);
-            // Only now: a feed that receives this batch sees its graph.
-            self.log.append(version, &mut w.changes);
-            after(&graph, &out);
-        }
-        out
+        self.current.write(
+            |next, txn, changes| {
+                changes.clear();
+                let (changed, out) = f(next, txn, changes);
+                debug_assert_eq!(
+                    changed,
+                    !changes.is_empty(),
+                    "a write records changes iff it changes the graph"
+                );
+                next.edges = changes.edges_after(next.edges);
+                (changed, out)
+            },
+            |graph, changes, out| {
+                // Only now: a feed that receives this batch sees its graph.
+                self.log.append(graph.version, changes);
+                after(graph, out);
+            },
+        )
     }
 
     // -------------------------------------------------------------- subscriptions
@@ -290,9 +267,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
                 }
                 log.push(Change::Unsubscribed { t, c });
                 if emptied {
-                    if let Some(mut set) = g.subs.remove(&t, txn) {
-                        set.release(txn);
-                    }
+                    g.subs.remove(&t, txn);
                     log.push(Change::Vacated { t });
                 }
                 debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
@@ -400,15 +375,19 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
                 let Some(entry) = g.threads.remove(&t, txn) else {
                     return (false, None);
                 };
-                if let Some(mut set) = g.subs.remove(&t, txn) {
+                let conns = &mut g.conns;
+                let vacated = g.subs.remove_with(&t, txn, |set, txn| {
                     for c in set.iter() {
-                        if let Some(conn) = g.conns.get_mut(&c, txn) {
+                        if let Some(conn) = conns.get_mut(&c, txn) {
                             conn.threads.remove(&t, txn);
                         }
                         log.push(Change::Unsubscribed { t, c });
-                        debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
+                        // The forward edge left with `t`'s set; check the
+                        // reverse one (`check_edge` once it is out of `subs`).
+                        debug_assert!(!conns.get(&c).is_some_and(|n| n.threads.contains(&t)));
                     }
-                    set.release(txn);
+                });
+                if vacated.is_some() {
                     log.push(Change::Vacated { t });
                 }
                 log.push(Change::ThreadRemoved { t });
@@ -537,7 +516,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// A read handle for one OS thread (a worker thread of the host) that
     /// keeps the version it last read, for hot read loops: see [`Reader`].
     pub fn reader(&self) -> Reader<'_, T, C, D> {
-        Reader::new(Cached::new(&self.current))
+        Reader::new(self.current.cached())
     }
 
     /// A consistent view of the whole graph at this instant. Never locks or
@@ -547,7 +526,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     }
 }
 
-impl<T: Key, C: Key, S, M, D> fmt::Debug for Engine<T, C, S, M, D> {
+impl<T: Key, C: Key, S, M, D: Send + Sync + 'static> fmt::Debug for Engine<T, C, S, M, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = self.current.load();
         let (listeners, handles) = self.listener_counts();

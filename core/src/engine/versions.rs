@@ -73,7 +73,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     }
 }
 
-impl<T: Key, C: Key, S, M, D> Engine<T, C, S, M, D> {
+impl<T: Key, C: Key, S, M, D: Send + Sync + 'static> Engine<T, C, S, M, D> {
     /// (threads with a current listener, live `Listener` handles of any
     /// generation).
     pub(crate) fn listener_counts(&self) -> (usize, usize) {
@@ -84,7 +84,7 @@ impl<T: Key, C: Key, S, M, D> Engine<T, C, S, M, D> {
     /// for leak tests. Not part of the API.
     #[doc(hidden)]
     pub fn node_probe(&self) -> NodeProbe {
-        NodeProbe(self.home.writer.lock().reclaimer.pool().node_count())
+        NodeProbe(self.current.node_count())
     }
 }
 

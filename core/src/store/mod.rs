@@ -4,45 +4,57 @@
 //! The graph's maps ([`Trie`], a hash trie) and its large subscriber sets
 //! ([`OrdTree`], a B+tree, inside [`SortedSet`]) are persistent structures
 //! built from one kind of node ([`node`]): a cache-line-aligned allocation
-//! from the writer's [`Pool`], with no reference counts. A version shares
+//! from the writer's `Pool`, with no reference counts. A version shares
 //! every node it did not change with the version before it, so a node's
 //! lifetime is not any one value's: it is decided here, by the rule below.
 //! Code outside the store reads nodes through shared references tied to a
-//! graph version it holds, and changes them only inside a writer's [`Txn`].
+//! graph version it holds, and changes them only inside a writer's [`Txn`],
+//! which only [`Versions::write`] makes: the store copies the latest roots,
+//! publishes the next version, retires the one it replaced and frees nodes;
+//! the engine only says what changes.
 //!
 //! | file | what it holds |
 //! |---|---|
 //! | `node.rs` | node layout: header, child pointers, entries; `alloc`, `free`, accessors |
-//! | `reclaim.rs` | transactions (copy instead of write, give up replaced nodes) and the [`Reclaimer`] |
+//! | `reclaim.rs` | transactions (copy instead of write, give up replaced nodes) and the `Reclaimer` |
 //! | `pool.rs` | the writer's cache-line slots |
 //! | `trie/` | the hash trie |
 //! | `ordset/` | the B+tree |
 //! | `set.rs` | [`SortedSet`]: inline up to a few members, else an `OrdTree` |
 //! | `pin.rs` | [`PinnedSet`]: a set read out of a version, with the pin that keeps the version alive (`Subscribers`) |
+//! | `versions.rs` | [`Versions`]: the cell readers load, the writer mutex, the latest roots, the retired versions and the reclaimer; `write` (copy, publish, retire, collect) and the teardown |
 //!
 //! # Memory verbs
 //!
-//! * **give up** (`Txn::discard`, `OrdTree::discard_all`,
-//!   `SortedSet::release`): a writer unlinks a node from the version it is
-//!   building. A node made in the same transaction is *freed* at once; an
-//!   older one is *retired*.
-//! * **share** ([`Share`]): copy a value or root that points to nodes,
-//!   without owning them. Only the store shares values (a [`ShareToken`]
-//!   proves it); the engine shares the latest roots to start a transaction.
-//! * **retire**: put a replaced node on the [`Reclaimer`]'s list with the
+//! * **give up** (`Txn::discard`, `OrdTree::discard_all`): a writer unlinks
+//!   a node from the version it is building. A node made in the same
+//!   transaction is *freed* at once; an older one is *retired*.
+//! * **release** ([`Share::release`]): give up every node a value points
+//!   to, leaving it pointing to none. A [`Trie`] releases every value it
+//!   removes or replaces before handing it back (`remove_with` lends it
+//!   to the caller first), so no value that still shares nodes leaves a
+//!   write.
+//! * **share** ([`Share::share`]): copy a value or root that points to
+//!   nodes, without owning them. Only the store shares (a [`ShareToken`]
+//!   proves it): [`Versions::write`] to start a transaction and to keep the
+//!   latest roots, path copies, and [`PinnedSet`].
+//! * **retire**: put a replaced node on the `Reclaimer`'s list with the
 //!   versions that can see it, `[born, died)`. Also said of a replaced graph
-//!   version, which the writer keeps (`graph.rs`, `Writer::retire`) until no
-//!   reader holds it.
-//! * **collect** ([`Reclaimer::collect`]): free every retired node that no
+//!   version, which [`Versions`] keeps, with its number, until no reader
+//!   holds it.
+//! * **collect** (`Reclaimer::collect`): free every retired node that no
 //!   held version can see.
-//! * **free** (`Node::free`, `free_all`): drop a node's entries and give its
-//!   memory back to the [`Pool`], which keeps it for new nodes.
+//! * **free** (`Node::free`): drop a node's entries and give its memory
+//!   back to the `Pool`, which keeps it for new nodes.
 //!
 //! # Ownership and immutability
 //!
 //! 1. **Ownership.** Every node is owned by exactly one of: the latest
 //!    version (reachable from its roots), or the retired list. No node has
-//!    two parents in one version.
+//!    two parents in one version. A value a trie removes or replaces is
+//!    released in the same transaction, by the trie (see "release"), so its
+//!    nodes move to the retired list with it and no value that shares nodes
+//!    outlives the write that unlinked them.
 //! 2. **Immutability.** A node born in an earlier version (`born <
 //!    txn.version`) is never written: the writer copies it and retires the
 //!    original. A node born in the current transaction is reachable only
@@ -54,20 +66,21 @@
 //!
 //! # Reclamation: why freeing a retired node is safe
 //!
-//! The engine publishes versions through one `ArcSwap` cell and keeps every
-//! replaced version in its writer's `retired` list (`graph.rs`). The writer,
-//! under its mutex, frees a retired node in [`Reclaimer::collect`] when no
-//! version in that list lies in the node's `[born, died)`. The steps that
-//! make this free happen after every read of the node:
+//! [`Versions`] publishes versions through one `ArcSwap` cell that only it
+//! can store to, and keeps every replaced version, with the number it gave
+//! it, in its writer's `retired` list. The writer, under its mutex, frees a
+//! retired node in `Reclaimer::collect` when no version in that list lies
+//! in the node's `[born, died)`. The steps that make this free happen after
+//! every read of the node:
 //!
 //! 1. **Readers reach versions only through the cell.** A reader holds a
 //!    version by an `ArcSwap` load guard, a full `Arc` (a [`Snapshot`],
 //!    a `Reader`'s cache, a [`PinnedSet`]'s pin), or a clone of one of those;
 //!    it reads nodes only through a version it holds (every read path
 //!    borrows from the held version, `view.rs`).
-//! 2. **The swap settles every guard.** `Writer::retire` runs after
-//!    `ArcSwap::swap` has replaced the version in the cell. `swap` pays every
-//!    reader debt on the old version: for each guard still in a debt slot it
+//! 2. **The swap settles every guard.** `Writer::retire` (`versions.rs`)
+//!    runs after `ArcSwap::swap` has replaced the version in the cell.
+//!    `swap` pays every reader debt on the old version: for each guard still in a debt slot it
 //!    takes a reference count on the reader's behalf. Edge: the reader's
 //!    `SeqCst` store of its debt and the writer's `SeqCst` scan of the debt
 //!    slots are ordered in the single `SeqCst` order; a reader that released
@@ -87,20 +100,31 @@
 //!    hence before that fence, hence before anything the writer does next.
 //! 5. **`collect` frees only nodes no held version can see.** Every version
 //!    a reader may still hold is the latest one (which sees no retired node,
-//!    by 1) or a version left in the list (4); `collect` is passed the list
-//!    and keeps every node visible (3) in one of them. A node it frees was
-//!    visible only in versions dropped in step 4, after all their reads (4),
-//!    or in versions never published.
+//!    by 1) or a version left in the list (4); `collect` is passed the
+//!    numbers of the list's versions and keeps every node visible (3) in one
+//!    of them. The numbers are right because the store both numbered and
+//!    built every version (`Versions::write`: the copy of the latest roots
+//!    that the transaction changed, published as the next number; the
+//!    version `swap` returns is the one published before it). A node it
+//!    frees was visible only in versions dropped in step 4, after all their
+//!    reads (4), or in versions never published.
 //! 6. **Nodes born and replaced in one transaction** were never published
 //!    (2 of "Ownership and immutability"): `Txn::discard` frees them at once,
 //!    on the writer's thread, which alone could reach them.
-//! 7. **The last version frees the rest.** Every version holds the graph's
-//!    node owner (`graph.rs`, `NodeOwner`); the engine's drop breaks the
-//!    owner's reference cycle through `retired`. When the last version goes,
-//!    its `Arc::drop` (an `Acquire` fence after the last `Release`
-//!    decrement, as in 4) runs the owner's drop, which frees the latest
-//!    version's nodes and, in the `Reclaimer`'s drop, the retired ones: by
-//!    then no version, hence no reader, exists.
+//! 7. **The last version frees the rest.** Every version holds a `Keep`, a
+//!    reference to the versions' owner (`versions.rs`; the store asserts
+//!    that each version it builds kept its `Keep`); dropping the
+//!    [`Versions`] breaks the owner's reference cycle through `retired`.
+//!    A version is dropped by whoever drops its last reference, after an
+//!    `Acquire` fence that synchronises with every other holder's `Release`
+//!    decrement (as in 4), so every read through it happens before its
+//!    `Keep` is dropped, with a `Release` decrement of the owner's count.
+//!    The owner's last decrement reads 1 and its `Acquire` fence
+//!    synchronises with all of those. Edge: every read through any version
+//!    happens before the owner's drop, which releases the latest roots into
+//!    a teardown transaction (`Txn::teardown`: it frees every node given up
+//!    at once) and then, in the `Reclaimer`'s drop, frees the retired ones:
+//!    by then no version, hence no reader, exists.
 //!
 //! The pool never hands a slot to a new node while a freed node's reader
 //! could still read it: a slot is reused only after its node was freed
@@ -119,16 +143,18 @@ mod set;
 #[cfg(test)]
 mod testing;
 mod trie;
+mod versions;
 
 pub(crate) use ordset::OrdTree;
 pub(crate) use pin::PinnedSet;
 
 /// A thread's subscribers read out of a version (what `Subscribers` holds).
 pub(crate) type PinnedSubscribers<C> = PinnedSet<C, { set::SUBSCRIBERS_INLINE }>;
-pub(crate) use pool::{NodeCount, Pool};
-pub(crate) use reclaim::{Reclaimer, Txn};
+pub(crate) use pool::NodeCount;
+pub(crate) use reclaim::Txn;
 pub(crate) use set::{Iter as SetIter, SubscriberSet, ThreadSet};
 pub(crate) use trie::Trie;
+pub(crate) use versions::{Keep, Publish, Roots, Versions};
 
 /// A graph version number: the engine's publish counter.
 pub(crate) type Version = u64;
@@ -137,26 +163,39 @@ pub(crate) type Version = u64;
 /// only the store can call [`Share::share`].
 pub(crate) struct ShareToken(());
 
-/// A value stored in a [`Trie`] entry, copied when the store copies the
-/// node holding it (a path copy).
+/// A value stored in a [`Trie`] entry (or the roots of a version),
+/// copied when the store copies the node holding it (a path copy) and
+/// released when it leaves the version being built.
 ///
 /// A copy shares whatever nodes the value points to (a set's tree) without
 /// keeping any version alive, so only the store may make one: `share`
 /// takes a [`ShareToken`]. Code outside the store implements it for its
-/// own value types by sharing their fields, with the token it was given.
+/// own value types by sharing and releasing their fields.
 pub(crate) trait Share: Sized {
     /// A copy sharing every node `self` points to.
     fn share(&self, token: &ShareToken) -> Self;
+
+    /// Gives every node `self` points to up to `txn` and leaves `self`
+    /// pointing to none (a set becomes empty). The store calls it on every
+    /// value that leaves the version `txn` builds (removed or replaced in a
+    /// [`Trie`], or the latest roots when the last version goes). Safe to
+    /// call on a value reached through `get_mut` too: the nodes leave the
+    /// version with it.
+    fn release(&mut self, txn: &mut Txn<'_>);
 }
 
 impl<T: ?Sized + Send + Sync> Share for crate::sync::StdArc<T> {
     fn share(&self, _: &ShareToken) -> Self {
         crate::sync::StdArc::clone(self)
     }
+
+    fn release(&mut self, _: &mut Txn<'_>) {}
 }
 
 impl Share for () {
     fn share(&self, _: &ShareToken) -> Self {}
+
+    fn release(&mut self, _: &mut Txn<'_>) {}
 }
 
 /// `(k, v)` with `v` shared: what a node copy stores.

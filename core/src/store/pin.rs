@@ -31,7 +31,7 @@ pub(crate) struct PinnedSet<K: Copy + Ord, const INLINE: usize> {
     pin: Option<VersionPin>,
 }
 
-impl<K: Copy + Ord, const INLINE: usize> Clone for PinnedSet<K, INLINE> {
+impl<K: Copy + Ord + Send + Sync, const INLINE: usize> Clone for PinnedSet<K, INLINE> {
     fn clone(&self) -> Self {
         PinnedSet {
             set: self.set.share(&ShareToken(())),

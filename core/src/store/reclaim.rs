@@ -31,7 +31,8 @@ struct Retired {
 }
 
 /// The writer's node memory and its list of replaced nodes (see
-/// "Reclamation rule").
+/// "Reclamation" in `store/mod.rs`). Private to the store: `Versions` owns
+/// the engine's.
 #[derive(Default)]
 pub(crate) struct Reclaimer {
     retired: Vec<Retired>,
@@ -92,25 +93,45 @@ pub(crate) struct Born<'a> {
     pub(super) pool: &'a Pool,
 }
 
-/// One writer transaction: builds the graph version `version`.
+/// One writer transaction: builds the graph version `version`. Only the
+/// store makes one (`Versions::write`, and the teardown of the last
+/// version), so code outside it can change nodes only inside a write.
 pub(crate) struct Txn<'a> {
     pub(super) version: Version,
     retired: &'a mut Vec<Retired>,
     pool: &'a Pool,
     /// Whether this transaction made or gave up any node.
     pub(super) touched: bool,
+    /// A teardown: no version exists any more, so a node given up is freed
+    /// at once whatever its age.
+    teardown: bool,
 }
 
 impl<'a> Txn<'a> {
     /// A transaction building `version`, which must be newer than every
     /// version built before with this reclaimer.
-    pub(crate) fn new(version: Version, reclaimer: &'a mut Reclaimer) -> Self {
+    pub(super) fn new(version: Version, reclaimer: &'a mut Reclaimer) -> Self {
         let Reclaimer { retired, pool } = reclaimer;
         Txn {
             version,
             retired,
             pool,
             touched: false,
+            teardown: false,
+        }
+    }
+
+    /// A transaction that frees every node given up to it at once: what the
+    /// last version's owner releases the latest roots into.
+    ///
+    /// # Safety
+    ///
+    /// No graph version exists any more, so no reader can reach any node
+    /// ("Reclamation", step 7), and nothing builds a version after it.
+    pub(super) unsafe fn teardown(reclaimer: &'a mut Reclaimer) -> Self {
+        Txn {
+            teardown: true,
+            ..Txn::new(Version::MAX, reclaimer)
         }
     }
 
@@ -146,9 +167,10 @@ impl<'a> Txn<'a> {
     ) {
         self.touched = true;
         let born = node.header().born;
-        if born == self.version {
+        if born == self.version || self.teardown {
             // SAFETY: born in this transaction, so never published (store
-            // docs, reclamation step 6), and unlinked from the only parent it
+            // docs, "Reclamation", step 6), or given up in a teardown, when
+            // no version exists (step 7); unlinked from the only parent it
             // had (the caller's contract); allocated from this pool.
             unsafe { node.free(counted, self.pool) };
         } else {

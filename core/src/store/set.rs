@@ -17,8 +17,8 @@
 //! nodes (one leaf and its parents), not the set.
 //!
 //! Because a `Tree`'s nodes are owned like trie nodes, a set leaving the
-//! graph must give them up: [`SortedSet::release`] on the value a trie
-//! `remove` returned. A `Tree` read outside a pinned graph version must
+//! graph must give them up: the trie releases ([`Share::release`]) every
+//! value it removes or replaces. A `Tree` read outside a pinned graph version must
 //! pin one (see `Subscribers`).
 //!
 //! # Invariants
@@ -30,7 +30,7 @@
 //!   it fits), and the tree's own invariants.
 
 use super::ordset::OrdIter;
-use super::{OrdTree, Pool, Share, ShareToken, Txn};
+use super::{OrdTree, Share, ShareToken, Txn};
 
 /// A thread's subscribers.
 pub(crate) type SubscriberSet<C> = SortedSet<C, SUBSCRIBERS_INLINE>;
@@ -45,7 +45,7 @@ pub(crate) enum SortedSet<K: Copy + Ord, const INLINE: usize> {
     Tree(OrdTree<K>),
 }
 
-impl<K: Copy + Ord, const INLINE: usize> Share for SortedSet<K, INLINE> {
+impl<K: Copy + Ord + Send + Sync, const INLINE: usize> Share for SortedSet<K, INLINE> {
     /// A copy sharing a tree's nodes (which the copy does not own; see the
     /// module docs).
     fn share(&self, _: &ShareToken) -> Self {
@@ -57,6 +57,14 @@ impl<K: Copy + Ord, const INLINE: usize> Share for SortedSet<K, INLINE> {
             },
             SortedSet::Tree(tree) => SortedSet::Tree(tree.share()),
         }
+    }
+
+    /// Gives up this set's tree nodes, if any, and leaves it empty.
+    fn release(&mut self, txn: &mut Txn<'_>) {
+        if let SortedSet::Tree(tree) = self {
+            tree.discard_all(txn);
+        }
+        *self = SortedSet::Empty;
     }
 }
 
@@ -259,32 +267,9 @@ impl<K: Copy + Ord + Send + Sync, const INLINE: usize> SortedSet<K, INLINE> {
         *self = next;
         true
     }
-
-    /// Gives up this set's tree nodes, if any, to `txn`: call it on a set
-    /// the writer has taken out of the graph, once done reading it.
-    pub(crate) fn release(&mut self, txn: &mut Txn<'_>) {
-        if let SortedSet::Tree(tree) = self {
-            tree.discard_all(txn);
-        }
-        *self = SortedSet::Empty;
-    }
 }
 
 impl<K: Copy + Ord, const INLINE: usize> SortedSet<K, INLINE> {
-    /// Frees this set's tree nodes, if any.
-    ///
-    /// # Safety
-    ///
-    /// As `OrdTree::free_all`: this set is the latest owner of its nodes,
-    /// no reader can reach them any more, and `pool` is the writer's.
-    #[allow(unsafe_code)]
-    pub(crate) unsafe fn free_all(&self, pool: &Pool) {
-        if let SortedSet::Tree(tree) = self {
-            // SAFETY: the caller's contract.
-            unsafe { tree.share().free_all(pool) };
-        }
-    }
-
     /// Checks this module's invariants.
     pub(crate) fn check(&self) -> Result<(), String> {
         let ok = match self {

@@ -2,19 +2,24 @@
 //! transaction, holds whichever versions a test says it still reads, and
 //! reclaims the rest.
 
-use super::{OrdTree, Pool, Reclaimer, Share, ShareToken, Trie, Txn, Version};
+use super::reclaim::Reclaimer;
+use super::{OrdTree, Share, ShareToken, Trie, Txn, Version};
 
 // The value types the trie's unit tests store.
 impl Share for u64 {
     fn share(&self, _: &ShareToken) -> Self {
         *self
     }
+
+    fn release(&mut self, _: &mut Txn<'_>) {}
 }
 
 impl Share for &'static str {
     fn share(&self, _: &ShareToken) -> Self {
         self
     }
+
+    fn release(&mut self, _: &mut Txn<'_>) {}
 }
 
 /// What a test writer keeps as its latest version: a structure whose nodes
@@ -23,43 +28,37 @@ pub(super) trait Latest {
     fn empty() -> Self;
     /// A copy sharing every node (the base of the next transaction).
     fn share(&self) -> Self;
-    /// Frees every node.
-    ///
-    /// # Safety
-    ///
-    /// As `Trie::free_all`.
-    unsafe fn free_all(&mut self, pool: &Pool);
+    /// Gives up every node to `txn` (the writer's teardown).
+    fn release_all(&mut self, txn: &mut Txn<'_>);
 }
 
 impl Latest for () {
     fn empty() -> Self {}
     fn share(&self) -> Self {}
-    unsafe fn free_all(&mut self, _: &Pool) {}
+    fn release_all(&mut self, _: &mut Txn<'_>) {}
 }
 
-impl<K, V> Latest for Trie<K, V> {
+impl<K: Copy + Send + Sync, V: Share + Send + Sync> Latest for Trie<K, V> {
     fn empty() -> Self {
         Trie::new()
     }
     fn share(&self) -> Self {
         Trie::share(self)
     }
-    unsafe fn free_all(&mut self, pool: &Pool) {
-        // SAFETY: the caller's contract.
-        unsafe { Trie::free_all(self, pool) }
+    fn release_all(&mut self, txn: &mut Txn<'_>) {
+        Share::release(self, txn);
     }
 }
 
-impl<K> Latest for OrdTree<K> {
+impl<K: Copy + Ord + Send + Sync> Latest for OrdTree<K> {
     fn empty() -> Self {
         OrdTree::new()
     }
     fn share(&self) -> Self {
         OrdTree::share(self)
     }
-    unsafe fn free_all(&mut self, pool: &Pool) {
-        // SAFETY: the caller's contract.
-        unsafe { OrdTree::free_all(self, pool) }
+    fn release_all(&mut self, txn: &mut Txn<'_>) {
+        self.discard_all(txn);
     }
 }
 
@@ -99,7 +98,9 @@ impl<L: Latest> TestWriter<L> {
 
 impl<L: Latest> Drop for TestWriter<L> {
     fn drop(&mut self) {
-        // SAFETY: tests drop the writer after their last read.
-        unsafe { self.latest.free_all(self.reclaimer.pool()) }
+        // SAFETY: tests drop the writer after their last read, and write
+        // nothing after.
+        let mut txn = unsafe { Txn::teardown(&mut self.reclaimer) };
+        self.latest.release_all(&mut txn);
     }
 }

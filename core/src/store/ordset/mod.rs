@@ -42,10 +42,9 @@
 //!
 //! The trie's: a replaced node goes to [`Txn::discard`], which frees it at
 //! once if this transaction made it and otherwise retires it with its
-//! `[born, died)` interval for [`Reclaimer::collect`](super::Reclaimer).
+//! `[born, died)` interval for `Reclaimer::collect`.
 
 use super::node::{Node, Parts};
-use super::pool::Pool;
 use super::reclaim::{make_mut, replace, Born, Txn};
 use std::fmt;
 
@@ -408,29 +407,6 @@ impl<K> OrdTree<K> {
             len: self.len,
             height: self.height,
         }
-    }
-
-    /// Frees every node of this set.
-    ///
-    /// # Safety
-    ///
-    /// As [`Trie::free_all`](super::Trie::free_all): no reader can reach
-    /// these nodes any more and no other tree owns them.
-    pub(crate) unsafe fn free_all(&mut self, pool: &Pool) {
-        unsafe fn free_tree<K>(node: OrdNode<K>, pool: &Pool) {
-            for &child in node.parts(true).0 {
-                // SAFETY: each child is owned by this node alone.
-                unsafe { free_tree(child, pool) };
-            }
-            // SAFETY: the caller's contract; children freed above.
-            unsafe { node.free(true, pool) };
-        }
-        if let Some(root) = self.root.take() {
-            // SAFETY: the caller's contract.
-            unsafe { free_tree(root, pool) };
-        }
-        self.len = 0;
-        self.height = 0;
     }
 }
 

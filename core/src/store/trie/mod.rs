@@ -45,7 +45,7 @@ use super::node::Node;
 use super::reclaim::{make_mut, replace, Born, Txn};
 #[cfg(test)]
 use super::Version;
-use super::{share_entry, Pool, Share, ShareToken};
+use super::{share_entry, Share, ShareToken};
 use crate::hash::hash_of;
 use std::hash::Hash;
 
@@ -96,9 +96,9 @@ impl<K, V> Trie<K, V> {
         self.len
     }
 
-    /// A copy sharing every node: the base of a transaction, or the trie of
-    /// a published graph.
-    pub(crate) fn share(&self) -> Self {
+    /// A copy sharing every node (store tests; elsewhere [`Share::share`]).
+    #[cfg(test)]
+    pub(in crate::store) fn share(&self) -> Self {
         Trie {
             root: self.root,
             len: self.len,
@@ -118,28 +118,45 @@ impl<K, V> Trie<K, V> {
             walk(root, 0, &mut f);
         }
     }
+}
 
-    /// Frees every node of this trie.
-    ///
-    /// # Safety
-    ///
-    /// No reader can reach this trie's nodes any more and no other trie owns
-    /// them (see "Ownership"), and `pool` is the writer's: the engine calls
-    /// this once, on the latest version, when the last graph version is
-    /// gone.
-    pub(crate) unsafe fn free_all(&mut self, pool: &Pool) {
-        unsafe fn free_tree<K, V>(node: Node<K, V>, shift: u32, pool: &Pool) {
+impl<K: Copy + Send + Sync, V: Share + Send + Sync> Share for Trie<K, V> {
+    /// A copy sharing every node: the base of a transaction, or the trie of
+    /// a published graph.
+    fn share(&self, _: &ShareToken) -> Self {
+        Trie {
+            root: self.root,
+            len: self.len,
+        }
+    }
+
+    /// Gives up every node and releases every value: the whole trie leaves
+    /// the version (the latest roots, when the last version goes).
+    fn release(&mut self, txn: &mut Txn<'_>) {
+        fn release_tree<K: Copy + Send + Sync, V: Share + Send + Sync>(
+            node: Node<K, V>,
+            shift: u32,
+            txn: &mut Txn<'_>,
+        ) {
             let collision = is_collision(shift);
-            for &child in node.parts(collision).0 {
-                // SAFETY: each child is owned by this node alone.
-                unsafe { free_tree(child, shift + BITS, pool) };
+            let (children, entries) = node.parts(collision);
+            for (_, value) in entries {
+                // The node is given up below, so its values leave with it:
+                // release what each points to through a copy (the node
+                // itself may still be read by older versions).
+                value.share(&ShareToken(())).release(txn);
             }
-            // SAFETY: the caller's contract; children freed above.
-            unsafe { node.free(collision, pool) };
+            for &child in children {
+                release_tree(child, shift + BITS, txn);
+            }
+            // SAFETY: the whole trie leaves the version (`release` empties
+            // `self`), each node has one parent ("Ownership"), so it is
+            // visited and given up once; its children were given up above,
+            // but only its own allocation is read here.
+            unsafe { txn.discard(node, collision) };
         }
         if let Some(root) = self.root.take() {
-            // SAFETY: the caller's contract.
-            unsafe { free_tree(root, 0, pool) };
+            release_tree(root, 0, txn);
         }
         self.len = 0;
     }
@@ -266,7 +283,8 @@ where
         }
     }
 
-    /// Inserts `key -> value`, returning the previous value.
+    /// Inserts `key -> value`, returning the previous value, released
+    /// ([`Share::release`]: it points to no node any more).
     pub(crate) fn insert(&mut self, key: K, value: V, txn: &mut Txn<'_>) -> Option<V> {
         let hash = hash_of(&key);
         let old = match &mut self.root {
@@ -285,14 +303,45 @@ where
                 None
             }
         };
-        if old.is_none() {
-            self.len += 1;
+        match old {
+            None => self.len += 1,
+            Some(mut old) => {
+                old.release(txn);
+                return Some(old);
+            }
         }
-        old
+        None
     }
 
-    /// Removes `key`, returning its value. Copies nothing if it is absent.
+    /// Removes `key`, returning its value, released ([`Share::release`]:
+    /// it points to no node any more, so a set comes back empty; see
+    /// [`remove_with`](Self::remove_with) to read it first). Copies nothing
+    /// if `key` is absent.
     pub(crate) fn remove(&mut self, key: &K, txn: &mut Txn<'_>) -> Option<V> {
+        let mut old = self.unlink(key, txn)?;
+        old.release(txn);
+        Some(old)
+    }
+
+    /// Removes `key` and passes its value to `read` (with the transaction,
+    /// to change the rest of the version) before releasing it: the value
+    /// shares nodes that this write gives up, so it can be read only here.
+    /// `None` (and no copy, and no call) if `key` is absent.
+    pub(crate) fn remove_with<R>(
+        &mut self,
+        key: &K,
+        txn: &mut Txn<'_>,
+        read: impl FnOnce(&V, &mut Txn<'_>) -> R,
+    ) -> Option<R> {
+        let mut old = self.unlink(key, txn)?;
+        let out = read(&old, txn);
+        old.release(txn);
+        Some(out)
+    }
+
+    /// Removes `key`, returning its value unreleased (it still shares
+    /// nodes, which the caller must release in this transaction).
+    fn unlink(&mut self, key: &K, txn: &mut Txn<'_>) -> Option<V> {
         if !self.contains_key(key) {
             return None;
         }

@@ -1,0 +1,351 @@
+//! [`Versions`]: the engine's published graph versions, and the only code
+//! that copies the latest roots, publishes a version and frees nodes.
+//!
+//! The engine reads through [`Versions::load`] and [`Versions::cached`], and
+//! writes through [`Versions::write`], which copies the latest roots,
+//! hands the copy to the engine inside one [`Txn`], publishes it, retires
+//! the version it replaced and collects the nodes no held version can see.
+//! The cell, the latest roots, the retired versions and the reclaimer are
+//! private here, so safe code outside the store cannot share nodes,
+//! publish a version the store did not build, or free anything (the proof:
+//! "Reclamation" in `store/mod.rs`).
+
+use super::reclaim::{Reclaimer, Txn};
+use super::{NodeCount, Share, ShareToken, Version};
+use crate::sync::{Arc, ArcSwap, Cached, Guard, Mutex};
+use std::ptr::NonNull;
+
+/// The roots of a version (the engine's tries): shared into each new
+/// version, released into a teardown when the last version goes.
+pub(crate) trait Roots: Share + Send + Sync + 'static {
+    /// The roots of an empty graph.
+    fn empty() -> Self;
+}
+
+/// A published version as readers see it (the engine's `Graph`): the store
+/// builds one with [`wrap`](Publish::wrap) for every version it publishes.
+pub(crate) trait Publish: Send + Sync + Sized + 'static {
+    /// What it is built from.
+    type Roots: Roots;
+    /// Writer state kept under the writer mutex with the roots (the
+    /// engine's change buffer).
+    type Extra: Send + 'static;
+
+    /// Version `version` of the graph, made of `roots`. It must keep `keep`
+    /// for as long as it exists: `keep` keeps the nodes `roots` points to
+    /// alive (the store checks that it was not dropped).
+    fn wrap(roots: Self::Roots, version: Version, keep: Keep) -> Self;
+}
+
+/// Keeps every node of a [`Versions`] alive: each published version holds
+/// one, so the nodes outlive every version (and every reader). A reference
+/// to the versions' owner with its type erased (two words, no allocation),
+/// so that the version type can hold it without naming itself.
+///
+/// Invariant: `owner` came from `Arc::into_raw` on an `Arc<Owner<G>>`, for
+/// the `G` that `release` was instantiated with, and this value owns that
+/// reference.
+pub(crate) struct Keep {
+    owner: NonNull<()>,
+    release: unsafe fn(NonNull<()>),
+}
+
+// SAFETY: `Keep` is an owned `Arc<Owner<G>>`, and `Owner<G>` is `Send +
+// Sync` (a mutex around `Send` state); dropping it from any thread is what
+// dropping the `Arc` would be.
+unsafe impl Send for Keep {}
+// SAFETY: `&Keep` gives access to nothing.
+unsafe impl Sync for Keep {}
+
+impl Keep {
+    fn new<G: Publish>(owner: &Arc<Owner<G>>) -> Self {
+        // What `Keep`'s `Send` and `Sync` rest on, checked for this `G`.
+        const fn send_sync<T: Send + Sync>() {}
+        const { send_sync::<Owner<G>>() };
+        /// # Safety
+        ///
+        /// `p` came from `Arc::into_raw` on an `Arc<Owner<G>>`, and the
+        /// reference it stands for is not used again.
+        unsafe fn release<G: Publish>(p: NonNull<()>) {
+            // SAFETY: the caller's contract.
+            drop(unsafe { Arc::from_raw(p.as_ptr().cast_const().cast::<Owner<G>>()) });
+        }
+        let raw = Arc::into_raw(Arc::clone(owner)).cast_mut().cast::<()>();
+        Keep {
+            owner: NonNull::new(raw).expect("an `Arc` is never null"),
+            release: release::<G>,
+        }
+    }
+}
+
+impl Drop for Keep {
+    fn drop(&mut self) {
+        // SAFETY: the invariant; the reference is given up once, here.
+        unsafe { (self.release)(self.owner) }
+    }
+}
+
+/// The writer's state, under its mutex.
+///
+/// Invariants: `latest` holds the roots of the version in the cell, whose
+/// number is `version`; `retired` holds, with its number, every replaced
+/// version that a reader may still hold (and maybe some none holds); the
+/// reclaimer's nodes are those replaced since, none reachable from
+/// `latest`.
+struct Writer<G: Publish> {
+    latest: G::Roots,
+    version: Version,
+    retired: Vec<(Version, Arc<G>)>,
+    reclaimer: Reclaimer,
+    extra: G::Extra,
+}
+
+/// Owns every node: the latest version's (through `latest`) and the
+/// replaced ones (through the reclaimer). Every version holds it ([`Keep`]),
+/// so it goes, and frees the nodes, only once no version exists.
+struct Owner<G: Publish> {
+    writer: Mutex<Writer<G>>,
+}
+
+impl<G: Publish> Writer<G> {
+    /// Takes `replaced` (version `number`), just swapped out of the cell,
+    /// drops every retired version no reader holds, and frees the nodes
+    /// none of the rest can see.
+    fn retire(&mut self, number: Version, replaced: Arc<G>) {
+        self.retired.push((number, replaced));
+        // Strong count 1: only this list holds the version. The cell no
+        // longer does (it was swapped out) and every reader that loaded it
+        // before the swap is counted (`swap` paid its debts): nobody can
+        // reach it again, and dropping this last reference synchronises with
+        // every reader's release of it ("Reclamation", steps 2-4).
+        self.retired.retain(|(_, g)| Arc::strong_count(g) > 1);
+        let held = self.retired.iter().map(|&(v, _)| v);
+        // SAFETY: the versions a reader may hold are the latest one (in
+        // which no retired node is visible) and those still in `retired`,
+        // all of which `held` lists, each with the number the store gave it
+        // when it published it ("Reclamation", step 5).
+        unsafe { self.reclaimer.collect(held) }
+    }
+}
+
+impl<G: Publish> Drop for Owner<G> {
+    fn drop(&mut self) {
+        let w = &mut *self.writer.lock();
+        // SAFETY: the owner goes only when no version exists (each holds a
+        // `Keep`), so no reader can reach any node ("Reclamation", step 7),
+        // and no write follows.
+        let mut txn = unsafe { Txn::teardown(&mut w.reclaimer) };
+        // Frees the latest version's nodes at once; the replaced ones go in
+        // the reclaimer's own drop, right after.
+        w.latest.release(&mut txn);
+    }
+}
+
+/// `roots` as version `version`, holding a [`Keep`] of `owner`. Called
+/// only where no version can be dropped meanwhile (under the writer mutex,
+/// or before the first is published): only the writer drops versions while
+/// the [`Versions`] exists, so `owner`'s count moves only if `wrap` dropped
+/// its `Keep`.
+fn wrap<G: Publish>(owner: &Arc<Owner<G>>, roots: G::Roots, version: Version) -> Arc<G> {
+    let keep = Keep::new(owner);
+    let owners = Arc::strong_count(owner);
+    let graph = Arc::new(G::wrap(roots, version, keep));
+    assert_eq!(
+        Arc::strong_count(owner),
+        owners,
+        "a published version must keep its `Keep`"
+    );
+    graph
+}
+
+/// The engine's graph versions: the cell readers load from and the writer
+/// state behind one mutex (see the module docs).
+pub(crate) struct Versions<G: Publish> {
+    cell: ArcSwap<G>,
+    owner: Arc<Owner<G>>,
+}
+
+impl<G: Publish> Versions<G> {
+    /// An empty graph, published as version 0, with `extra` kept for the
+    /// writer.
+    pub(crate) fn new(extra: G::Extra) -> Self {
+        let owner = Arc::new(Owner {
+            writer: Mutex::new(Writer {
+                latest: G::Roots::empty(),
+                version: 0,
+                retired: Vec::new(),
+                reclaimer: Reclaimer::default(),
+                extra,
+            }),
+        });
+        let first = wrap(&owner, G::Roots::empty(), 0);
+        Versions {
+            cell: ArcSwap::new(first),
+            owner,
+        }
+    }
+
+    /// The latest version: one `ArcSwap` load.
+    #[inline]
+    pub(crate) fn load(&self) -> Guard<Arc<G>> {
+        self.cell.load()
+    }
+
+    /// A cache of the latest version for one reader (`Reader`).
+    pub(crate) fn cached(&self) -> Cached<'_, G> {
+        Cached::new(&self.cell)
+    }
+
+    /// How many nodes the writer's pool holds (`NodeProbe`). Takes the
+    /// writer mutex.
+    pub(crate) fn node_count(&self) -> NodeCount {
+        self.owner.writer.lock().reclaimer.pool().node_count()
+    }
+
+    /// One write, under the writer mutex: `edit` changes a copy of the
+    /// latest roots inside one transaction and returns `(changed, output)`;
+    /// it must not copy or give up a node unless it changes something. If it
+    /// did either, the copy is published as the next version, the version
+    /// it replaced is retired and unreachable nodes are freed; then `after`
+    /// runs on the new version, still under the mutex (so in publish order).
+    pub(crate) fn write<O>(
+        &self,
+        edit: impl FnOnce(&mut G::Roots, &mut Txn<'_>, &mut G::Extra) -> (bool, O),
+        after: impl FnOnce(&G, &mut G::Extra, &O),
+    ) -> O {
+        let mut guard = self.owner.writer.lock();
+        let w = &mut *guard;
+        let version = w.version + 1;
+        let mut next = w.latest.share(&ShareToken(()));
+        let mut txn = Txn::new(version, &mut w.reclaimer);
+        let (changed, out) = edit(&mut next, &mut txn, &mut w.extra);
+        let touched = txn.touched();
+        debug_assert!(
+            changed || !touched,
+            "a write that changed nothing copied nodes"
+        );
+        if changed || touched {
+            let replaced = w.version;
+            w.version = version;
+            w.latest = next.share(&ShareToken(()));
+            let graph = wrap(&self.owner, next, version);
+            let old = self.cell.swap(Arc::clone(&graph));
+            w.retire(replaced, old);
+            after(&graph, &mut w.extra, &out);
+        }
+        out
+    }
+}
+
+impl<G: Publish> Drop for Versions<G> {
+    fn drop(&mut self) {
+        // Break the cycle retired version -> `Keep` -> owner -> retired
+        // list; versions readers still hold keep the owner (and its nodes)
+        // alive until they go.
+        let retired = std::mem::take(&mut self.owner.writer.lock().retired);
+        drop(retired);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::store::{SubscriberSet, Trie};
+
+    type Sets = Trie<u64, SubscriberSet<u64>>;
+
+    impl Roots for Sets {
+        fn empty() -> Self {
+            Trie::new()
+        }
+    }
+
+    /// A version as the engine's `Graph` is: roots, number, `Keep`.
+    struct TestGraph {
+        sets: Sets,
+        version: Version,
+        _keep: Keep,
+    }
+
+    impl Publish for TestGraph {
+        type Roots = Sets;
+        type Extra = ();
+
+        fn wrap(sets: Sets, version: Version, keep: Keep) -> Self {
+            TestGraph {
+                sets,
+                version,
+                _keep: keep,
+            }
+        }
+    }
+
+    /// Adds `n` members to the set of `key` (a tree beyond 4).
+    fn fill(v: &Versions<TestGraph>, key: u64, n: u64) {
+        v.write(
+            |sets, txn, ()| {
+                for c in 0..n {
+                    match sets.get_mut(&key, txn) {
+                        Some(set) => {
+                            set.insert(c, txn);
+                        }
+                        None => {
+                            sets.insert(key, SubscriberSet::one(c), txn);
+                        }
+                    }
+                }
+                (true, ())
+            },
+            |_, (), ()| {},
+        );
+    }
+
+    #[test]
+    fn teardown_frees_every_node_after_the_last_version() {
+        let v = Versions::<TestGraph>::new(());
+        let nodes = v.node_count();
+        for key in 0..40 {
+            fill(&v, key, 30);
+        }
+        let held = Arc::clone(&*v.load());
+        // Remove, replace and remove-and-read sets that are trees.
+        let read = v.write(
+            |sets, txn, ()| {
+                let removed = sets.remove(&1, txn).expect("present");
+                assert!(removed.is_empty(), "a removed value comes back released");
+                let replaced = sets.insert(2, SubscriberSet::one(7), txn);
+                assert!(replaced.is_some_and(|s| s.is_empty()));
+                let len = sets.remove_with(&3, txn, |set, _| set.len());
+                (true, len)
+            },
+            |_, (), _| {},
+        );
+        assert_eq!(read, Some(30));
+        assert!(nodes.live() > 0);
+        drop(v);
+        // The held version still reads its sets: nothing was freed under it.
+        assert_eq!(held.sets.get(&1).map(|s| s.iter().count()), Some(30));
+        assert_eq!(held.version, 40);
+        assert!(nodes.live() > 0);
+        drop(held);
+        assert_eq!(nodes.live(), 0, "the last version frees every node");
+    }
+
+    /// A version type that loses its `Keep`: the store refuses to publish it.
+    struct Forgetful;
+
+    impl Publish for Forgetful {
+        type Roots = Sets;
+        type Extra = ();
+
+        fn wrap(_: Sets, _: Version, _: Keep) -> Self {
+            Forgetful
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "must keep its `Keep`")]
+    fn a_version_that_drops_its_keep_is_not_published() {
+        let _ = Versions::<Forgetful>::new(());
+    }
+}
