@@ -35,8 +35,9 @@
 //! | `{"op":"resume","session":S}` | `{"op":"resumed","re":..,"conn":<id>}` |
 //! | `{"op":"ping"}` | `{"op":"pong","re":..}`, in order with deliveries |
 //!
-//! `seq` counts a room's messages within its current load and `inc`
-//! numbers its loads (1, 2, …). A say from a non-member is refused, as is
+//! `seq` counts a room's messages within its current load, `inc` numbers
+//! its loads (1, 2, …), and `mid` is the say's `"id"` (null if it had
+//! none). A say from a non-member is refused, as is
 //! an ask to a room that is not loaded. `resume`: a session string names
 //! one connection id (a new session gets a fresh one); the websocket
 //! becomes that id in a new incarnation with no rooms (the id it had ends),
