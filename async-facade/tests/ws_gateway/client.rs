@@ -56,7 +56,9 @@ impl Client {
     /// Connects and reads `hello`.
     pub(crate) async fn connect(addr: SocketAddr) -> Client {
         let url = format!("ws://{addr}");
-        let (ws, _) = tokio::time::timeout(LIMIT, tokio_tungstenite::connect_async(url))
+        // No Nagle: small request frames go out at once, as the server's do.
+        let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
+        let (ws, _) = tokio::time::timeout(LIMIT, connect)
             .await
             .expect("connect in time")
             .expect("connect");
