@@ -59,14 +59,11 @@ pub trait EngineExt<T: Key> {
     fn shutdown_async(&self) -> ShutdownFuture<T>;
 }
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> EngineExt<T>
-    for Engine<T, C, S, M>
+impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
+    EngineExt<T> for Engine<T, C, S, M, D>
 {
     fn wait_idle(&self, t: T) -> WaitIdle {
-        WaitIdle {
-            watch: self.watch_subscribers(t),
-            done: false,
-        }
+        WaitIdle::new(self.watch_subscribers(t))
     }
 
     fn shutdown_async(&self) -> ShutdownFuture<T> {
@@ -75,13 +72,18 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> EngineExt<T
 }
 
 /// Completes once a thread has no subscribers or is gone; made by
-/// [`EngineExt::wait_idle`].
+/// [`EngineExt::wait_idle`] and [`EntryExt::wait_idle`](crate::EntryExt::wait_idle).
 ///
 /// Built on the thread's [`SubscriberWatch`]: woken only by a real change of
 /// its has-subscribers state or by its removal. If the thread lost its last
 /// subscriber and gained one again before the poll, it is not idle and the
 /// future stays pending. Any number of tasks may wait for the same thread;
 /// every one is woken.
+///
+/// It is fused: once it has completed,
+/// [`is_terminated`](FusedFuture::is_terminated) is true and a further poll
+/// returns `Pending` (as [`futures::future::Fuse`] does), so a `select!`
+/// loop can poll it by `&mut` without it firing twice.
 ///
 /// # Cancel safety
 ///
@@ -91,7 +93,16 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> EngineExt<T
 pub struct WaitIdle {
     /// `None` once complete, or when the thread was unknown.
     watch: Option<SubscriberWatch>,
+    /// Set by the poll that returned `Ready`; from then on every poll is
+    /// `Pending`.
     done: bool,
+}
+
+impl WaitIdle {
+    /// Waits on `watch`; `None`: the thread is unknown, ready at once.
+    pub(crate) fn new(watch: Option<SubscriberWatch>) -> Self {
+        WaitIdle { watch, done: false }
+    }
 }
 
 impl Future for WaitIdle {
@@ -99,6 +110,10 @@ impl Future for WaitIdle {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        if this.done {
+            // Fused: it completed before.
+            return Poll::Pending;
+        }
         let Some(watch) = &mut this.watch else {
             this.done = true;
             return Poll::Ready(());

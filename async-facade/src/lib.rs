@@ -17,10 +17,17 @@
 //! | [`Engine`]          | [`EngineExt::wait_idle`]   | [`WaitIdle`]: the thread has no subscribers |
 //! | [`Engine`]          | [`EngineExt::shutdown_async`] | [`ShutdownFuture`]: every listener ended |
 //! | [`ThreadEntry`]     | [`EntryExt::send_async`]   | [`SendAsync`]: the command queued, waiting for room |
+//! | [`ThreadEntry`]     | [`EntryExt::wait_idle`]    | [`WaitIdle`]: this entry has no subscribers |
 //! | [`ChangeFeed`]      | [`ChangeFeedExt::into_stream`] | [`ChangeStream`]: every [`ChangeBatch`], or [`Lagged`] |
 //!
 //! `use switchboard_async::prelude::*;` brings every extension trait into
 //! scope.
+//!
+//! On top of those, a [`Supervisor`] runs one listener task per thread —
+//! started by whichever caller needs it first, its slot cleared however it
+//! ends, a panic reported as [`TaskEnd::Panicked`] — and unloads threads
+//! that stayed idle for a linger. The caller spawns each
+//! [`SupervisedTask`] on its own executor.
 //!
 //! # Hello world
 //!
@@ -104,22 +111,26 @@
 
 mod cancel;
 mod changes;
+mod entry;
 mod idle;
 mod listener;
 mod reply;
 mod send;
 mod shutdown;
+mod supervise;
 mod watch;
 
 pub use switchboard_core::*;
 
 pub use cancel::{CancelTokenExt, Cancelled};
 pub use changes::{ChangeFeedExt, ChangeStream};
+pub use entry::EntryExt;
 pub use idle::{EngineExt, WaitIdle};
 pub use listener::{ListenerExt, ListenerStream};
 pub use reply::{PendingReplyExt, ReplyFuture};
-pub use send::{EntryExt, SendAsync};
+pub use send::SendAsync;
 pub use shutdown::ShutdownFuture;
+pub use supervise::{SupervisedTask, Supervisor, TaskEnd};
 pub use watch::{Changed, SubscriberWatchExt, WatchStream};
 
 /// The extension traits, for a glob import.

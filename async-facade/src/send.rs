@@ -7,54 +7,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use switchboard_core::{NoListener, PendingSend, ThreadEntry};
 
-/// Sends to a thread's listener from async code.
-pub trait EntryExt<M> {
-    /// Queues `m` for the current listener, waiting (without blocking a
-    /// worker thread) for room if its bounded queue is full. On the default
-    /// unbounded queue it completes at the first poll.
-    ///
-    /// # Errors
-    ///
-    /// The future resolves to [`NoListener`] with `m` inside if there is no
-    /// current listener, or if the listener whose full queue it waited on
-    /// was replaced or cleared meanwhile (it is never sent to a later one).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use futures::{executor::block_on, StreamExt};
-    /// use switchboard_async::prelude::*;
-    /// use switchboard_async::{Engine, QueueConfig};
-    ///
-    /// let engine: Engine<u64, u64, (), u32> = Engine::new();
-    /// let entry = engine.thread(1);
-    /// let listener = entry.set_listener_with(&Arc::new(()), QueueConfig::bounded(1));
-    /// let mut commands = listener.into_stream();
-    ///
-    /// block_on(async {
-    ///     entry.send_async(1).await.unwrap(); // room: at once
-    ///     let second = entry.send_async(2); // full: waits for the listener
-    ///     let (sent, first) = futures::join!(second, commands.next());
-    ///     assert_eq!((sent, first), (Ok(()), Some(1)));
-    ///     assert_eq!(commands.next().await, Some(2));
-    /// });
-    /// ```
-    fn send_async(&self, m: M) -> SendAsync<'_, Self, M>;
-}
-
-impl<T: Copy, S, M> EntryExt<M> for ThreadEntry<T, S, M> {
-    fn send_async(&self, m: M) -> SendAsync<'_, Self, M> {
-        SendAsync {
-            entry: self,
-            pending: PendingSend::new(m),
-            done: false,
-        }
-    }
-}
-
 /// A command on its way to a thread's listener; made by
-/// [`EntryExt::send_async`].
+/// [`EntryExt::send_async`](crate::EntryExt::send_async).
 ///
 /// Resolves once the command is queued, or with the command given back
 /// ([`NoListener`]) if there is no listener to queue it for. While the
@@ -81,7 +35,15 @@ pub struct SendAsync<'a, E: ?Sized, M> {
     done: bool,
 }
 
-impl<E: ?Sized, M> SendAsync<'_, E, M> {
+impl<'a, E: ?Sized, M> SendAsync<'a, E, M> {
+    pub(crate) fn new(entry: &'a E, m: M) -> Self {
+        SendAsync {
+            entry,
+            pending: PendingSend::new(m),
+            done: false,
+        }
+    }
+
     /// The command, if it was not queued (nor given back in an error).
     pub fn into_inner(self) -> Option<M> {
         self.pending.into_inner()

@@ -14,7 +14,7 @@ use crate::listener::{Listener, ListenerHome};
 use crate::queue::{PendingSend, QueueConfig};
 use crate::reply::{self, PendingReply, Reply};
 use crate::shutdown::Registry;
-use crate::sync::{Arc, Mutex, StateGuard, StdArc};
+use crate::sync::{Arc, Mutex, OnceCell, StateGuard, StdArc};
 use crate::watch::{SubscriberWatch, WatchCell};
 use std::fmt;
 use std::task::{Context, Poll};
@@ -44,22 +44,41 @@ use std::time::{Duration, Instant};
 pub struct ThreadEntry<T, S, M> {
     id: T,
     state: Mutex<S>,
-    listener: StdArc<ListenerHome<M>>,
+    /// The listener home: empty until the first listener opens (module
+    /// docs); set once, never replaced.
+    listener: OnceCell<StdArc<ListenerHome<M>>>,
+    /// The engine's listener registry, for the home's tracker.
+    registry: StdArc<Registry<T>>,
     watch: Arc<WatchCell>,
 }
 
 impl<T: Key, S: Default, M> ThreadEntry<T, S, M> {
     pub(crate) fn new(id: T, registry: &StdArc<Registry<T>>) -> Self {
+        Self::with_state(id, registry, S::default())
+    }
+}
+
+impl<T: Key, S, M> ThreadEntry<T, S, M> {
+    pub(crate) fn with_state(id: T, registry: &StdArc<Registry<T>>, state: S) -> Self {
         ThreadEntry {
             id,
-            state: Mutex::new(S::default()),
-            listener: StdArc::new(ListenerHome::new(registry.tracker(id))),
+            state: Mutex::new(state),
+            listener: OnceCell::new(),
+            registry: StdArc::clone(registry),
             watch: Arc::new(WatchCell::new()),
         }
     }
 }
 
-impl<T: Copy, S, M: Send + 'static> ThreadEntry<T, S, M> {
+impl<T: Key, S, M> ThreadEntry<T, S, M> {
+    /// The listener home, allocated now if this is its first use.
+    fn home_or_init(&self) -> &StdArc<ListenerHome<M>> {
+        self.listener
+            .get_or_init(|| StdArc::new(ListenerHome::new(self.registry.tracker(self.id))))
+    }
+}
+
+impl<T: Key, S, M: Send + 'static> ThreadEntry<T, S, M> {
     /// Makes a new listener current: cancels the previous one (its token
     /// fires, its queue closes), bumps the generation, opens a new,
     /// unbounded queue, and remembers `owner` weakly for
@@ -70,7 +89,7 @@ impl<T: Copy, S, M: Send + 'static> ThreadEntry<T, S, M> {
         &self,
         owner: &std::sync::Arc<O>,
     ) -> Listener<M> {
-        self.listener.set(owner, QueueConfig::unbounded())
+        self.home_or_init().set(owner, QueueConfig::unbounded())
     }
 
     /// [`set_listener`](Self::set_listener) with the queue's capacity
@@ -102,7 +121,69 @@ impl<T: Copy, S, M: Send + 'static> ThreadEntry<T, S, M> {
         owner: &std::sync::Arc<O>,
         queue: QueueConfig,
     ) -> Listener<M> {
-        self.listener.set(owner, queue)
+        self.home_or_init().set(owner, queue)
+    }
+
+    /// Starts a listener only if none is current: the atomic get-or-start.
+    /// Returns `None`, changing nothing, while a listener is current;
+    /// otherwise makes a new one current as
+    /// [`set_listener`](Self::set_listener) does (next generation, a new
+    /// unbounded queue, `owner` remembered weakly) and returns it. The test
+    /// and the start happen under the slot's own lock, so of any number of
+    /// callers racing on a thread with no listener exactly one gets `Some`
+    /// (a clear between two calls frees the slot again, as it should).
+    ///
+    /// After [`Engine::shutdown`](crate::Engine::shutdown) began no
+    /// listener is current and none can become so: it returns `Some` with a
+    /// listener that is already cancelled and closed, as `set_listener`
+    /// does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use switchboard_core::Engine;
+    ///
+    /// let engine: Engine<u64, u64, (), &str> = Engine::new();
+    /// let room = engine.thread(1);
+    /// let owner = Arc::new(());
+    /// let first = room.set_listener_if_none(&owner).expect("no listener yet");
+    /// assert!(room.set_listener_if_none(&owner).is_none()); // one is current
+    ///
+    /// drop(first); // its task ended: the slot is free again
+    /// let second = room.set_listener_if_none(&owner).unwrap();
+    /// assert_eq!(second.generation(), 2);
+    /// ```
+    pub fn set_listener_if_none<O: ?Sized + Send + Sync + 'static>(
+        &self,
+        owner: &std::sync::Arc<O>,
+    ) -> Option<Listener<M>> {
+        self.home_or_init()
+            .set_if_none(owner, QueueConfig::unbounded())
+    }
+
+    /// [`set_listener_if_none`](Self::set_listener_if_none) with the
+    /// queue's capacity chosen by `queue`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use switchboard_core::{Engine, QueueConfig};
+    ///
+    /// let engine: Engine<u64, u64, (), u32> = Engine::new();
+    /// let room = engine.thread(1);
+    /// let listener = room
+    ///     .set_listener_if_none_with(&Arc::new(()), QueueConfig::bounded(8))
+    ///     .unwrap();
+    /// assert_eq!(listener.capacity(), Some(8));
+    /// ```
+    pub fn set_listener_if_none_with<O: ?Sized + Send + Sync + 'static>(
+        &self,
+        owner: &std::sync::Arc<O>,
+        queue: QueueConfig,
+    ) -> Option<Listener<M>> {
+        self.home_or_init().set_if_none(owner, queue)
     }
 }
 
@@ -120,13 +201,17 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
 
     /// Cancels and closes the current listener, if any, and forgets its owner.
     pub fn clear_listener(&self) {
-        self.listener.clear();
+        if let Some(home) = self.listener.get() {
+            home.clear();
+        }
     }
 
     /// Clears the listener only if `generation` is still current; returns
     /// whether it did. A stale clear never removes a newer listener.
     pub fn clear_listener_if(&self, generation: u64) -> bool {
-        self.listener.clear_if(generation)
+        self.listener
+            .get()
+            .is_some_and(|home| home.clear_if(generation))
     }
 
     /// Whether the current listener was set with this very `owner` (same
@@ -135,18 +220,18 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
         &self,
         owner: &std::sync::Arc<O>,
     ) -> bool {
-        self.listener.matches(owner)
+        self.listener.get().is_some_and(|home| home.matches(owner))
     }
 
     /// The current listener generation: 0 before any listener, then 1, 2, …
     /// (never reused, not reset by clearing).
     pub fn generation(&self) -> u64 {
-        self.listener.generation()
+        self.listener.get().map_or(0, |home| home.generation())
     }
 
     /// Whether a listener is current (set and not since cleared).
     pub fn has_listener(&self) -> bool {
-        self.listener.has_listener()
+        self.listener.get().is_some_and(|home| home.has_listener())
     }
 
     /// Queues `m` for the current listener. On the default unbounded queue
@@ -161,7 +246,10 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
     /// was replaced or cleared while this send waited for room.
     #[inline]
     pub fn send(&self, m: M) -> Result<(), NoListener<M>> {
-        self.listener.send(m)
+        match self.listener.get() {
+            Some(home) => home.send(m),
+            None => Err(NoListener(m)),
+        }
     }
 
     /// Queues `m` for the current listener if its queue has room now; never
@@ -174,7 +262,10 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
     /// inside either.
     #[inline]
     pub fn try_send(&self, m: M) -> Result<(), SendError<M>> {
-        self.listener.try_send(m)
+        match self.listener.get() {
+            Some(home) => home.try_send(m),
+            None => Err(SendError::NoListener(m)),
+        }
     }
 
     /// Queues `m`, waiting at most `timeout` for room in a full bounded
@@ -186,13 +277,15 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
     /// [`SendError::NoListener`] if there is no current listener, or it
     /// was replaced or cleared while this waited. `m` comes back inside.
     pub fn send_timeout(&self, m: M, timeout: Duration) -> Result<(), SendError<M>> {
-        let m = match self.listener.try_send(m) {
+        let Some(home) = self.listener.get() else {
+            return Err(SendError::NoListener(m));
+        };
+        let m = match home.try_send(m) {
             Err(SendError::Full(m)) => m,
             done => return done,
         };
         // A timeout too large for the clock waits for ever.
-        self.listener
-            .send_until(m, Instant::now().checked_add(timeout))
+        home.send_until(m, Instant::now().checked_add(timeout))
     }
 
     /// Polls a send that waits for room: the building block of the async
@@ -211,13 +304,21 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
         cx: &mut Context<'_>,
         pending: &mut PendingSend<M>,
     ) -> Poll<Result<(), NoListener<M>>> {
-        self.listener.poll_send(cx, pending)
+        match self.listener.get() {
+            Some(home) => home.poll_send(cx, pending),
+            // No home: no listener was ever opened, so `pending` never
+            // waited on one; it either holds its command or completed.
+            None => Poll::Ready(match pending.command.take() {
+                Some(m) => Err(NoListener(m)),
+                None => Ok(()),
+            }),
+        }
     }
 
     /// Commands waiting in the current listener's queue (0 if there is no
     /// current listener).
     pub fn queue_len(&self) -> usize {
-        self.listener.queue_len()
+        self.listener.get().map_or(0, |home| home.queue_len())
     }
 
     /// Sends a command carrying a [`Reply`], returning the handle its answer
@@ -270,8 +371,14 @@ impl<T: fmt::Debug, S, M> fmt::Debug for ThreadEntry<T, S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadEntry")
             .field("id", &self.id)
-            .field("generation", &self.listener.generation())
-            .field("has_listener", &self.listener.has_listener())
+            .field(
+                "generation",
+                &self.listener.get().map_or(0, |home| home.generation()),
+            )
+            .field(
+                "has_listener",
+                &self.listener.get().is_some_and(|home| home.has_listener()),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -19,6 +19,12 @@
 //! 6. **Counted edges.** `edges` is the number of edges (the sum of the
 //!    forward sets' sizes), kept by the writer from the changes it records
 //!    (`changes.rs`), so that counting subscriptions is O(1).
+//! 7. **Incarnations.** Every live connection's `incarnation` is at most
+//!    `incarnations` (the last one handed out), which never decreases, so
+//!    a number once ended is never live again.
+//! 8. **Data.** A live connection's `data` is `None` iff `D` is `()`
+//!    (the data of every connection is then the one `()`; see
+//!    [`ConnNode::data`]).
 //!
 //! `check_edge` re-checks 1–4 for the keys a write touched (in debug builds,
 //! on every publish); [`Graph::validate`] checks everything.
@@ -34,32 +40,77 @@ use std::hash::Hash;
 /// snapshots are generic over the keys only.
 pub(crate) type ErasedEntry = StdArc<dyn Any + Send + Sync>;
 
-/// A live connection: its capabilities and the threads it follows.
-pub(crate) struct ConnNode<T: Copy + Ord> {
+/// A live connection: its capabilities, its incarnation, the threads it
+/// follows and its host data.
+///
+/// The incarnation is inline (no allocation). The data is shared by a
+/// reference count that only writers touch (a path copy clones it, a read
+/// only borrows it); with `D = ()` there is none at all: `data` is `None`
+/// and reads lend the one `()` (invariant 8).
+pub(crate) struct ConnNode<T: Copy + Ord, D> {
     pub(crate) caps: Caps,
+    /// Which incarnation of this id is live (invariant 7).
+    pub(crate) incarnation: u64,
     pub(crate) threads: ThreadSet<T>,
+    data: Option<StdArc<D>>,
 }
 
-impl<T: Copy + Ord> Share for ConnNode<T> {
+/// `Some(&())` when `D` is `()`, else `None`. The compiler folds the check.
+#[inline(always)]
+pub(crate) fn unit<D: 'static>() -> Option<&'static D> {
+    (&() as &dyn Any).downcast_ref::<D>()
+}
+
+impl<T: Copy + Ord, D: 'static> ConnNode<T, D> {
+    /// A connection with no thread yet.
+    pub(crate) fn new(caps: Caps, incarnation: u64, data: D) -> Self {
+        ConnNode {
+            caps,
+            incarnation,
+            threads: ThreadSet::Empty,
+            // `()` needs no allocation: reads lend the static one.
+            data: if unit::<D>().is_some() {
+                None
+            } else {
+                Some(StdArc::new(data))
+            },
+        }
+    }
+
+    /// The connection's data (invariant 8).
+    #[inline(always)]
+    pub(crate) fn data(&self) -> Option<&D> {
+        match &self.data {
+            Some(d) => Some(d),
+            None => unit::<D>(),
+        }
+    }
+}
+
+impl<T: Copy + Ord, D: Send + Sync> Share for ConnNode<T, D> {
     fn share(&self, token: &ShareToken) -> Self {
         ConnNode {
             caps: self.caps,
+            incarnation: self.incarnation,
             threads: self.threads.share(token),
+            data: self.data.as_ref().map(|d| d.share(token)),
         }
     }
 }
 
 /// The three tries of one graph version. Copying them (`share`) shares
 /// every node; they own nothing by themselves (see `store/mod.rs`).
-pub(crate) struct Tries<T: Copy + Ord, C: Copy + Ord> {
+pub(crate) struct Tries<T: Copy + Ord, C: Copy + Ord, D = ()> {
     /// Every thread entry, subscribed or not.
     pub(crate) threads: Trie<T, ErasedEntry>,
     /// Forward index: thread → its subscribers (non-empty sets only).
     pub(crate) subs: Trie<T, SubscriberSet<C>>,
     /// Live connections with their capabilities and the reverse index.
-    pub(crate) conns: Trie<C, ConnNode<T>>,
+    pub(crate) conns: Trie<C, ConnNode<T, D>>,
     /// How many edges there are (invariant 6).
     pub(crate) edges: usize,
+    /// The last incarnation handed out (invariant 7).
+    pub(crate) incarnations: u64,
 }
 
 /// One published version of the whole graph: what readers load.
@@ -71,44 +122,44 @@ pub(crate) struct Tries<T: Copy + Ord, C: Copy + Ord> {
 /// with the trie nodes already in the pool). It costs one aligned
 /// allocation per publish (~0.1 µs).
 #[repr(align(64))]
-pub(crate) struct Graph<T: Copy + Ord, C: Copy + Ord> {
-    tries: Tries<T, C>,
+pub(crate) struct Graph<T: Copy + Ord, C: Copy + Ord, D = ()> {
+    tries: Tries<T, C, D>,
     /// This version's number (the writer's publish counter).
     pub(crate) version: Version,
     /// Keeps the owner of every node alive while this version exists.
-    _owner: Arc<NodeOwner<T, C>>,
+    _owner: Arc<NodeOwner<T, C, D>>,
 }
 
-impl<T: Copy + Ord, C: Copy + Ord> std::ops::Deref for Graph<T, C> {
-    type Target = Tries<T, C>;
+impl<T: Copy + Ord, C: Copy + Ord, D> std::ops::Deref for Graph<T, C, D> {
+    type Target = Tries<T, C, D>;
 
-    fn deref(&self) -> &Tries<T, C> {
+    fn deref(&self) -> &Tries<T, C, D> {
         &self.tries
     }
 }
 
 /// The writer's state: the latest tries, the versions readers may still
 /// hold, and the nodes replaced since.
-pub(crate) struct Writer<T: Copy + Ord, C: Copy + Ord> {
+pub(crate) struct Writer<T: Copy + Ord, C: Copy + Ord, D = ()> {
     /// The tries of the latest published version (the base of the next).
-    pub(crate) latest: Tries<T, C>,
+    pub(crate) latest: Tries<T, C, D>,
     /// The latest published version number.
     pub(crate) version: Version,
     /// Replaced versions that a reader may still hold. Holding them here
     /// (a reference cycle through `NodeOwner`) makes the writer the one that
     /// drops them; the engine's drop breaks the cycle.
-    pub(crate) retired: Vec<Arc<Graph<T, C>>>,
+    pub(crate) retired: Vec<Arc<Graph<T, C, D>>>,
     /// Nodes replaced since, freed once no held version can see them.
     pub(crate) reclaimer: Reclaimer,
     /// The changes of the write in progress, for the change log.
     pub(crate) changes: ChangeBuf<T, C>,
 }
 
-impl<T: Copy + Ord, C: Copy + Ord> Writer<T, C> {
+impl<T: Copy + Ord, C: Copy + Ord, D> Writer<T, C, D> {
     /// Takes the version just replaced by a publish, drops every retired
     /// version no reader holds, and frees the nodes none of the rest can see.
     #[allow(unsafe_code)]
-    pub(crate) fn retire(&mut self, replaced: Arc<Graph<T, C>>) {
+    pub(crate) fn retire(&mut self, replaced: Arc<Graph<T, C, D>>) {
         self.retired.push(replaced);
         // Strong count 1: only this list holds the version. The cell no
         // longer does (it was swapped out) and every reader that loaded it
@@ -130,11 +181,11 @@ impl<T: Copy + Ord, C: Copy + Ord> Writer<T, C> {
 /// graph version holds it, so it outlives all of them: the last version to
 /// go frees the nodes, and until then nothing is freed that a version can
 /// reach.
-pub(crate) struct NodeOwner<T: Copy + Ord, C: Copy + Ord> {
-    pub(crate) writer: Mutex<Writer<T, C>>,
+pub(crate) struct NodeOwner<T: Copy + Ord, C: Copy + Ord, D = ()> {
+    pub(crate) writer: Mutex<Writer<T, C, D>>,
 }
 
-impl<T: Copy + Ord, C: Copy + Ord> NodeOwner<T, C> {
+impl<T: Copy + Ord, C: Copy + Ord, D> NodeOwner<T, C, D> {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(NodeOwner {
             writer: Mutex::new(Writer {
@@ -150,9 +201,9 @@ impl<T: Copy + Ord, C: Copy + Ord> NodeOwner<T, C> {
     /// Wraps `tries` as the published version `version`.
     pub(crate) fn graph(
         owner: &Arc<Self>,
-        tries: Tries<T, C>,
+        tries: Tries<T, C, D>,
         version: Version,
-    ) -> Arc<Graph<T, C>> {
+    ) -> Arc<Graph<T, C, D>> {
         Arc::new(Graph {
             tries,
             version,
@@ -161,7 +212,7 @@ impl<T: Copy + Ord, C: Copy + Ord> NodeOwner<T, C> {
     }
 }
 
-impl<T: Copy + Ord, C: Copy + Ord> Drop for NodeOwner<T, C> {
+impl<T: Copy + Ord, C: Copy + Ord, D> Drop for NodeOwner<T, C, D> {
     #[allow(unsafe_code)]
     fn drop(&mut self) {
         let w = &mut *self.writer.lock();
@@ -183,13 +234,14 @@ impl<T: Copy + Ord, C: Copy + Ord> Drop for NodeOwner<T, C> {
     }
 }
 
-impl<T: Copy + Ord, C: Copy + Ord> Tries<T, C> {
+impl<T: Copy + Ord, C: Copy + Ord, D> Tries<T, C, D> {
     pub(crate) const fn new() -> Self {
         Tries {
             threads: Trie::new(),
             subs: Trie::new(),
             conns: Trie::new(),
             edges: 0,
+            incarnations: 0,
         }
     }
 
@@ -200,11 +252,12 @@ impl<T: Copy + Ord, C: Copy + Ord> Tries<T, C> {
             subs: self.subs.share(),
             conns: self.conns.share(),
             edges: self.edges,
+            incarnations: self.incarnations,
         }
     }
 }
 
-impl<T, C> Tries<T, C>
+impl<T, C, D: 'static> Tries<T, C, D>
 where
     T: Copy + Ord + Hash + std::fmt::Debug,
     C: Copy + Ord + Hash + std::fmt::Debug,
@@ -262,7 +315,14 @@ where
                 return;
             }
             reverse_edges += node.threads.len();
-            if let Err(e) = node.threads.check() {
+            if node.incarnation == 0 || node.incarnation > self.incarnations {
+                err = Some(format!(
+                    "{c:?} is in incarnation {} of {} handed out",
+                    node.incarnation, self.incarnations
+                ));
+            } else if node.data().is_none() {
+                err = Some(format!("{c:?} has no data"));
+            } else if let Err(e) = node.threads.check() {
                 err = Some(format!("threads of {c:?}: {e}"));
             } else if let Some(t) = node
                 .threads

@@ -1,4 +1,6 @@
-//! The guarantees of `../shared/SPEC.md`, each with the tests that check it.
+//! The engine's guarantees (a line each in the repository's `README.md`,
+//! under "Guarantees", with the same numbers), each with the tests that
+//! check it.
 //!
 //! This module holds no code. Test files are under `core/tests/`; loom
 //! models (each asserting its property under every interleaving loom
@@ -103,3 +105,30 @@
 //!     `shutdown.rs` (`shutdown_async` resolves on the last drop); loom:
 //!     `shutdown_vs_set_listener.rs` (no listener serves after shutdown
 //!     reports none running; one started after it is already closed).
+//! 12. **Incarnations never mix.** Each live connection carries its
+//!     incarnation (a number the writer hands out, strictly increasing per
+//!     engine, never live again once ended) and its data in its entry of
+//!     the graph; `connect_with` ends a live incarnation and starts the new
+//!     one in one publish, and `disconnect_if` / `subscribe_if` compare the
+//!     incarnation on the graph they publish, under the writer mutex, so an
+//!     operation naming an ended incarnation changes and publishes nothing.
+//!     A fan-out reads the data from the same version as the subscriber
+//!     set, so it never yields an incarnation that version had ended.
+//!     Checked by: `model.rs` (`connect_with`, `disconnect_if` and
+//!     `subscribe_if` with the current, an ended and a never-issued
+//!     incarnation among every other op, against the model: stale ops
+//!     change nothing and take no version; `data`, `incarnation`,
+//!     `is_subscribed` and the data fan-out of the engine, snapshots and a
+//!     long-lived `Reader` always give the current incarnation's; every new
+//!     incarnation exceeds all earlier ones), `replica.rs` (the exact
+//!     changes of each of these ops, the replica law), `incarnations.rs`
+//!     (the feed of a replacement, `connect` keeping the session, ended
+//!     data dropped once no version shows it, and
+//!     `readers_never_see_an_ended_incarnation`: a writer cycling
+//!     incarnations against two readers fanning out with data, which
+//!     never see an incarnation older than one whose `connect_with` had
+//!     returned, never go back, and a stale closer whose every
+//!     `disconnect_if` / `subscribe_if` changes nothing); loom:
+//!     `incarnations.rs` (`connect_with` replacing an incarnation racing
+//!     a `subscribe_if` naming the old one leaves no zombie edge; a fan-out
+//!     after the replacement returned never yields the old data).

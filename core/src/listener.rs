@@ -1,7 +1,8 @@
 //! Thread listeners: the task that serves a thread, its command queue and
 //! its cancellation token.
 //!
-//! A thread entry holds one [`ListenerHome`]: a [`ListenerSlot`] in a
+//! A thread entry holds at most one [`ListenerHome`], allocated by the
+//! first operation that needs one (see `entry.rs`): a [`ListenerSlot`] in a
 //! [`WaitList`] (its mutex is the slot's lock; its waiters are the tasks
 //! polling the slot's listeners), plus the tracker that reports to the
 //! engine's listener registry (`shutdown.rs`). The slot's states:
@@ -15,6 +16,9 @@
 //! `set_listener` moves any state to "listening" with `g + 1`, first
 //! cancelling and closing the previous listener (after shutdown it leaves
 //! the slot as it is and hands back a listener already closed).
+//! `set_listener_if_none` does the same only from "never set" or
+//! "cleared", and leaves "listening" untouched: the test and the move are
+//! one critical section, so racing callers start exactly one listener.
 //! `clear_listener`, and dropping listener g while it is current, move
 //! "listening" to "cleared". Generations are never reused. Every transition
 //! and every queueing happens under the slot's mutex, so a command reaches
@@ -122,6 +126,7 @@ impl<M: Send + 'static> Clear for ListenerHome<M> {
 }
 
 impl<M: Send + 'static> ListenerHome<M> {
+    /// `set_listener`: replaces the current listener, if any.
     pub(crate) fn set<O: ?Sized + Send + Sync + 'static>(
         self: &StdArc<Self>,
         owner: &std::sync::Arc<O>,
@@ -129,6 +134,35 @@ impl<M: Send + 'static> ListenerHome<M> {
     ) -> Listener<M> {
         let mut slot = self.slot.lock();
         self.clear_locked(&mut slot);
+        self.open_locked(&mut slot, owner, config)
+    }
+
+    /// `set_listener_if_none`: opens a listener only if none is current,
+    /// testing and opening under one hold of the slot's lock, so of any
+    /// number of racing callers exactly one finds the slot free (unless a
+    /// clear comes between them).
+    pub(crate) fn set_if_none<O: ?Sized + Send + Sync + 'static>(
+        self: &StdArc<Self>,
+        owner: &std::sync::Arc<O>,
+        config: QueueConfig,
+    ) -> Option<Listener<M>> {
+        let mut slot = self.slot.lock();
+        if slot.current.is_some() {
+            return None;
+        }
+        Some(self.open_locked(&mut slot, owner, config))
+    }
+
+    /// Opens a new listener on a slot with none current: "never set" or
+    /// "cleared" to "listening" with the next generation, or, after
+    /// shutdown, a listener already cancelled and closed (the slot stays).
+    fn open_locked<O: ?Sized + Send + Sync + 'static>(
+        self: &StdArc<Self>,
+        slot: &mut WaitGuard<'_, ListenerSlot<M>>,
+        owner: &std::sync::Arc<O>,
+        config: QueueConfig,
+    ) -> Listener<M> {
+        debug_assert!(slot.current.is_none(), "cleared before opening");
         let (tx, rx) = match config.capacity() {
             None => channel::unbounded(),
             Some(cap) => channel::bounded(cap),

@@ -1,4 +1,5 @@
-//! [`Reader`]: a per-thread read handle that caches the current graph.
+//! [`Reader`]: a read handle for one OS thread (a worker thread of the
+//! host) that caches the current graph.
 
 use crate::graph::Graph;
 use crate::snapshot::Subscribers;
@@ -7,9 +8,11 @@ use crate::view::{read_api, View};
 use crate::{Caps, Key};
 use std::fmt;
 
-/// A read handle for one thread of the host: the fan-out reads of
-/// [`Engine`](crate::Engine), made cheaper by keeping the graph version it
-/// read last.
+/// A read handle for one worker thread (an OS thread) of the host: the
+/// fan-out reads of [`Engine`](crate::Engine), made cheaper by keeping the
+/// graph version it read last. ("Thread" alone, everywhere else in this
+/// crate, means a room: a [`ThreadEntry`](crate::ThreadEntry); a `Reader`
+/// has nothing to do with those.)
 ///
 /// Each read first checks whether the engine still publishes the version
 /// this handle holds (one relaxed load of a pointer, no write); if so it
@@ -21,7 +24,7 @@ use std::fmt;
 /// The cost is memory: until its next read or its drop, a `Reader` keeps
 /// the version it last read alive, as a [`Snapshot`](crate::Snapshot)
 /// would. Give each worker thread its own `Reader` for its hot loop and
-/// drop it when the thread goes idle for long; the engine cannot be dropped
+/// drop it when that OS thread goes idle for long; the engine cannot be dropped
 /// while a `Reader` borrows it.
 ///
 /// # Examples
@@ -41,17 +44,17 @@ use std::fmt;
 /// engine.disconnect(1); // readers see every write as soon as it returns
 /// assert!(!reader.has_subscribers(10));
 /// ```
-pub struct Reader<'e, T: Key, C: Key> {
-    cache: Cached<'e, Graph<T, C>>,
+pub struct Reader<'e, T: Key, C: Key, D = ()> {
+    cache: Cached<'e, Graph<T, C, D>>,
 }
 
-impl<'e, T: Key, C: Key> Reader<'e, T, C> {
-    pub(crate) fn new(cache: Cached<'e, Graph<T, C>>) -> Self {
+impl<'e, T: Key, C: Key, D: Send + Sync + 'static> Reader<'e, T, C, D> {
+    pub(crate) fn new(cache: Cached<'e, Graph<T, C, D>>) -> Self {
         Reader { cache }
     }
 
     #[inline]
-    fn with_view<R>(&mut self, f: impl FnOnce(View<'_, T, C>) -> R) -> R {
+    fn with_view<R>(&mut self, f: impl FnOnce(View<'_, T, C, D>) -> R) -> R {
         f(View::new(self.cache.load()))
     }
 
@@ -74,7 +77,7 @@ impl<'e, T: Key, C: Key> Reader<'e, T, C> {
     }
 }
 
-impl<T: Key, C: Key> fmt::Debug for Reader<'_, T, C> {
+impl<T: Key, C: Key, D> fmt::Debug for Reader<'_, T, C, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reader").finish_non_exhaustive()
     }

@@ -58,7 +58,10 @@ impl<C: Key> Subscribers<C> {
     /// The set of `t` in the version `guard` holds, kept alive by `guard`
     /// if it is a tree (else the guard is released here).
     #[inline]
-    pub(crate) fn pinned<T: Key>(guard: Guard<Arc<Graph<T, C>>>, t: &T) -> Self {
+    pub(crate) fn pinned<T: Key, D: Send + Sync + 'static>(
+        guard: Guard<Arc<Graph<T, C, D>>>,
+        t: &T,
+    ) -> Self {
         let set = PinnedSubscribers::from_guard(guard, |g| View::new(g).subscriber_set(t));
         Subscribers { set }
     }
@@ -66,7 +69,10 @@ impl<C: Key> Subscribers<C> {
     /// The set of `t` in `graph`, kept alive by a new reference to `graph`
     /// if it is a tree.
     #[inline]
-    pub(crate) fn shared<T: Key>(graph: &Arc<Graph<T, C>>, t: &T) -> Self {
+    pub(crate) fn shared<T: Key, D: Send + Sync + 'static>(
+        graph: &Arc<Graph<T, C, D>>,
+        t: &T,
+    ) -> Self {
         let set = PinnedSubscribers::from_arc(graph, |g| View::new(g).subscriber_set(t));
         Subscribers { set }
     }
@@ -164,16 +170,19 @@ impl<C: Key> fmt::Debug for Subscribers<C> {
 /// assert!(!engine.snapshot().has_subscribers(5));
 /// assert!(before.validate().is_ok());
 /// ```
-pub struct Snapshot<T: Key, C: Key> {
-    graph: Guard<Arc<Graph<T, C>>>,
+///
+/// `D` is the engine's connection data type (`()` unless the engine
+/// carries data): see [`for_each_subscriber_data`](Self::for_each_subscriber_data).
+pub struct Snapshot<T: Key, C: Key, D = ()> {
+    graph: Guard<Arc<Graph<T, C, D>>>,
 }
 
-impl<T: Key, C: Key> Snapshot<T, C> {
-    pub(crate) fn new(graph: Guard<Arc<Graph<T, C>>>) -> Self {
+impl<T: Key, C: Key, D: Send + Sync + 'static> Snapshot<T, C, D> {
+    pub(crate) fn new(graph: Guard<Arc<Graph<T, C, D>>>) -> Self {
         Snapshot { graph }
     }
 
-    fn with_view<R>(&self, f: impl FnOnce(View<'_, T, C>) -> R) -> R {
+    fn with_view<R>(&self, f: impl FnOnce(View<'_, T, C, D>) -> R) -> R {
         f(View::new(&self.graph))
     }
 
@@ -239,7 +248,7 @@ impl<T: Key, C: Key> Snapshot<T, C> {
     }
 }
 
-impl<T: Key, C: Key> fmt::Debug for Snapshot<T, C> {
+impl<T: Key, C: Key, D: Send + Sync + 'static> fmt::Debug for Snapshot<T, C, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Snapshot")
             .field("connections", &self.connection_count())

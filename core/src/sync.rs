@@ -20,6 +20,10 @@
 //! * Timeouts: loom has no clock. `Condvar::wait_until` and `recv_timeout`
 //!   time out at once under loom, so the timeout paths are explored but
 //!   never the passage of time; blocking waits in models are untimed.
+//! * `OnceLock` (the lazily allocated listener home): under loom a flag
+//!   and a mutex stand in for it (the value itself in a `std` `OnceLock`), so
+//!   the models check the engine's use of a once cell (two first users,
+//!   a reader racing the first writer), not `std`'s implementation.
 //! * `SeqCst` is modelled as `AcqRel` by loom; the engine relies on no
 //!   `SeqCst`-only property.
 //! * `StdArc` (host-facing handles) stays `std::sync::Arc` under loom, so
@@ -187,6 +191,30 @@ mod imp {
         }
     }
 
+    /// A cell written at most once, then read without a lock: `std`'s
+    /// `OnceLock`. `get` is one `Acquire` load of the cell's state (plus the
+    /// value's own read); `get_or_init` runs `init` at most once however
+    /// many threads race it, the losers waiting for the winner's value.
+    pub(crate) struct OnceCell<T>(std::sync::OnceLock<T>);
+
+    impl<T> OnceCell<T> {
+        pub(crate) fn new() -> Self {
+            OnceCell(std::sync::OnceLock::new())
+        }
+
+        /// The value, if it was set. Never blocks, never writes.
+        #[inline]
+        pub(crate) fn get(&self) -> Option<&T> {
+            self.0.get()
+        }
+
+        /// The value, set by `init` first if there is none yet.
+        #[inline]
+        pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &T {
+            self.0.get_or_init(init)
+        }
+    }
+
     /// The published-snapshot cell: lock-free `load`, `swap` by the writer.
     /// Aligned to its own cache line pair, so that nothing else written near
     /// it (an `Arc<Engine>`'s counters, a host's fields) bounces the line
@@ -306,6 +334,52 @@ mod imp {
 
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
+        }
+    }
+
+    /// Stands in for `OnceLock`: a loom flag published with `Release`
+    /// after the value is stored, read with `Acquire`; initializers are
+    /// serialized by a loom mutex, so a model explores every order of two
+    /// first users. The value itself sits in a `std` `OnceLock`, invisible
+    /// to loom, written only under the mutex and read only after the flag:
+    /// the only synchronization a model sees is the flag and the mutex.
+    pub(crate) struct OnceCell<T> {
+        ready: AtomicBool,
+        init: Mutex<()>,
+        value: std::sync::OnceLock<T>,
+    }
+
+    impl<T> OnceCell<T> {
+        pub(crate) fn new() -> Self {
+            OnceCell {
+                ready: AtomicBool::new(false),
+                init: Mutex::new(()),
+                value: std::sync::OnceLock::new(),
+            }
+        }
+
+        pub(crate) fn get(&self) -> Option<&T> {
+            // Acquire: pairs with the Release store in `get_or_init`.
+            if self.ready.load(Ordering::Acquire) {
+                Some(self.value.get().expect("set before the flag"))
+            } else {
+                None
+            }
+        }
+
+        pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &T {
+            if let Some(v) = self.get() {
+                return v;
+            }
+            let _serial = self.init.lock();
+            if let Some(v) = self.get() {
+                return v;
+            }
+            let set = self.value.set(init());
+            debug_assert!(set.is_ok(), "only set under the init lock, once");
+            // Release: the value is stored before any reader sees the flag.
+            self.ready.store(true, Ordering::Release);
+            self.value.get().expect("just set")
         }
     }
 

@@ -16,19 +16,26 @@
 //! two) per level, `log32 n` levels. No read method takes a lock or writes
 //! shared memory; those that return a `Vec` say so.
 
-use crate::graph::Graph;
+use crate::graph::{unit, ConnNode, Graph};
 use crate::store::SubscriberSet;
 use crate::{Caps, Key};
 
 /// The read methods of one graph version (see the module docs).
-#[derive(Clone, Copy)]
-pub(crate) struct View<'g, T: Key, C: Key> {
-    graph: &'g Graph<T, C>,
+pub(crate) struct View<'g, T: Key, C: Key, D = ()> {
+    graph: &'g Graph<T, C, D>,
 }
 
-impl<'g, T: Key, C: Key> View<'g, T, C> {
+impl<T: Key, C: Key, D> Clone for View<'_, T, C, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Key, C: Key, D> Copy for View<'_, T, C, D> {}
+
+impl<'g, T: Key, C: Key, D: 'static> View<'g, T, C, D> {
     #[inline]
-    pub(crate) fn new(graph: &'g Graph<T, C>) -> Self {
+    pub(crate) fn new(graph: &'g Graph<T, C, D>) -> Self {
         View { graph }
     }
 
@@ -46,6 +53,51 @@ impl<'g, T: Key, C: Key> View<'g, T, C> {
         if let Some(set) = self.subscriber_set(&t) {
             set.iter().for_each(f);
         }
+    }
+
+    /// With `D = ()`: exactly `for_each_subscriber` (the check folds away).
+    /// Else one lookup, then the set read in place and one more lookup per
+    /// subscriber for its data (borrowed in place). No allocation, no
+    /// write: the data's reference count is not touched.
+    #[inline]
+    pub(crate) fn for_each_subscriber_data(self, t: T, mut f: impl FnMut(C, &D)) {
+        if let Some(unit) = unit::<D>() {
+            return self.for_each_subscriber(t, |c| f(c, unit));
+        }
+        if let Some(set) = self.subscriber_set(&t) {
+            let conns = &self.graph.conns;
+            set.iter().for_each(|c| {
+                // Every subscriber is live (graph invariant 2) and has data
+                // (invariant 8): the `None`s are never taken.
+                if let Some(d) = conns.get(&c).and_then(ConnNode::data) {
+                    f(c, d);
+                }
+            });
+        }
+    }
+
+    /// One lookup, then `c`'s thread set (up to eight inline).
+    #[inline]
+    pub(crate) fn is_subscribed(self, t: T, c: C) -> bool {
+        self.graph
+            .conns
+            .get(&c)
+            .is_some_and(|n| n.threads.contains(&t))
+    }
+
+    /// One lookup.
+    #[inline]
+    pub(crate) fn incarnation(self, c: C) -> Option<u64> {
+        self.graph.conns.get(&c).map(|n| n.incarnation)
+    }
+
+    /// One lookup, then a clone of the data.
+    #[inline]
+    pub(crate) fn data(self, c: C) -> Option<D>
+    where
+        D: Clone,
+    {
+        self.graph.conns.get(&c).and_then(ConnNode::data).cloned()
     }
 
     /// One lookup.
@@ -118,6 +170,113 @@ macro_rules! read_api {
         #[inline]
         pub fn for_each_subscriber(&$($mut)? self, t: T, f: impl FnMut(C)) {
             self.with_view(|v| v.for_each_subscriber(t, f))
+        }
+
+        /// Calls `f` with each subscriber of `t`, ascending, and its
+        /// connection data (see [`Engine::connect_with`](crate::Engine::connect_with)),
+        /// on one frozen graph: the fan-out that hands each recipient's
+        /// sink over. With `D = ()` it is exactly
+        /// `for_each_subscriber`; else one lookup, the set read in place
+        /// and one more lookup per subscriber, the data borrowed in place:
+        /// no lock, no allocation, no shared write (not even the data's
+        /// reference count). Every data `f` sees belongs to the
+        /// incarnation live in that version (guarantee 12).
+        ///
+        #[doc = $reach]
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use switchboard_core::{Caps, Engine};
+        ///
+        /// let engine: Engine<u64, u64, (), (), &str> = Engine::new();
+        /// engine.connect_with(1, Caps::NONE, "one");
+        /// engine.connect_with(2, Caps::NONE, "two");
+        /// engine.subscribe(7, 1).unwrap();
+        /// engine.subscribe(7, 2).unwrap();
+        /// let mut seen = Vec::new();
+        /// engine.for_each_subscriber_data(7, |c, d| seen.push((c, *d)));
+        /// assert_eq!(seen, [(1, "one"), (2, "two")]);
+        /// let mut seen = Vec::new();
+        /// engine.snapshot().for_each_subscriber_data(7, |c, d| seen.push((c, *d)));
+        /// engine.reader().for_each_subscriber_data(7, |c, d| seen.push((c, *d)));
+        /// assert_eq!(seen.len(), 4);
+        /// ```
+        #[inline]
+        pub fn for_each_subscriber_data(&$($mut)? self, t: T, f: impl FnMut(C, &D)) {
+            self.with_view(|v| v.for_each_subscriber_data(t, f))
+        }
+
+        /// Whether `c` is live and subscribed to `t`. One lookup, then
+        /// `c`'s thread set (up to eight read inline).
+        ///
+        #[doc = $reach]
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use switchboard_core::{Caps, Engine};
+        ///
+        /// let engine: Engine<u64, u64> = Engine::new();
+        /// engine.connect(1, Caps::NONE);
+        /// engine.subscribe(7, 1).unwrap();
+        /// assert!(engine.is_subscribed(7, 1));
+        /// assert!(!engine.is_subscribed(8, 1) && !engine.is_subscribed(7, 2));
+        /// assert!(engine.reader().is_subscribed(7, 1));
+        /// ```
+        #[inline]
+        pub fn is_subscribed(&$($mut)? self, t: T, c: C) -> bool {
+            self.with_view(|v| v.is_subscribed(t, c))
+        }
+
+        /// The incarnation `c` is live in (see
+        /// [`Engine::connect_with`](crate::Engine::connect_with)), or
+        /// `None` if `c` is not live. One lookup.
+        ///
+        #[doc = $reach]
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use switchboard_core::{Caps, Engine};
+        ///
+        /// let engine: Engine<u64, u64> = Engine::new();
+        /// let first = engine.connect_with(1, Caps::NONE, ());
+        /// assert_eq!(engine.incarnation(1), Some(first));
+        /// engine.connect(1, Caps(1)); // new caps, same incarnation
+        /// assert_eq!(engine.snapshot().incarnation(1), Some(first));
+        /// assert_eq!(engine.incarnation(2), None);
+        /// ```
+        #[inline]
+        pub fn incarnation(&$($mut)? self, c: C) -> Option<u64> {
+            self.with_view(|v| v.incarnation(c))
+        }
+
+        /// A clone of the data of `c`'s live incarnation, or `None` if `c`
+        /// is not live. One lookup, then the clone (clone an `Arc` to keep
+        /// it cheap).
+        ///
+        #[doc = $reach]
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use switchboard_core::{Caps, Engine};
+        ///
+        /// let engine: Engine<u64, u64, (), (), String> = Engine::new();
+        /// engine.connect_with(1, Caps::NONE, "outbox-a".to_string());
+        /// assert_eq!(engine.data(1).as_deref(), Some("outbox-a"));
+        /// engine.connect_with(1, Caps::NONE, "outbox-b".to_string()); // a new incarnation
+        /// assert_eq!(engine.reader().data(1).as_deref(), Some("outbox-b"));
+        /// engine.disconnect(1);
+        /// assert_eq!(engine.data(1), None);
+        /// ```
+        #[inline]
+        pub fn data(&$($mut)? self, c: C) -> Option<D>
+        where
+            D: Clone,
+        {
+            self.with_view(|v| v.data(c))
         }
 
         /// Whether `t` has at least one subscriber. One lookup.

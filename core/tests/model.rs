@@ -11,10 +11,25 @@
 //! removed thread entry is still held by the engine, then dropping it and
 //! checking every trie node it made was freed (guarantee 7).
 //!
+//! The engine carries connection data (`reference::Tag`, a serial number
+//! per `connect_with`, so a value names one incarnation), and the ops
+//! include `connect_with`, `disconnect_if` and `subscribe_if` naming the
+//! current, an ended or a never-issued incarnation: a stale incarnation
+//! must change nothing (no version, the same state), every `data`,
+//! `incarnation`, `is_subscribed` and data fan-out (engine, snapshot,
+//! long-lived reader) must give the current incarnation's, and every new
+//! incarnation must exceed all earlier ones (guarantee 12).
+//!
 //! Known to catch (planted-bug audit, issue 12): a node leaked in a B-tree
-//! rebalance of a large set (the node count after the drop).
+//! rebalance of a large set (the node count after the drop). Also catches
+//! (each planted and seen failing, issue 11): `disconnect_if` ignoring the
+//! incarnation, `connect` on a live id starting a new incarnation,
+//! `connect_with` keeping the old incarnation's subscriptions.
 // Tests use std primitives freely; the shim rule is for the library.
 #![allow(clippy::disallowed_types)]
+
+#[path = "model/reference.rs"]
+mod reference;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -22,11 +37,10 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
-use switchboard_core::{
-    Caps, Engine, NotConnected, Reader, SubscriberWatch, ThreadEntry, WatchError,
-};
+use reference::{Model, Op, Pick, Ret, Tag};
+use switchboard_core::{Caps, Engine, Reader, SubscriberWatch, ThreadEntry, WatchError};
 
-type E = Engine<u64, u64>;
+type E = Engine<u64, u64, (), (), Tag>;
 type Entry = Arc<ThreadEntry<u64, (), ()>>;
 
 /// Caps values used by ops and queried by `first_subscriber_with` /
@@ -60,6 +74,9 @@ const HOT_CONN: u64 = 0;
 /// The hot connection's edges go to threads below this (so a shrink phase
 /// can bring it back below 32).
 const HOT_CONN_THREADS: u64 = 120;
+/// `is_subscribed(t, c)` is compared for the threads below this (and for
+/// every thread `c` follows).
+const IS_SUBSCRIBED_THREADS: u64 = 16;
 /// In the large test, the whole state is compared every this many ops (and
 /// the touched part after every op).
 const LARGE_FULL_EVERY: usize = 100;
@@ -68,186 +85,6 @@ const LARGE_FULL_EVERY: usize = 100;
 struct Ids {
     threads: u64,
     conns: u64,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Op {
-    Connect(u64, u64),
-    Disconnect(u64),
-    Subscribe(u64, u64),
-    Unsubscribe(u64, u64),
-    Thread(u64),
-    RemoveThread(u64),
-    RemoveThreadIfIdle(u64),
-    /// `wait_changed(0)` on the test's watch of the thread, if it exists.
-    WaitChanged(u64),
-}
-
-/// An op's return value, in comparable form.
-#[derive(Debug, PartialEq, Eq)]
-enum Ret {
-    Bool(bool),
-    Threads(Vec<u64>),
-    Subscribed(Result<(), NotConnected>),
-    /// `thread()` returned an entry (its identity is checked separately).
-    Entry,
-    /// `None`: no such thread, so no watch to ask.
-    Wait(Option<Result<bool, WatchError>>),
-}
-
-/// What the model knows of one thread's watch cell.
-#[derive(Clone, Copy, Debug, Default)]
-struct WatchModel {
-    /// Real false<->true changes since the entry was created.
-    version: u64,
-    /// The version the test's watch last returned from `wait_changed` (or
-    /// the one current when the watch was made).
-    seen: u64,
-}
-
-/// The reference: plain ordered maps.
-#[derive(Debug, Default)]
-struct Model {
-    /// Live connections and their caps.
-    conns: BTreeMap<u64, u64>,
-    /// Existing threads.
-    threads: BTreeMap<u64, WatchModel>,
-    /// Forward edges; a stored set is never empty.
-    subs: BTreeMap<u64, BTreeSet<u64>>,
-    /// Set by the op that removed a thread: its id and final watch state.
-    removed: Option<(u64, WatchModel)>,
-    /// Ops that changed the graph: the engine's version (guarantee 9).
-    version: u64,
-}
-
-impl Model {
-    fn subscribers(&self, t: u64) -> Vec<u64> {
-        self.subs
-            .get(&t)
-            .map_or_else(Vec::new, |s| s.iter().copied().collect())
-    }
-
-    fn threads_of(&self, c: u64) -> Vec<u64> {
-        self.subs
-            .iter()
-            .filter(|(_, s)| s.contains(&c))
-            .map(|(&t, _)| t)
-            .collect()
-    }
-
-    fn subscribers_with(&self, t: u64, required: u64) -> Vec<u64> {
-        self.subscribers(t)
-            .into_iter()
-            .filter(|c| Caps(self.conns[c]).contains(Caps(required)))
-            .collect()
-    }
-
-    fn flip(&mut self, t: u64) {
-        self.threads
-            .get_mut(&t)
-            .expect("flipped thread exists")
-            .version += 1;
-    }
-
-    fn has_edge(&self, t: u64, c: u64) -> bool {
-        self.subs.get(&t).is_some_and(|s| s.contains(&c))
-    }
-
-    /// Applies `op`, counting a version if it changes the graph.
-    fn apply(&mut self, op: Op) -> Ret {
-        let changes = match op {
-            Op::Connect(c, caps) => self.conns.get(&c) != Some(&caps),
-            Op::Disconnect(c) => self.conns.contains_key(&c),
-            Op::Subscribe(t, c) => self.conns.contains_key(&c) && !self.has_edge(t, c),
-            Op::Unsubscribe(t, c) => self.has_edge(t, c),
-            Op::Thread(t) => !self.threads.contains_key(&t),
-            Op::RemoveThread(t) => self.threads.contains_key(&t),
-            Op::RemoveThreadIfIdle(t) => {
-                self.threads.contains_key(&t) && !self.subs.contains_key(&t)
-            }
-            Op::WaitChanged(_) => false,
-        };
-        self.version += u64::from(changes);
-        self.apply_op(op)
-    }
-
-    fn apply_op(&mut self, op: Op) -> Ret {
-        match op {
-            Op::Connect(c, caps) => Ret::Bool(self.conns.insert(c, caps).is_none()),
-            Op::Disconnect(c) => {
-                if self.conns.remove(&c).is_none() {
-                    return Ret::Threads(Vec::new());
-                }
-                let mut emptied = Vec::new();
-                for (&t, set) in self.subs.iter_mut() {
-                    if set.remove(&c) && set.is_empty() {
-                        emptied.push(t);
-                    }
-                }
-                for &t in &emptied {
-                    self.subs.remove(&t);
-                    self.flip(t);
-                }
-                Ret::Threads(emptied)
-            }
-            Op::Subscribe(t, c) => {
-                if !self.conns.contains_key(&c) {
-                    return Ret::Subscribed(Err(NotConnected));
-                }
-                self.threads.entry(t).or_default();
-                let set = self.subs.entry(t).or_default();
-                let first = set.is_empty();
-                set.insert(c);
-                if first {
-                    self.flip(t);
-                }
-                Ret::Subscribed(Ok(()))
-            }
-            Op::Unsubscribe(t, c) => {
-                let Some(set) = self.subs.get_mut(&t) else {
-                    return Ret::Bool(false);
-                };
-                if !set.remove(&c) {
-                    return Ret::Bool(false);
-                }
-                if set.is_empty() {
-                    self.subs.remove(&t);
-                    self.flip(t);
-                }
-                Ret::Bool(true)
-            }
-            Op::Thread(t) => {
-                self.threads.entry(t).or_default();
-                Ret::Entry
-            }
-            Op::RemoveThread(t) => self.remove(t, false),
-            Op::RemoveThreadIfIdle(t) => self.remove(t, true),
-            Op::WaitChanged(t) => {
-                let has = self.subs.contains_key(&t);
-                Ret::Wait(self.threads.get_mut(&t).map(|w| {
-                    if w.version != w.seen {
-                        w.seen = w.version;
-                        Ok(has)
-                    } else {
-                        Err(WatchError::Timeout)
-                    }
-                }))
-            }
-        }
-    }
-
-    fn remove(&mut self, t: u64, idle_only: bool) -> Ret {
-        if !self.threads.contains_key(&t) || (idle_only && self.subs.contains_key(&t)) {
-            return Ret::Bool(false);
-        }
-        let mut w = self.threads.remove(&t).expect("checked above");
-        if self.subs.remove(&t).is_some() {
-            // Removal flips a subscribed thread to false before closing.
-            w.version += 1;
-        }
-        self.removed = Some((t, w));
-        Ret::Bool(true)
-    }
 }
 
 /// Sets of one kind (subscribers of a thread, threads of a connection) that
@@ -353,14 +190,60 @@ impl Harness {
                     .get_mut(&t)
                     .map(|tr| tr.watch.wait_changed(Duration::ZERO)),
             ),
+            Op::ConnectWith(c, caps) => {
+                // The model has applied the op: its data is the new tag.
+                let data = self.model.sessions[&c].data;
+                Ret::Incarnation(e.connect_with(c, Caps(caps), data))
+            }
+            Op::DisconnectIf(c, Pick::Exact(n)) => Ret::Ended(e.disconnect_if(c, n)),
+            Op::SubscribeIf(t, c, Pick::Exact(n)) => match e.subscribe_if(t, c, n) {
+                Ok(entry) => {
+                    self.check_entry(t, &entry)?;
+                    Ret::Subscribed(Ok(()))
+                }
+                Err(err) => Ret::Subscribed(Err(err)),
+            },
+            Op::DisconnectIf(..) | Op::SubscribeIf(..) => {
+                return Err(TestCaseError::fail(format!("{op:?} not resolved")))
+            }
         })
+    }
+
+    /// Checks the number `op` gave the incarnation it started, if any (it
+    /// must exceed every earlier one), and records it in the model.
+    fn record_incarnation(&mut self, op: Op, got: &mut Ret) -> Result<(), TestCaseError> {
+        let (_, Some(c)) = op.ids() else {
+            return Ok(());
+        };
+        let Some(session) = self.model.sessions.get_mut(&c) else {
+            return Ok(());
+        };
+        if session.incarnation != 0 {
+            return Ok(());
+        }
+        let number = match got {
+            Ret::Incarnation(n) => std::mem::take(n),
+            _ => self.engine.incarnation(c).unwrap_or(0),
+        };
+        prop_assert!(
+            number > self.model.max_incarnation,
+            "{:?} started incarnation {} after {}",
+            op,
+            number,
+            self.model.max_incarnation
+        );
+        session.incarnation = number;
+        self.model.max_incarnation = number;
+        Ok(())
     }
 
     /// Applies `op` to both sides and compares the return values; then
     /// retires the watch of a removed thread and makes watches for new ones.
     fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
+        let op = self.model.resolve(op);
         let expected = self.model.apply(op);
-        let got = self.run(op)?;
+        let mut got = self.run(op)?;
+        self.record_incarnation(op, &mut got)?;
         prop_assert_eq!(got, expected, "return value of {:?}", op);
 
         if let Some((t, w)) = self.model.removed.take() {
@@ -383,7 +266,7 @@ impl Harness {
             self.graveyard.push(tr.entry);
         }
         // Only these ops create threads.
-        if let Op::Subscribe(t, _) | Op::Thread(t) = op {
+        if let Op::Subscribe(t, _) | Op::SubscribeIf(t, ..) | Op::Thread(t) = op {
             if !self.model.threads.contains_key(&t) || self.tracked.contains_key(&t) {
                 return Ok(());
             }
@@ -412,6 +295,12 @@ impl Harness {
         prop_assert_eq!(got.iter().collect::<Vec<_>>(), subs.clone());
         prop_assert_eq!(got.len(), subs.len());
         prop_assert_eq!(got.is_empty(), subs.is_empty());
+        let mut seen = Vec::new();
+        e.for_each_subscriber_data(t, |c, d| seen.push((c, *d)));
+        prop_assert_eq!(seen, m.subscriber_data(t), "data fan-out of {}", t);
+        for &c in &subs {
+            prop_assert!(e.is_subscribed(t, c), "is_subscribed({}, {})", t, c);
+        }
         prop_assert_eq!(
             e.has_subscribers(t),
             !subs.is_empty(),
@@ -468,7 +357,7 @@ impl Harness {
     /// `conns`.
     fn check_reader(
         &self,
-        r: &mut Reader<'_, u64, u64>,
+        r: &mut Reader<'_, u64, u64, Tag>,
         threads: impl IntoIterator<Item = u64>,
         conns: impl IntoIterator<Item = u64>,
     ) -> Result<(), TestCaseError> {
@@ -483,11 +372,20 @@ impl Harness {
             let with = m.subscribers_with(t, 1);
             prop_assert_eq!(r.first_subscriber_with(t, Caps(1)), with.first().copied());
             prop_assert_eq!(r.subscribers_with(t, Caps(1)), with);
+            let mut seen = Vec::new();
+            r.for_each_subscriber_data(t, |c, d| seen.push((c, *d)));
+            prop_assert_eq!(seen, m.subscriber_data(t), "reader data fan-out of {}", t);
         }
         for c in conns {
             prop_assert_eq!(r.is_connected(c), m.conns.contains_key(&c));
             prop_assert_eq!(r.caps(c), m.conns.get(&c).map(|&k| Caps(k)));
             prop_assert_eq!(r.threads_of(c), m.threads_of(c), "reader.threads_of({})", c);
+            let session = m.sessions.get(&c);
+            prop_assert_eq!(r.incarnation(c), session.map(|s| s.incarnation));
+            prop_assert_eq!(r.data(c), session.map(|s| s.data), "reader.data({})", c);
+            for t in m.threads_of(c) {
+                prop_assert!(r.is_subscribed(t, c), "reader.is_subscribed({}, {})", t, c);
+            }
         }
         Ok(())
     }
@@ -503,6 +401,26 @@ impl Harness {
             c
         );
         prop_assert_eq!(e.caps(c), m.conns.get(&c).map(|&k| Caps(k)), "caps({})", c);
+        let session = m.sessions.get(&c);
+        prop_assert_eq!(
+            e.incarnation(c),
+            session.map(|s| s.incarnation),
+            "incarnation({})",
+            c
+        );
+        prop_assert_eq!(e.data(c), session.map(|s| s.data), "data({})", c);
+        for t in 0..self.ids.threads.min(IS_SUBSCRIBED_THREADS) {
+            prop_assert_eq!(
+                e.is_subscribed(t, c),
+                threads.contains(&t),
+                "is_subscribed({}, {})",
+                t,
+                c
+            );
+        }
+        for &t in &threads {
+            prop_assert!(e.is_subscribed(t, c), "is_subscribed({}, {})", t, c);
+        }
         prop_assert_eq!(e.threads_of(c), threads, "threads_of({})", c);
         Ok(())
     }
@@ -563,8 +481,14 @@ impl Harness {
                     m.subscribers_with(t, 1).first().copied()
                 );
                 prop_assert_eq!(snap.subscribers_with(t, Caps(2)), m.subscribers_with(t, 2));
+                let mut seen = Vec::new();
+                snap.for_each_subscriber_data(t, |c, d| seen.push((c, *d)));
+                prop_assert_eq!(seen, m.subscriber_data(t), "snapshot data fan-out of {}", t);
             }
             for c in 0..self.ids.conns {
+                let session = m.sessions.get(&c);
+                prop_assert_eq!(snap.incarnation(c), session.map(|s| s.incarnation));
+                prop_assert_eq!(snap.data(c), session.map(|s| s.data));
                 prop_assert_eq!(snap.is_connected(c), m.conns.contains_key(&c));
                 prop_assert_eq!(snap.caps(c), m.conns.get(&c).map(|&k| Caps(k)));
                 prop_assert_eq!(
@@ -658,14 +582,22 @@ fn op_strategy(
 ) -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (conn.clone(), 0..CAPS).prop_map(|(c, k)| Op::Connect(c, k)),
-        1 => conn.prop_map(Op::Disconnect),
+        1 => conn.clone().prop_map(Op::Disconnect),
         subscribe_weight => edge.clone().prop_map(|(t, c)| Op::Subscribe(t, c)),
-        unsubscribe_weight => edge.prop_map(|(t, c)| Op::Unsubscribe(t, c)),
+        unsubscribe_weight => edge.clone().prop_map(|(t, c)| Op::Unsubscribe(t, c)),
         1 => thread.clone().prop_map(Op::Thread),
         1 => thread.clone().prop_map(Op::RemoveThread),
         2 => thread.clone().prop_map(Op::RemoveThreadIfIdle),
         2 => thread.prop_map(Op::WaitChanged),
+        2 => (conn.clone(), 0..CAPS).prop_map(|(c, k)| Op::ConnectWith(c, k)),
+        1 => (conn, pick()).prop_map(|(c, p)| Op::DisconnectIf(c, p)),
+        subscribe_weight => (edge, pick()).prop_map(|((t, c), p)| Op::SubscribeIf(t, c, p)),
     ]
+}
+
+/// An incarnation to name: mostly the current one, else a stale one.
+fn pick() -> impl Strategy<Value = Pick> + Clone {
+    prop_oneof![3 => Just(Pick::Current), 2 => Just(Pick::Ended), 1 => Just(Pick::Unused)]
 }
 
 fn small_ops() -> impl Strategy<Value = Vec<Op>> {
@@ -721,8 +653,13 @@ impl Op {
     /// The thread and the connection this op names.
     fn ids(self) -> (Option<u64>, Option<u64>) {
         match self {
-            Op::Connect(c, _) | Op::Disconnect(c) => (None, Some(c)),
-            Op::Subscribe(t, c) | Op::Unsubscribe(t, c) => (Some(t), Some(c)),
+            Op::Connect(c, _)
+            | Op::Disconnect(c)
+            | Op::ConnectWith(c, _)
+            | Op::DisconnectIf(c, _) => (None, Some(c)),
+            Op::Subscribe(t, c) | Op::Unsubscribe(t, c) | Op::SubscribeIf(t, c, _) => {
+                (Some(t), Some(c))
+            }
             Op::Thread(t)
             | Op::RemoveThread(t)
             | Op::RemoveThreadIfIdle(t)
@@ -771,7 +708,9 @@ fn run_large(ops: &[Op]) -> Result<Coverage, TestCaseError> {
     for (i, &op) in ops.iter().enumerate() {
         // What `op` may change besides its own ids.
         let (threads, conns) = match op {
-            Op::Disconnect(c) => (h.model.threads_of(c), Vec::new()),
+            Op::Disconnect(c) | Op::DisconnectIf(c, _) | Op::ConnectWith(c, _) => {
+                (h.model.threads_of(c), Vec::new())
+            }
             Op::RemoveThread(t) => (Vec::new(), h.model.subscribers(t)),
             _ => (Vec::new(), Vec::new()),
         };
@@ -848,6 +787,16 @@ fn smoke() {
         Op::Subscribe(4, 1),
         Op::RemoveThread(4),
         Op::Thread(4), // fresh entry, fresh watch
+        Op::ConnectWith(5, 1),
+        Op::SubscribeIf(6, 5, Pick::Current),
+        Op::ConnectWith(5, 2),              // replaces: 6 emptied
+        Op::SubscribeIf(7, 5, Pick::Ended), // stale: refused, 7 not created
+        Op::DisconnectIf(5, Pick::Ended),   // stale: nothing
+        Op::DisconnectIf(5, Pick::Unused),  // never issued: nothing
+        Op::Subscribe(6, 5),
+        Op::Connect(5, 3), // new caps, same incarnation and data
+        Op::DisconnectIf(5, Pick::Current),
+        Op::Connect(5, 0), // new incarnation, default data
     ];
     if let Err(e) = run_small(&ops) {
         panic!("{e}");

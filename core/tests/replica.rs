@@ -3,8 +3,10 @@
 //! `changes_since(v)` equals `snapshot()` after every batch.
 //!
 //! Each case runs one op sequence (connect with changing caps, disconnect,
-//! subscribe, unsubscribe, thread, remove_thread, remove_thread_if_idle) on
-//! an engine with a small or the default change log, and after every op:
+//! subscribe, unsubscribe, thread, remove_thread, remove_thread_if_idle,
+//! connect_with replacing a live incarnation or not, disconnect_if and
+//! subscribe_if with the current or a stale incarnation) on an engine with
+//! a small or the default change log, and after every op:
 //!
 //! * the *eager* follower (from version 0) must get exactly one batch, the
 //!   next version, holding exactly the changes the op must make, in order
@@ -44,12 +46,36 @@ enum Op {
     Thread(u64),
     RemoveThread(u64),
     RemoveThreadIfIdle(u64),
+    ConnectWith(u64, u64),
+    /// `disconnect_if(c, ..)`: with `c`'s current incarnation if `false`,
+    /// else with one it is not in.
+    DisconnectIf(u64, bool),
+    /// `subscribe_if(t, c, ..)`, the incarnation picked as for `DisconnectIf`.
+    SubscribeIf(u64, u64, bool),
     /// The lazy follower catches up.
     Drain,
 }
 
+/// `c`'s current incarnation, or (`stale`) one it is not live in.
+fn pick(e: &E, c: u64, stale: bool) -> u64 {
+    match e.incarnation(c) {
+        Some(i) if stale => i - 1,
+        Some(i) => i,
+        None => 1,
+    }
+}
+
 fn run_op(e: &E, op: Op) {
     match op {
+        Op::ConnectWith(c, k) => {
+            e.connect_with(c, Caps(k), ());
+        }
+        Op::DisconnectIf(c, stale) => {
+            e.disconnect_if(c, pick(e, c, stale));
+        }
+        Op::SubscribeIf(t, c, stale) => {
+            let _ = e.subscribe_if(t, c, pick(e, c, stale));
+        }
         Op::Connect(c, k) => {
             e.connect(c, Caps(k));
         }
@@ -80,9 +106,21 @@ fn expected(r: &Replica, op: Op) -> Vec<Change<u64, u64>> {
     match op {
         Op::Connect(c, k) if r.conns.get(&c) == Some(&Caps(k)) => Vec::new(),
         Op::Connect(c, k) => vec![Change::Connected { c, caps: Caps(k) }],
-        Op::Disconnect(c) => r.disconnect_changes(c),
-        Op::Subscribe(t, c) if !r.conns.contains_key(&c) || r.has_edge(t, c) => Vec::new(),
-        Op::Subscribe(t, c) => {
+        Op::Disconnect(c) | Op::DisconnectIf(c, false) => r.disconnect_changes(c),
+        // A stale incarnation changes nothing (guarantee 12).
+        Op::DisconnectIf(_, true) | Op::SubscribeIf(_, _, true) => Vec::new(),
+        // The old incarnation ends exactly as `disconnect` ends it.
+        Op::ConnectWith(c, k) => {
+            let mut out = r.disconnect_changes(c);
+            out.push(Change::Connected { c, caps: Caps(k) });
+            out
+        }
+        Op::Subscribe(t, c) | Op::SubscribeIf(t, c, false)
+            if !r.conns.contains_key(&c) || r.has_edge(t, c) =>
+        {
+            Vec::new()
+        }
+        Op::Subscribe(t, c) | Op::SubscribeIf(t, c, false) => {
             let mut out = Vec::new();
             if !r.threads.contains(&t) {
                 out.push(Change::ThreadAdded { t });
@@ -202,6 +240,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..THREADS).prop_map(Op::Thread),
         1 => (0..THREADS).prop_map(Op::RemoveThread),
         2 => (0..THREADS).prop_map(Op::RemoveThreadIfIdle),
+        2 => (0..CONNS, 0..CAPS).prop_map(|(c, k)| Op::ConnectWith(c, k)),
+        1 => (0..CONNS, any::<bool>()).prop_map(|(c, s)| Op::DisconnectIf(c, s)),
+        3 => (0..THREADS, 0..CONNS, any::<bool>()).prop_map(|(t, c, s)| Op::SubscribeIf(t, c, s)),
         2 => Just(Op::Drain),
     ]
 }
@@ -224,6 +265,13 @@ fn smoke() {
         RemoveThreadIfIdle(4),
         RemoveThread(3), // with a subscriber
         RemoveThread(3), // unknown: nothing
+        Drain,
+        ConnectWith(5, 0),        // new: Connected only
+        SubscribeIf(6, 5, false), // current incarnation
+        SubscribeIf(7, 5, true),  // stale: nothing
+        ConnectWith(5, 2),        // replaces: Unsubscribed, Vacated, Disconnected, Connected
+        DisconnectIf(5, true),    // stale: nothing
+        DisconnectIf(5, false),
         Drain,
     ];
     run(2, &ops, 5).unwrap();

@@ -44,11 +44,12 @@ impl<T> std::fmt::Debug for EngineView<T> {
 }
 
 impl<T: ThreadKey> EngineView<T> {
-    pub(crate) fn new<C, S, M>(engine: &Arc<Engine<T, C, S, M>>) -> Self
+    pub(crate) fn new<C, S, M, D>(engine: &Arc<Engine<T, C, S, M, D>>) -> Self
     where
         C: switchboard_core::Key,
         S: Default + Send + Sync + 'static,
         M: Send + 'static,
+        D: Send + Sync + 'static,
     {
         let e1 = Arc::clone(engine);
         let e2 = Arc::clone(engine);
@@ -68,12 +69,13 @@ impl<T: ThreadKey> EngineView<T> {
     }
 }
 
-fn occupied_now<T, C, S, M>(engine: &Engine<T, C, S, M>) -> Vec<T>
+fn occupied_now<T, C, S, M, D>(engine: &Engine<T, C, S, M, D>) -> Vec<T>
 where
     T: ThreadKey,
     C: switchboard_core::Key,
     S: Default + Send + Sync + 'static,
     M: Send + 'static,
+    D: Send + Sync + 'static,
 {
     let s = engine.snapshot();
     s.threads().filter(|&t| s.has_subscribers(t)).collect()
@@ -90,8 +92,8 @@ const RESYNC_TRIES: usize = 64;
 /// It starts, and restarts after [`Lagged`](switchboard_core::Lagged),
 /// with a `Resync` of the engine's snapshot, then forwards every
 /// `Occupied` and `Vacated` of every batch, in version order.
-pub(crate) fn spawn_driver<T, C, S, M>(
-    engine: Arc<Engine<T, C, S, M>>,
+pub(crate) fn spawn_driver<T, C, S, M, D>(
+    engine: Arc<Engine<T, C, S, M, D>>,
     tx: mpsc::UnboundedSender<Interest<T>>,
     counters: Arc<Counters>,
 ) -> JoinHandle<()>
@@ -100,6 +102,7 @@ where
     C: switchboard_core::Key,
     S: Default + Send + Sync + 'static,
     M: Send + 'static,
+    D: Send + Sync + 'static,
 {
     tokio::spawn(async move {
         let Some(feed) = resync(&engine, &tx, &counters).await else {
@@ -143,8 +146,8 @@ where
 /// second: the feed may then repeat changes the snapshot already shows,
 /// which the worker tolerates (following twice is a no-op, and an
 /// unsubscribe re-checks the engine before it acts).
-async fn resync<T, C, S, M>(
-    engine: &Engine<T, C, S, M>,
+async fn resync<T, C, S, M, D>(
+    engine: &Engine<T, C, S, M, D>,
     tx: &mpsc::UnboundedSender<Interest<T>>,
     counters: &Counters,
 ) -> Option<ChangeFeed<T, C>>
@@ -153,6 +156,7 @@ where
     C: switchboard_core::Key,
     S: Default + Send + Sync + 'static,
     M: Send + 'static,
+    D: Send + Sync + 'static,
 {
     let mut found = None;
     for _ in 0..RESYNC_TRIES {

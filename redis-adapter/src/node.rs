@@ -177,14 +177,15 @@ impl<T: ThreadKey> Node<T> {
     /// # Cancel safety
     ///
     /// Dropping the future before it resolves starts nothing.
-    pub async fn start<C, S, M>(
-        engine: Arc<Engine<T, C, S, M>>,
+    pub async fn start<C, S, M, D>(
+        engine: Arc<Engine<T, C, S, M, D>>,
         config: Config,
     ) -> Result<(Node<T>, Deliveries<T>), StartError>
     where
         C: switchboard_core::Key,
         S: Default + Send + Sync + 'static,
         M: Send + 'static,
+        D: Send + Sync + 'static,
     {
         config.validate().map_err(StartError::Config)?;
         let client = redis::Client::open(config.url.as_str())

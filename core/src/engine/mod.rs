@@ -22,6 +22,7 @@
 //! memory held only by dropped snapshots is freed by the next write at the
 //! latest.
 
+mod incarnations;
 mod versions;
 
 pub use versions::NodeProbe;
@@ -32,7 +33,7 @@ use crate::graph::{ConnNode, ErasedEntry, Graph, NodeOwner, Tries};
 use crate::reader::Reader;
 use crate::shutdown::{Registry, ShutdownReport, ShutdownWait};
 use crate::snapshot::{Snapshot, Subscribers};
-use crate::store::{SubscriberSet, ThreadSet, Txn};
+use crate::store::{SubscriberSet, Txn};
 use crate::sync::{Arc, ArcSwap, Cached, StdArc};
 use crate::view::{read_api, View};
 use crate::watch::SubscriberWatch;
@@ -53,12 +54,15 @@ impl<K: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static> Key for K {
 /// * `T`: thread id, `C`: connection id.
 /// * `S`: per-thread host state ([`ThreadEntry::state`]).
 /// * `M`: the command type listeners receive ([`ThreadEntry::send`]).
+/// * `D`: per-connection host data (an outbox sender, say), handed to the
+///   fan-out by [`for_each_subscriber_data`](Self::for_each_subscriber_data);
+///   `()` (the default) costs nothing.
 ///
 /// Every method takes `&self`. Reads (`subscribers`, `has_subscribers`,
 /// `threads_of`, `first_subscriber_with`, `subscribers_with`,
 /// `is_connected`, `caps`, `contains_thread`, `get_thread`, `snapshot`,
 /// `for_each_subscriber`) never wait for a writer; each states its cost.
-/// A [`Snapshot`] and a per-thread [`Reader`] have the same read methods
+/// A [`Snapshot`] and a per-OS-thread [`Reader`] have the same read methods
 /// (they share one implementation), and the reader's are cheaper still.
 /// Writes are serialised by one internal mutex held for the few
 /// microseconds of a path copy.
@@ -78,10 +82,10 @@ impl<K: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static> Key for K {
 /// assert_eq!(engine.disconnect(2), Vec::<u64>::new()); // 10 still has 1
 /// assert_eq!(engine.disconnect(1), [10]); // 10 lost its last subscriber
 /// ```
-pub struct Engine<T: Key, C: Key, S = (), M = ()> {
-    current: ArcSwap<Graph<T, C>>,
+pub struct Engine<T: Key, C: Key, S = (), M = (), D = ()> {
+    current: ArcSwap<Graph<T, C, D>>,
     /// The writer mutex and the owner of every node.
-    home: Arc<NodeOwner<T, C>>,
+    home: Arc<NodeOwner<T, C, D>>,
     /// Every listener handle and current listener of this engine's entries.
     registry: StdArc<Registry<T>>,
     /// The changes of the last published versions, for feeds.
@@ -89,7 +93,7 @@ pub struct Engine<T: Key, C: Key, S = (), M = ()> {
     _entries: PhantomData<fn() -> (S, M)>,
 }
 
-impl<T: Key, C: Key, S, M> Drop for Engine<T, C, S, M> {
+impl<T: Key, C: Key, S, M, D> Drop for Engine<T, C, S, M, D> {
     fn drop(&mut self) {
         // Break the cycle retired version -> node owner -> retired list;
         // versions readers still hold keep the owner (and its nodes) alive
@@ -99,15 +103,17 @@ impl<T: Key, C: Key, S, M> Drop for Engine<T, C, S, M> {
     }
 }
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Default
-    for Engine<T, C, S, M>
+impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
+    Default for Engine<T, C, S, M, D>
 {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C, S, M> {
+impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
+    Engine<T, C, S, M, D>
+{
     /// An empty engine, with the default [`Config`].
     pub fn new() -> Self {
         Self::with_config(Config::default())
@@ -146,8 +152,8 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// published graph (still under the mutex) to notify watches.
     fn write<R>(
         &self,
-        f: impl FnOnce(&mut Tries<T, C>, &mut Txn<'_>, &mut ChangeBuf<T, C>) -> (bool, R),
-        after: impl FnOnce(&Graph<T, C>, &R),
+        f: impl FnOnce(&mut Tries<T, C, D>, &mut Txn<'_>, &mut ChangeBuf<T, C>) -> (bool, R),
+        after: impl FnOnce(&Graph<T, C, D>, &R),
     ) -> R {
         let mut guard = self.home.writer.lock();
         let w = &mut *guard;
@@ -182,34 +188,6 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
 
     // ---------------------------------------------------------------- connections
 
-    /// Marks `c` live with `caps`. Returns `true` if it was not live before;
-    /// calling it again for a live connection updates its caps and returns
-    /// `false`.
-    pub fn connect(&self, c: C, caps: Caps) -> bool {
-        self.write(
-            |g, txn, log| match g.conns.get(&c) {
-                Some(node) if node.caps == caps => (false, false),
-                Some(_) => {
-                    if let Some(node) = g.conns.get_mut(&c, txn) {
-                        node.caps = caps;
-                    }
-                    log.push(Change::Connected { c, caps });
-                    (true, false)
-                }
-                None => {
-                    let node = ConnNode {
-                        caps,
-                        threads: ThreadSet::Empty,
-                    };
-                    g.conns.insert(c, node, txn);
-                    log.push(Change::Connected { c, caps });
-                    (true, true)
-                }
-            },
-            |_, _| {},
-        )
-    }
-
     /// Drops `c` and all its subscriptions. Returns the threads it left
     /// without any subscriber, ascending (their watches flip to `false`).
     /// An unknown or already disconnected `c` returns an empty `Vec`.
@@ -218,39 +196,59 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// fails until `c` connects again (with no subscriptions).
     pub fn disconnect(&self, c: C) -> Vec<T> {
         self.write(
-            |g, txn, log| {
-                let Some(mut node) = g.conns.remove(&c, txn) else {
-                    return (false, Vec::new());
-                };
-                let mut emptied = Vec::new();
-                for t in node.threads.iter() {
-                    let Some(set) = g.subs.get_mut(&t, txn) else {
-                        debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
-                        continue;
-                    };
-                    set.remove(&c, txn);
-                    log.push(Change::Unsubscribed { t, c });
-                    if set.is_empty() {
-                        if let Some(mut set) = g.subs.remove(&t, txn) {
-                            set.release(txn);
-                        }
-                        log.push(Change::Vacated { t });
-                        emptied.push(t);
-                    }
-                    debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
-                }
-                node.threads.release(txn);
-                log.push(Change::Disconnected { c });
-                (true, emptied)
+            |g, txn, log| match Self::remove_conn(g, txn, log, c, None) {
+                Some(emptied) => (true, emptied),
+                None => (false, Vec::new()),
             },
-            |g, emptied| {
-                for t in emptied {
-                    if let Some(e) = g.threads.get(t) {
-                        Self::entry_of(e).watch_cell().set(false);
-                    }
-                }
-            },
+            |g, emptied| Self::vacated(g, emptied),
         )
+    }
+
+    /// Removes `c` (if live, and in `incarnation` if given) with every edge
+    /// of it, recording the changes `disconnect` makes. Returns the threads
+    /// it left without any subscriber, or `None` if nothing changed.
+    fn remove_conn(
+        g: &mut Tries<T, C, D>,
+        txn: &mut Txn<'_>,
+        log: &mut ChangeBuf<T, C>,
+        c: C,
+        incarnation: Option<u64>,
+    ) -> Option<Vec<T>> {
+        let live = g.conns.get(&c)?;
+        if incarnation.is_some_and(|i| i != live.incarnation) {
+            return None;
+        }
+        let mut node = g.conns.remove(&c, txn)?;
+        let mut emptied = Vec::new();
+        for t in node.threads.iter() {
+            let Some(set) = g.subs.get_mut(&t, txn) else {
+                debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
+                continue;
+            };
+            set.remove(&c, txn);
+            log.push(Change::Unsubscribed { t, c });
+            if set.is_empty() {
+                if let Some(mut set) = g.subs.remove(&t, txn) {
+                    set.release(txn);
+                }
+                log.push(Change::Vacated { t });
+                emptied.push(t);
+            }
+            debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
+        }
+        node.threads.release(txn);
+        log.push(Change::Disconnected { c });
+        Some(emptied)
+    }
+
+    /// Flips the watches of the threads a write left without subscribers
+    /// (after publishing it).
+    fn vacated(g: &Graph<T, C, D>, emptied: &[T]) {
+        for t in emptied {
+            if let Some(e) = g.threads.get(t) {
+                Self::entry_of(e).watch_cell().set(false);
+            }
+        }
     }
 
     // -------------------------------------------------------------- subscriptions
@@ -263,11 +261,25 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// [`NotConnected`] if `c` is not live; then nothing changes (in
     /// particular no thread entry is created).
     pub fn subscribe(&self, t: T, c: C) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected> {
+        self.subscribe_where(t, c, None)
+    }
+
+    /// `subscribe`, only while `c` is live in `incarnation` if given.
+    fn subscribe_where(
+        &self,
+        t: T,
+        c: C,
+        incarnation: Option<u64>,
+    ) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected> {
+        let live = |n: &ConnNode<T, D>| !matches!(incarnation, Some(i) if i != n.incarnation);
         {
             // Fast path: the edge is already there (a valid linearization
             // point for an idempotent subscribe).
             let g = self.current.load();
-            if g.conns.get(&c).is_some_and(|n| n.threads.contains(&t)) {
+            if g.conns
+                .get(&c)
+                .is_some_and(|n| live(n) && n.threads.contains(&t))
+            {
                 if let Some(e) = g.threads.get(&t) {
                     return Ok(Self::entry_arc(e));
                 }
@@ -275,7 +287,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
         }
         self.write(
             |g, txn, log| {
-                let Some(conn) = g.conns.get(&c) else {
+                let Some(conn) = g.conns.get(&c).filter(|n| live(n)) else {
                     return (false, Err(NotConnected));
                 };
                 if conn.threads.contains(&t) {
@@ -371,7 +383,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     }
 
     #[inline]
-    fn with_view<R>(&self, f: impl FnOnce(View<'_, T, C>) -> R) -> R {
+    fn with_view<R>(&self, f: impl FnOnce(View<'_, T, C, D>) -> R) -> R {
         f(View::new(&self.current.load()))
     }
 
@@ -385,6 +397,28 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     /// The entry of `t`, created (with `S::default()`, no listener, no
     /// subscribers) if it does not exist.
     pub fn thread(&self, t: T) -> StdArc<ThreadEntry<T, S, M>> {
+        self.thread_with(t, S::default)
+    }
+
+    /// The entry of `t`, created with the state `init()` (no listener, no
+    /// subscribers) if it does not exist. `init` runs only if the entry is
+    /// created, under the engine's writer lock and before anything of the
+    /// write is changed: keep it short, and do not call this engine's
+    /// writing methods from it (that would wait for itself). If it panics,
+    /// nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use switchboard_core::Engine;
+    ///
+    /// let engine: Engine<u64, u64, String> = Engine::new();
+    /// let room = engine.thread_with(1, || "lobby".to_string());
+    /// assert_eq!(*room.state(), "lobby");
+    /// let again = engine.thread_with(1, || unreachable!("the entry exists"));
+    /// assert_eq!(*again.state(), "lobby");
+    /// ```
+    pub fn thread_with(&self, t: T, init: impl FnOnce() -> S) -> StdArc<ThreadEntry<T, S, M>> {
         if let Some(e) = self.current.load().threads.get(&t) {
             return Self::entry_arc(e);
         }
@@ -392,7 +426,8 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
             |g, txn, log| match g.threads.get(&t) {
                 Some(e) => (false, Self::entry_arc(e)),
                 None => {
-                    let e = StdArc::new(ThreadEntry::new(t, &self.registry));
+                    let state = init();
+                    let e = StdArc::new(ThreadEntry::with_state(t, &self.registry, state));
                     g.threads.insert(t, StdArc::clone(&e) as ErasedEntry, txn);
                     log.push(Change::ThreadAdded { t });
                     (true, e)
@@ -563,20 +598,20 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
             .map(|e| Self::entry_of(e).watch_subscribers())
     }
 
-    /// A per-thread read handle that keeps the version it last read, for
-    /// hot read loops: see [`Reader`].
-    pub fn reader(&self) -> Reader<'_, T, C> {
+    /// A read handle for one OS thread (a worker thread of the host) that
+    /// keeps the version it last read, for hot read loops: see [`Reader`].
+    pub fn reader(&self) -> Reader<'_, T, C, D> {
         Reader::new(Cached::new(&self.current))
     }
 
     /// A consistent view of the whole graph at this instant. Never locks or
     /// allocates. Holding it keeps that graph version alive.
-    pub fn snapshot(&self) -> Snapshot<T, C> {
+    pub fn snapshot(&self) -> Snapshot<T, C, D> {
         Snapshot::new(self.current.load())
     }
 }
 
-impl<T: Key, C: Key, S, M> fmt::Debug for Engine<T, C, S, M> {
+impl<T: Key, C: Key, S, M, D> fmt::Debug for Engine<T, C, S, M, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = self.current.load();
         let (listeners, handles) = self.listener_counts();

@@ -7,7 +7,9 @@ use crate::store::NodeCount;
 use crate::sync::Arc;
 use crate::{Key, Lagged, Stats};
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C, S, M> {
+impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
+    Engine<T, C, S, M, D>
+{
     // ------------------------------------------------------ versions and changes
 
     /// The latest published version: `0` for a new engine, then one more
@@ -71,7 +73,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static> Engine<T, C
     }
 }
 
-impl<T: Key, C: Key, S, M> Engine<T, C, S, M> {
+impl<T: Key, C: Key, S, M, D> Engine<T, C, S, M, D> {
     /// (threads with a current listener, live `Listener` handles of any
     /// generation).
     pub(crate) fn listener_counts(&self) -> (usize, usize) {

@@ -1,0 +1,474 @@
+//! Supervised listeners: one listener task per thread, started by whichever
+//! caller needs it first, its slot cleared however it ends, and the thread
+//! unloaded once idle.
+
+use crate::listener::{ListenerExt, ListenerStream};
+use crate::watch::SubscriberWatchExt;
+use futures::future::{self, BoxFuture, Either, FusedFuture, FutureExt};
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use switchboard_core::{Engine, Key, QueueConfig, ThreadEntry};
+
+/// The host's handler, boxed: given the listener's commands and the entry.
+type Handler<T, S, M> =
+    dyn Fn(ListenerStream<M>, Arc<ThreadEntry<T, S, M>>) -> BoxFuture<'static, ()> + Send + Sync;
+
+/// The host's timer, boxed.
+type Sleep = dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync;
+
+/// When to unload an idle thread.
+#[derive(Clone)]
+struct IdlePolicy {
+    linger: Duration,
+    sleep: Arc<Sleep>,
+}
+
+/// Runs one listener task per thread on the host's executor, and unloads
+/// idle threads.
+///
+/// [`start`](Self::start) is the atomic get-or-start: of any number of
+/// concurrent callers for one thread entry, exactly one gets a
+/// [`SupervisedTask`] (the others get `None`) and spawns it; the task runs
+/// the host's handler with the listener's command stream. The crate has no
+/// runtime: the caller spawns the task (`tokio::spawn`, `smol::spawn`, …),
+/// and the idle policy's timer is a sleep function the host passes.
+///
+/// # Invariants
+///
+/// * At most one supervised task per thread *entry* is serving: a task
+///   serves while its listener (generation `g`) is the entry's current one,
+///   and `start` opens a listener only when none is current
+///   ([`ThreadEntry::set_listener_if_none_with`], one critical section on
+///   the slot's lock).
+/// * Once a task has ended, in any way (its handler returned or panicked,
+///   the thread was unloaded, or the task was dropped unfinished), its
+///   generation is no longer current: it clears the slot with
+///   [`clear_listener_if`](ThreadEntry::clear_listener_if)`(g)`, which
+///   never removes a newer listener. So the next `start` starts a new task.
+///   The clear happens before the task's output is returned.
+/// * A panic in the handler (or in the host's sleep) is caught at the
+///   task's boundary and reported as [`TaskEnd::Panicked`], never
+///   swallowed and never unwinding into the executor.
+/// * The idle policy unloads an entry only through
+///   [`Engine::remove_entry_if_idle`]: only if it has no subscriber at that
+///   instant and is still the thread's current entry.
+///
+/// # The idle policy, and why a racing join is safe
+///
+/// With [`unload_when_idle`](Self::unload_when_idle), each task also
+/// watches its thread's has-subscribers state: (1) it waits until the
+/// thread has no subscriber, marking that version of the watch seen; (2)
+/// it sleeps the linger, but any change of the watch meanwhile (someone
+/// joined, even if they left again) abandons the linger and goes back to
+/// (1): the linger is re-armed; (3) when a whole linger passed with no
+/// change, it calls `remove_entry_if_idle`. That call is atomic against
+/// `subscribe` (both take the engine's writer lock): either a subscribe
+/// came first, the removal does nothing and the task goes back to (1), or
+/// the removal came first and the racing subscribe creates a *new* entry,
+/// whose listener the subscriber starts with its own `start` (a subscriber
+/// never holds the removed entry while subscribed to it). Removal clears
+/// the listener: the handler's stream ends once drained, the handler
+/// returns, and the task ends with [`TaskEnd::Unloaded`]. While the old
+/// task drains, the new entry may already have its own task: the "one task"
+/// rule is per entry.
+///
+/// # Examples
+///
+/// A room listener answering requests, unloaded 10 ms after its last
+/// member leaves. `block_on` and a thread-sleeping timer stand in for your
+/// runtime (with tokio: `tokio::spawn(task)` and `tokio::time::sleep`).
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use futures::{executor::block_on, StreamExt};
+/// use switchboard_async::prelude::*;
+/// use switchboard_async::{Caps, Engine, Reply, Supervisor, TaskEnd};
+///
+/// enum Cmd {
+///     Count(Reply<u32>),
+/// }
+///
+/// let engine: Arc<Engine<u64, u64, (), Cmd>> = Arc::new(Engine::new());
+/// let rooms = Supervisor::new(&engine, |mut commands, _room| async move {
+///     let mut asked = 0;
+///     while let Some(Cmd::Count(reply)) = commands.next().await {
+///         asked += 1;
+///         reply.send(asked);
+///     }
+/// })
+/// .unload_when_idle(Duration::from_millis(10), |d| async move {
+///     // Your runtime's timer; a thread sleep keeps this example bare.
+///     std::thread::sleep(d);
+/// });
+///
+/// engine.connect(1, Caps::NONE);
+/// let room = engine.subscribe(7, 1).unwrap();
+/// let task = rooms.start(&room).expect("no listener yet: this call starts it");
+/// assert!(rooms.start(&room).is_none()); // already running
+///
+/// let end = block_on(async {
+///     let client = async {
+///         let pending = room.request(Cmd::Count).unwrap();
+///         assert_eq!(pending.into_async().await, Ok(1));
+///         engine.disconnect(1); // the room goes idle
+///     };
+///     futures::join!(task, client).0
+/// });
+/// assert!(matches!(end, TaskEnd::Unloaded));
+/// assert!(engine.get_thread(7).is_none());
+/// ```
+pub struct Supervisor<T: Key, C: Key, S = (), M = (), D = ()> {
+    engine: Weak<Engine<T, C, S, M, D>>,
+    handler: Arc<Handler<T, S, M>>,
+    queue: QueueConfig,
+    idle: Option<IdlePolicy>,
+    /// The owner every listener of this supervisor is set with (see
+    /// [`is_supervising`](Self::is_supervising)).
+    owner: Arc<()>,
+}
+
+impl<T: Key, C: Key, S, M, D> Clone for Supervisor<T, C, S, M, D> {
+    /// Another handle on the same supervisor (same handler, policy and
+    /// owner).
+    fn clone(&self) -> Self {
+        Supervisor {
+            engine: Weak::clone(&self.engine),
+            handler: Arc::clone(&self.handler),
+            queue: self.queue,
+            idle: self.idle.clone(),
+            owner: Arc::clone(&self.owner),
+        }
+    }
+}
+
+impl<T, C, S, M, D> Supervisor<T, C, S, M, D>
+where
+    T: Key,
+    C: Key,
+    S: Default + Send + 'static,
+    M: Send + 'static,
+    D: Send + Sync + 'static,
+{
+    /// A supervisor for `engine`'s threads that serves each with `handler`,
+    /// given the listener's command stream and the thread's entry. The
+    /// handler should return once its stream ends (the listener was
+    /// replaced or cleared, the thread removed or unloaded, the engine shut
+    /// down); it may return earlier, which frees the slot for a new task.
+    ///
+    /// Listeners get unbounded queues and threads are never unloaded until
+    /// [`queue`](Self::queue) and [`unload_when_idle`](Self::unload_when_idle)
+    /// say otherwise. The supervisor and its tasks hold the engine weakly.
+    pub fn new<H, F>(engine: &Arc<Engine<T, C, S, M, D>>, handler: H) -> Self
+    where
+        H: Fn(ListenerStream<M>, Arc<ThreadEntry<T, S, M>>) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Supervisor {
+            engine: Arc::downgrade(engine),
+            handler: Arc::new(move |commands, entry| handler(commands, entry).boxed()),
+            queue: QueueConfig::unbounded(),
+            idle: None,
+            owner: Arc::new(()),
+        }
+    }
+
+    /// The queue every listener this supervisor starts gets (see
+    /// [`QueueConfig`]).
+    pub fn queue(mut self, queue: QueueConfig) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// The idle policy: once a supervised thread has no subscriber, wait
+    /// `linger` (with the host's `sleep`, `tokio::time::sleep` say); if
+    /// nobody joined meanwhile, unload the thread with
+    /// [`Engine::remove_entry_if_idle`], which ends its listener and task
+    /// ([`TaskEnd::Unloaded`]). A join during the linger re-arms it. See
+    /// the type's docs for the race argument.
+    pub fn unload_when_idle<Z, F>(mut self, linger: Duration, sleep: Z) -> Self
+    where
+        Z: Fn(Duration) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.idle = Some(IdlePolicy {
+            linger,
+            sleep: Arc::new(move |d| sleep(d).boxed()),
+        });
+        self
+    }
+
+    /// Starts `entry`'s supervised listener unless a listener is current:
+    /// the atomic get-or-start. Of any number of concurrent callers, the one
+    /// that started it gets `Some(task)` and must spawn (or otherwise poll)
+    /// it; every other gets `None`. Also `None` once the engine was dropped
+    /// or [shut down](switchboard_core::Engine::shutdown).
+    ///
+    /// A listener started some other way (`set_listener`) counts as
+    /// current: then this returns `None` and supervises nothing.
+    pub fn start(&self, entry: &Arc<ThreadEntry<T, S, M>>) -> Option<SupervisedTask> {
+        let engine = self.engine.upgrade()?;
+        if engine.is_shut_down() {
+            return None;
+        }
+        let listener = entry.set_listener_if_none_with(&self.owner, self.queue)?;
+        let generation = listener.generation();
+        let run = Run {
+            commands: listener.into_stream(),
+            handler: Arc::clone(&self.handler),
+            idle: self.idle.clone().map(|policy| Unload {
+                engine: Weak::clone(&self.engine),
+                policy,
+            }),
+            slot: ClearOnDrop {
+                entry: Arc::clone(entry),
+                generation,
+            },
+        };
+        Some(SupervisedTask {
+            task: run.run().boxed(),
+            generation,
+            done: false,
+        })
+    }
+
+    /// Whether `entry`'s current listener was started by this supervisor
+    /// (or a clone of it).
+    pub fn is_supervising(&self, entry: &ThreadEntry<T, S, M>) -> bool {
+        entry.listener_matches(&self.owner)
+    }
+}
+
+impl<T: Key, C: Key, S, M, D> fmt::Debug for Supervisor<T, C, S, M, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("queue", &self.queue)
+            .field("linger", &self.idle.as_ref().map(|p| p.linger))
+            .field("engine_alive", &(self.engine.strong_count() > 0))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Clears its listener's slot when dropped, if still its generation.
+struct ClearOnDrop<T: Copy, S, M> {
+    entry: Arc<ThreadEntry<T, S, M>>,
+    generation: u64,
+}
+
+impl<T: Copy, S, M> Drop for ClearOnDrop<T, S, M> {
+    fn drop(&mut self) {
+        self.entry.clear_listener_if(self.generation);
+    }
+}
+
+/// The idle policy of one task.
+struct Unload<T: Key, C: Key, S, M, D> {
+    engine: Weak<Engine<T, C, S, M, D>>,
+    policy: IdlePolicy,
+}
+
+impl<T, C, S, M, D> Unload<T, C, S, M, D>
+where
+    T: Key,
+    C: Key,
+    S: Default + Send + 'static,
+    M: Send + 'static,
+    D: Send + Sync + 'static,
+{
+    /// Waits until `entry` was idle for a whole linger, then unloads it;
+    /// `true` once unloaded. `false` if the entry was removed some other
+    /// way or the engine is gone: nothing left to unload.
+    async fn run(self, entry: Arc<ThreadEntry<T, S, M>>) -> bool {
+        let mut watch = entry.watch_subscribers();
+        loop {
+            // (1) Wait for "no subscriber", marking that version seen.
+            while watch.get_and_mark_seen() {
+                if watch.changed().await.is_err() {
+                    return false; // removed
+                }
+            }
+            if watch.is_closed() {
+                return false;
+            }
+            // (2) The linger; any change meanwhile re-arms it.
+            let linger = (self.policy.sleep)(self.policy.linger);
+            match future::select(linger, watch.changed()).await {
+                Either::Left(((), _)) => {}
+                Either::Right((Ok(_), _)) => continue,
+                Either::Right((Err(_), _)) => return false, // removed
+            }
+            // (3) Unload, atomically against a racing subscribe.
+            let Some(engine) = self.engine.upgrade() else {
+                return false;
+            };
+            if engine.remove_entry_if_idle(&entry) {
+                return true;
+            }
+            // A subscriber came first (or the entry is no longer current,
+            // and its watch is closed): back to (1).
+        }
+    }
+}
+
+/// What one supervised task owns.
+struct Run<T: Key, C: Key, S, M, D> {
+    commands: ListenerStream<M>,
+    handler: Arc<Handler<T, S, M>>,
+    idle: Option<Unload<T, C, S, M, D>>,
+    slot: ClearOnDrop<T, S, M>,
+}
+
+impl<T, C, S, M, D> Run<T, C, S, M, D>
+where
+    T: Key,
+    C: Key,
+    S: Default + Send + 'static,
+    M: Send + 'static,
+    D: Send + Sync + 'static,
+{
+    async fn run(self) -> TaskEnd {
+        let Run {
+            commands,
+            handler,
+            idle,
+            slot,
+        } = self;
+        let entry = Arc::clone(&slot.entry);
+        let serve = async move {
+            // The handler is called inside the task, so that a panic in
+            // the call itself is caught too.
+            let handler = handler(commands, Arc::clone(&entry));
+            let Some(idle) = idle else {
+                handler.await;
+                return TaskEnd::Ended;
+            };
+            match future::select(handler, Box::pin(idle.run(entry))).await {
+                Either::Left(((), _)) => TaskEnd::Ended,
+                Either::Right((unloaded, handler)) => {
+                    // Unloading cleared the listener: the handler's stream
+                    // ends once drained, and it returns.
+                    handler.await;
+                    if unloaded {
+                        TaskEnd::Unloaded
+                    } else {
+                        TaskEnd::Ended
+                    }
+                }
+            }
+        };
+        let end = match AssertUnwindSafe(serve).catch_unwind().await {
+            Ok(end) => end,
+            Err(payload) => TaskEnd::Panicked(payload),
+        };
+        // The slot is free before the host sees the end.
+        drop(slot);
+        end
+    }
+}
+
+/// How a [`SupervisedTask`] ended.
+#[non_exhaustive]
+pub enum TaskEnd {
+    /// The handler returned: its stream ended (the listener was replaced or
+    /// cleared, the thread removed, the engine shut down) or it returned
+    /// early.
+    Ended,
+    /// The idle policy unloaded the thread; the handler then drained its
+    /// stream and returned.
+    Unloaded,
+    /// The handler, or the host's sleep, panicked: the payload, as
+    /// [`std::panic::catch_unwind`] gives it. The slot was cleared.
+    Panicked(Box<dyn Any + Send + 'static>),
+}
+
+impl TaskEnd {
+    /// Whether the task panicked.
+    pub fn is_panicked(&self) -> bool {
+        matches!(self, TaskEnd::Panicked(_))
+    }
+
+    /// The panic message, if the task panicked with a string payload (as
+    /// `panic!("...")` does).
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            TaskEnd::Panicked(payload) => payload
+                .downcast_ref::<&'static str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for TaskEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskEnd::Ended => f.write_str("Ended"),
+            TaskEnd::Unloaded => f.write_str("Unloaded"),
+            TaskEnd::Panicked(_) => f
+                .debug_tuple("Panicked")
+                .field(&self.panic_message().unwrap_or("<non-string payload>"))
+                .finish(),
+        }
+    }
+}
+
+/// A supervised listener's task, made by [`Supervisor::start`] for the one
+/// caller that started it: spawn it on your executor. It resolves to how it
+/// ended ([`TaskEnd`]), after the thread's slot was cleared.
+///
+/// It is fused: once complete, [`is_terminated`](FusedFuture::is_terminated)
+/// is true and a further poll returns `Pending`.
+///
+/// # Cancel safety
+///
+/// Dropping it unfinished (its task aborted, the runtime shut down) drops
+/// the handler and clears the slot if it still holds its generation, so a
+/// later [`Supervisor::start`] starts a new task; commands still queued are
+/// dropped with the listener (their replies resolve to an error).
+pub struct SupervisedTask {
+    task: BoxFuture<'static, TaskEnd>,
+    generation: u64,
+    done: bool,
+}
+
+impl SupervisedTask {
+    /// The generation of the listener this task serves.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+impl Future for SupervisedTask {
+    type Output = TaskEnd;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskEnd> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Pending;
+        }
+        let end = futures::ready!(this.task.poll_unpin(cx));
+        this.done = true;
+        Poll::Ready(end)
+    }
+}
+
+impl FusedFuture for SupervisedTask {
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
+}
+
+impl fmt::Debug for SupervisedTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupervisedTask")
+            .field("generation", &self.generation)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,179 @@
+//! Connections: `connect`, and the incarnation-checked writes
+//! (`connect_with`, `disconnect_if`, `subscribe_if`) that keep a stale
+//! session of a reused connection id from touching a new one
+//! (guarantee 12).
+//!
+//! Every live connection is in one *incarnation*: a number the engine
+//! hands out, strictly increasing per engine, when the connection becomes
+//! live (by `connect` or `connect_with`) and again each time
+//! `connect_with` replaces it. A number, once ended, is never live again
+//! (graph invariant 7), so an operation naming it finds nothing to do.
+
+use super::Engine;
+use crate::changes::Change;
+use crate::entry::ThreadEntry;
+use crate::graph::ConnNode;
+use crate::sync::StdArc;
+use crate::{Caps, Key, NotConnected};
+
+impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
+    Engine<T, C, S, M, D>
+{
+    /// Makes `c` live with `caps` in a new incarnation carrying `data`, and
+    /// returns the incarnation's number (strictly increasing per engine).
+    /// If `c` was live, its old incarnation ends first exactly as
+    /// [`disconnect`](Self::disconnect) would end it (every subscription
+    /// dropped, watches of the threads it left empty flipped), all in the
+    /// same publish: no reader ever sees `c` absent in between, nor the new
+    /// incarnation with an old subscription. The old data is dropped once
+    /// no held version shows it.
+    ///
+    /// The change feed records the `disconnect` sequence (if `c` was live)
+    /// then `Connected { c, caps }`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use switchboard_core::{Caps, Engine};
+    ///
+    /// let engine: Engine<u64, u64, (), (), &str> = Engine::new();
+    /// let old = engine.connect_with(42, Caps::NONE, "first socket");
+    /// engine.subscribe(7, 42).unwrap();
+    /// // The client reconnects with the same id: a new incarnation, no rooms.
+    /// let new = engine.connect_with(42, Caps::NONE, "second socket");
+    /// assert!(new > old);
+    /// assert!(!engine.is_subscribed(7, 42));
+    /// // The first socket's late close changes nothing.
+    /// assert_eq!(engine.disconnect_if(42, old), None);
+    /// assert_eq!(engine.data(42), Some("second socket"));
+    /// ```
+    pub fn connect_with(&self, c: C, caps: Caps, data: D) -> u64 {
+        let (incarnation, _) = self.write(
+            |g, txn, log| {
+                let emptied = Self::remove_conn(g, txn, log, c, None).unwrap_or_default();
+                g.incarnations += 1;
+                let incarnation = g.incarnations;
+                g.conns
+                    .insert(c, ConnNode::new(caps, incarnation, data), txn);
+                log.push(Change::Connected { c, caps });
+                (true, (incarnation, emptied))
+            },
+            |g, (_, emptied)| Self::vacated(g, emptied),
+        );
+        incarnation
+    }
+
+    /// Disconnects `c` as [`disconnect`](Self::disconnect) does, but only
+    /// if `c` is live in `incarnation`: returns the threads it left without
+    /// any subscriber, or `None` (and nothing changes, nothing is
+    /// published) if `c` is not live or is live in another incarnation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use switchboard_core::{Caps, Engine};
+    ///
+    /// let engine: Engine<u64, u64> = Engine::new();
+    /// let first = engine.connect_with(1, Caps::NONE, ());
+    /// engine.subscribe(7, 1).unwrap();
+    /// let second = engine.connect_with(1, Caps::NONE, ());
+    /// assert_eq!(engine.disconnect_if(1, first), None); // stale: nothing changes
+    /// assert!(engine.is_connected(1));
+    /// assert_eq!(engine.disconnect_if(1, second), Some(vec![]));
+    /// assert!(!engine.is_connected(1));
+    /// ```
+    pub fn disconnect_if(&self, c: C, incarnation: u64) -> Option<Vec<T>> {
+        self.write(
+            |g, txn, log| {
+                let emptied = Self::remove_conn(g, txn, log, c, Some(incarnation));
+                (emptied.is_some(), emptied)
+            },
+            |g, emptied| {
+                if let Some(emptied) = emptied {
+                    Self::vacated(g, emptied);
+                }
+            },
+        )
+    }
+
+    /// Subscribes `c` to `t` as [`subscribe`](Self::subscribe) does, but
+    /// only if `c` is live in `incarnation`.
+    ///
+    /// # Errors
+    ///
+    /// [`NotConnected`] if `c` is not live, or is live in another
+    /// incarnation; then nothing changes (no thread entry is created,
+    /// nothing is published).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use switchboard_core::{Caps, Engine};
+    ///
+    /// let engine: Engine<u64, u64> = Engine::new();
+    /// let old = engine.connect_with(1, Caps::NONE, ());
+    /// let new = engine.connect_with(1, Caps::NONE, ());
+    /// assert!(engine.subscribe_if(7, 1, old).is_err()); // the old session is gone
+    /// assert!(!engine.contains_thread(7));
+    /// assert_eq!(engine.subscribe_if(7, 1, new).unwrap().id(), 7);
+    /// assert!(engine.is_subscribed(7, 1));
+    /// ```
+    pub fn subscribe_if(
+        &self,
+        t: T,
+        c: C,
+        incarnation: u64,
+    ) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected> {
+        self.subscribe_where(t, c, Some(incarnation))
+    }
+}
+
+impl<
+        T: Key,
+        C: Key,
+        S: Default + Send + 'static,
+        M: Send + 'static,
+        D: Default + Send + Sync + 'static,
+    > Engine<T, C, S, M, D>
+{
+    /// Marks `c` live with `caps`. Returns `true` if it was not live
+    /// before: then it starts a new incarnation (see
+    /// [`connect_with`](Self::connect_with)) with `D::default()` as its
+    /// data. Calling it again for a live connection updates its caps, keeps
+    /// its incarnation and data, and returns `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use switchboard_core::{Caps, Engine};
+    ///
+    /// let engine: Engine<u64, u64> = Engine::new();
+    /// assert!(engine.connect(1, Caps::NONE));
+    /// let incarnation = engine.incarnation(1);
+    /// assert!(!engine.connect(1, Caps(0b1))); // new caps, same session
+    /// assert_eq!(engine.caps(1), Some(Caps(0b1)));
+    /// assert_eq!(engine.incarnation(1), incarnation);
+    /// ```
+    pub fn connect(&self, c: C, caps: Caps) -> bool {
+        self.write(
+            |g, txn, log| match g.conns.get(&c) {
+                Some(node) if node.caps == caps => (false, false),
+                Some(_) => {
+                    if let Some(node) = g.conns.get_mut(&c, txn) {
+                        node.caps = caps;
+                    }
+                    log.push(Change::Connected { c, caps });
+                    (true, false)
+                }
+                None => {
+                    g.incarnations += 1;
+                    let node = ConnNode::new(caps, g.incarnations, D::default());
+                    g.conns.insert(c, node, txn);
+                    log.push(Change::Connected { c, caps });
+                    (true, true)
+                }
+            },
+            |_, _| {},
+        )
+    }
+}
