@@ -5,16 +5,13 @@
 //!
 //! Rooms are strings on the wire and `u64` thread ids in the engine, mapped
 //! by a [`Rooms`] registry. Connections are `u64` ids; a websocket holds one
-//! [`Conn`], an *incarnation* of an id, and names it in every call, so a
-//! websocket whose id was taken over by a `resume` elsewhere can never
-//! touch the new holder's rooms.
-//!
-//! The engine's connection key is the incarnation itself, `(id,
-//! incarnation)`: an ended incarnation is simply a disconnected key, so
-//! every call naming it is refused by the engine (`subscribe` fails,
-//! `unsubscribe` and `disconnect` find nothing). Each incarnation's outbox
-//! is kept beside the engine, in `outboxes`, and the fan-out looks each
-//! member's outbox up there.
+//! [`Conn`], an *incarnation* of an id (`connect_with`), and names it in
+//! every call (`subscribe_if`, `disconnect_if`), so a websocket whose id was
+//! taken over by a `resume` elsewhere can never touch the new holder's
+//! rooms. Each connection's outbox is its engine data (`D`): a fan-out
+//! (`for_each_subscriber_data`) reaches every member's outbox with no
+//! lookup and no lock. A [`Supervisor`] runs one listener task per loaded
+//! room and unloads idle rooms.
 
 use super::outbox::{Close, Outbox};
 use super::protocol::Refusal;
@@ -23,9 +20,9 @@ use super::Config;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use switchboard_async::prelude::*;
-use switchboard_async::{Caps, QueueConfig, Reply, Snapshot, Stats, ThreadEntry};
+use switchboard_async::{Caps, QueueConfig, Reply, Snapshot, Stats, Supervisor, ThreadEntry};
 use tokio_tungstenite::tungstenite::Message;
 
 /// A connection id: what `hello` and `resumed` tell the client.
@@ -37,26 +34,17 @@ pub(crate) type RoomId = u64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
-    /// Strictly increasing across the hub: never reused.
+    /// The engine's incarnation number: never reused.
     pub(crate) inc: u64,
 }
 
-/// The engine's connection key: one incarnation.
-type ConnKey = (ConnId, u64);
-
-impl Conn {
-    fn key(self) -> ConnKey {
-        (self.id, self.inc)
-    }
-}
-
-/// The gateway's engine: rooms by id, connections by incarnation, each
-/// room's state in its entry, commands to each room's listener.
-pub(crate) type Engine = switchboard_async::Engine<RoomId, ConnKey, Room, RoomCmd>;
+/// The gateway's engine: rooms by id, connections by id with their outbox,
+/// each room's state in its entry, commands to each room's listener.
+pub(crate) type Engine = switchboard_async::Engine<RoomId, ConnId, Room, RoomCmd, Outbox>;
 pub(crate) type RoomEntry = ThreadEntry<RoomId, Room, RoomCmd>;
 
 /// One load of a room: the state in its thread entry. A room is loaded
-/// when a join creates its entry and unloaded when its listener removes
+/// when a join creates its entry and unloaded when the supervisor removes
 /// the idle entry; the next join loads it again, with a new entry.
 #[derive(Debug, Default)]
 pub(crate) struct Room {
@@ -84,18 +72,20 @@ struct Rooms {
 #[derive(Debug)]
 pub(crate) struct Hub {
     pub(crate) engine: Arc<Engine>,
+    /// Starts each loaded room's listener task (`room::serve`), once.
+    listeners: Supervisor<RoomId, ConnId, Room, RoomCmd, Outbox>,
     config: Config,
     rooms: RwLock<Rooms>,
     /// Session string → the connection id it names, for the life of the
     /// server (up to `max_sessions`). Held across a takeover, so two
     /// resumes of one session are serialised.
     sessions: Mutex<HashMap<String, ConnId>>,
-    /// Each live incarnation's outbox: `outboxes[id] = (inc, outbox)` iff
-    /// the engine has `(id, inc)` live. Written together with the engine's
-    /// connect and disconnect, under the write lock.
-    outboxes: RwLock<HashMap<ConnId, (u64, Outbox)>>,
+    /// Held (write) by a takeover across its `connect_with`, and (read) by
+    /// a leave across its incarnation check and `unsubscribe`: the engine
+    /// has `subscribe_if` but no `unsubscribe_if`, and a stale leave must
+    /// not unsubscribe the new incarnation.
+    handover: RwLock<()>,
     next_id: AtomicU64,
-    next_inc: AtomicU64,
     slow_closed: AtomicU64,
 }
 
@@ -110,15 +100,24 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl Hub {
     pub(crate) fn new(config: Config) -> Arc<Hub> {
-        Arc::new(Hub {
-            engine: Arc::new(Engine::new()),
-            config,
-            rooms: RwLock::default(),
-            sessions: Mutex::default(),
-            outboxes: RwLock::default(),
-            next_id: AtomicU64::new(1),
-            next_inc: AtomicU64::new(1),
-            slow_closed: AtomicU64::new(0),
+        Arc::new_cyclic(|hub: &Weak<Hub>| {
+            let engine = Arc::new(Engine::new());
+            let hub = Weak::clone(hub);
+            let listeners = Supervisor::new(&engine, move |commands, entry| {
+                room::serve(Weak::clone(&hub), commands, entry)
+            })
+            .queue(QueueConfig::bounded(config.room_queue))
+            .unload_when_idle(config.linger, tokio::time::sleep);
+            Hub {
+                engine,
+                listeners,
+                config,
+                rooms: RwLock::default(),
+                sessions: Mutex::default(),
+                handover: RwLock::default(),
+                next_id: AtomicU64::new(1),
+                slow_closed: AtomicU64::new(0),
+            }
         })
     }
 
@@ -130,38 +129,26 @@ impl Hub {
     pub(crate) fn connect(&self, outbox: Outbox) -> Conn {
         // Relaxed: only uniqueness matters, which the RMW gives.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.connect_as(id, outbox).0
+        let inc = self.engine.connect_with(id, Caps::NONE, outbox);
+        Conn { id, inc }
     }
 
     /// `id` becomes live in a new incarnation with `outbox`; a live
     /// incarnation of `id` ends first (its rooms are left). Returns the
     /// new incarnation and the ended one's outbox.
     fn connect_as(&self, id: ConnId, outbox: Outbox) -> (Conn, Option<Outbox>) {
-        let inc = self.next_inc.fetch_add(1, Ordering::Relaxed);
-        let conn = Conn { id, inc };
-        let mut outboxes = write(&self.outboxes);
-        let old = outboxes.insert(id, (inc, outbox));
-        if let Some((old_inc, _)) = old {
-            self.engine.disconnect((id, old_inc));
-        }
-        self.engine.connect(conn.key(), Caps::NONE);
-        (conn, old.map(|(_, outbox)| outbox))
+        // Called with the session lock held: the outbox read is the one
+        // replaced.
+        let _handover = write(&self.handover);
+        let old = self.engine.data(id);
+        let inc = self.engine.connect_with(id, Caps::NONE, outbox);
+        (Conn { id, inc }, old)
     }
 
     /// Ends `conn` if it is still live: its rooms are left. A stale
     /// incarnation changes nothing. Returns whether it was live.
     pub(crate) fn disconnect(&self, conn: Conn) -> bool {
-        let mut outboxes = write(&self.outboxes);
-        if outboxes
-            .get(&conn.id)
-            .is_some_and(|(inc, _)| *inc == conn.inc)
-        {
-            outboxes.remove(&conn.id);
-            self.engine.disconnect(conn.key());
-            true
-        } else {
-            false
-        }
+        self.engine.disconnect_if(conn.id, conn.inc).is_some()
     }
 
     /// Makes the websocket now acting as `current` (with `outbox`) act as
@@ -212,14 +199,17 @@ impl Hub {
         let room = self.room_id_or_insert(name)?;
         let entry = self
             .engine
-            .subscribe(room, conn.key())
+            .subscribe_if(room, conn.id, conn.inc)
             .map_err(|_| Refusal::NotConnected)?;
         self.ensure_listener(&entry, name);
         Ok(())
     }
 
-    /// Get-or-start of the room's listener, serialised by the room's state
-    /// lock (two racing joins start one listener). Also numbers a new load.
+    /// Numbers a new load, and starts the room's listener unless it runs
+    /// (the supervisor's get-or-start: of racing joins, one starts it).
+    /// The load is numbered here, under the room's state lock, rather than
+    /// by `thread_with` at creation: the entry `subscribe_if` returned may
+    /// be a new one that it created after an unload.
     fn ensure_listener(self: &Arc<Self>, entry: &Arc<RoomEntry>, name: &str) {
         let mut room = entry.state();
         if room.inc == 0 {
@@ -229,10 +219,9 @@ impl Hub {
             room.inc = *loads;
             room.name = name.into();
         }
-        if !entry.has_listener() {
-            let queue = QueueConfig::bounded(self.config.room_queue);
-            let listener = entry.set_listener_with(&self.engine, queue);
-            tokio::spawn(room::serve(Arc::clone(self), Arc::clone(entry), listener));
+        drop(room);
+        if let Some(task) = self.listeners.start(entry) {
+            tokio::spawn(task);
         }
     }
 
@@ -242,13 +231,14 @@ impl Hub {
     ///
     /// `not_connected` for a stale incarnation (nothing changes).
     pub(crate) fn leave(&self, conn: Conn, name: &str) -> Result<bool, Refusal> {
-        if !self.engine.is_connected(conn.key()) {
+        let _handover = read(&self.handover);
+        if self.engine.incarnation(conn.id) != Some(conn.inc) {
             return Err(Refusal::NotConnected);
         }
         let Some(room) = self.room_id(name) else {
             return Ok(false);
         };
-        Ok(self.engine.unsubscribe(room, conn.key()))
+        Ok(self.engine.unsubscribe(room, conn.id))
     }
 
     /// Says `text` in room `name` on behalf of member `conn`: the room's
@@ -269,7 +259,8 @@ impl Hub {
             return Err(Refusal::TooLong);
         }
         let room = self.room_id(name).ok_or(Refusal::NotMember)?;
-        if !self.engine.subscribers(room).contains(conn.key()) {
+        let live = self.engine.incarnation(conn.id) == Some(conn.inc);
+        if !live || !self.engine.is_subscribed(room, conn.id) {
             return Err(Refusal::NotMember);
         }
         let entry = self.engine.get_thread(room).ok_or(Refusal::NotMember)?;
@@ -318,23 +309,13 @@ impl Hub {
     /// Sends `frame` to every member of `room`, never waiting (a full
     /// outbox closes its connection). Returns how many got it.
     pub(crate) fn fan_out(&self, room: RoomId, frame: &Message) -> usize {
-        let outboxes = read(&self.outboxes);
         let mut sent = 0;
-        self.engine.for_each_subscriber(room, |(id, inc)| {
-            if let Some((live, outbox)) = outboxes.get(&id) {
-                if *live == inc && outbox.push(frame.clone()) {
-                    sent += 1;
-                }
+        self.engine.for_each_subscriber_data(room, |_, outbox| {
+            if outbox.push(frame.clone()) {
+                sent += 1;
             }
         });
         sent
-    }
-
-    /// Unloads `entry`'s room if nobody is in it (atomic against a racing
-    /// join); returns whether it did. Also false if `entry` is not the
-    /// room's current entry.
-    pub(crate) fn unload_if_idle(&self, entry: &Arc<RoomEntry>) -> bool {
-        self.engine.remove_entry_if_idle(entry)
     }
 
     /// Whether `entry` is still its room's current entry.
@@ -363,7 +344,7 @@ impl Hub {
     }
 
     /// The whole graph at one instant.
-    pub(crate) fn snapshot(&self) -> Snapshot<RoomId, ConnKey> {
+    pub(crate) fn snapshot(&self) -> Snapshot<RoomId, ConnId, Outbox> {
         self.engine.snapshot()
     }
 

@@ -7,10 +7,12 @@
 //! Clients join rooms (strings), say things to a room's members, ask a
 //! room's listener how many messages it has seen, and may resume a
 //! session on a new websocket. Each room is a switchboard thread served by
-//! one listener task that numbers and fans out its messages and unloads
-//! the room once it has been empty for a linger. Each connection has a
-//! bounded outbox; a client that does not keep up is disconnected (the
-//! slow-consumer policy, `outbox.rs`). Ctrl-C shuts down gracefully: no
+//! one listener task (started and supervised by a `Supervisor`) that
+//! numbers and fans out its messages; the room unloads once it has been
+//! empty for a linger. Each connection's bounded outbox is its engine data,
+//! reached by the fan-out directly; a client that does not keep up is
+//! disconnected (the slow-consumer policy, `outbox.rs`). A reconnect takes
+//! its session's id over as a new incarnation (`hub.rs`). Ctrl-C shuts down gracefully: no
 //! new connection, every room listener ends (`shutdown_async`), every
 //! socket is flushed and closed.
 //!

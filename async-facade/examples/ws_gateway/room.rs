@@ -1,21 +1,18 @@
-//! A room's listener: one task per loaded room, serving its commands in
-//! order (each say is numbered and fanned out here, so every member gets a
-//! room's messages in `seq` order), and unloading the room once nobody has
-//! been in it for the linger.
+//! A room's listener: one task per loaded room, started and supervised by
+//! the hub's [`Supervisor`](switchboard_async::Supervisor), serving the
+//! room's commands in order (each say is numbered and fanned out here, so
+//! every member gets a room's messages in `seq` order).
 //!
-//! The task ends when its listener is cancelled (the room was unloaded, or
-//! the server is shutting down) or when its room is no longer current. If
-//! it ends in any other way, a panic included, its dropped listener frees
-//! the room's slot and the next join starts a new listener.
+//! The supervisor unloads the room once nobody has been in it for the
+//! linger (a join meanwhile re-arms it), and frees the room's slot however
+//! the task ends, a panic included: the next join starts a new one.
 
 use super::hub::{Hub, RoomEntry};
 use super::protocol;
 use futures::StreamExt;
 use serde_json::Value;
-use std::sync::Arc;
-use std::time::Duration;
-use switchboard_async::prelude::*;
-use switchboard_async::{Listener, Reply};
+use std::sync::{Arc, Weak};
+use switchboard_async::{ListenerStream, Reply};
 use tokio_tungstenite::tungstenite::Message;
 
 /// What a room's listener is asked to do.
@@ -32,37 +29,23 @@ pub(crate) enum RoomCmd {
     Ask(Reply<u64>),
 }
 
-/// The task serving one load of one room.
-pub(crate) async fn serve(hub: Arc<Hub>, entry: Arc<RoomEntry>, listener: Listener<RoomCmd>) {
-    let linger = hub.config().linger;
-    let mut cancelled = listener.token().cancelled();
-    let mut commands = listener.into_stream();
-    let mut unload = Box::pin(idle_for(Arc::clone(&entry), linger));
-    loop {
-        tokio::select! {
-            // Cancellation first: once unloaded, never serve again.
-            biased;
-            () = &mut cancelled => break,
-            command = commands.next() => match command {
-                Some(command) => handle(&hub, &entry, command),
-                None => break,
-            },
-            () = &mut unload => {
-                // Atomic against a racing join: if someone joined since,
-                // the room stays and we wait again. If it goes, our
-                // listener is cancelled and the loop ends.
-                if !hub.unload_if_idle(&entry) && !hub.is_current(&entry) {
-                    break;
-                }
-                unload.set(idle_for(Arc::clone(&entry), linger));
-            }
-        }
-    }
-    // The queue is closed: refuse what is still queued (dropping a reply
-    // answers its sender with an error). Its senders have left the room,
-    // or the server is shutting down.
+/// The handler of one load of one room: serves until its stream ends
+/// (the room was unloaded, or the server is shutting down).
+pub(crate) async fn serve(
+    hub: Weak<Hub>,
+    mut commands: ListenerStream<RoomCmd>,
+    entry: Arc<RoomEntry>,
+) {
     while let Some(command) = commands.next().await {
-        drop(command);
+        let Some(hub) = hub.upgrade() else { return };
+        // Once unloaded, the stream still yields what was queued before:
+        // refuse it (dropping a reply answers its sender with an error)
+        // rather than fan out to the members of a later load. Only this
+        // task's supervisor unloads this entry, and not while `handle`
+        // runs, so a current entry stays current through it.
+        if hub.is_current(&entry) {
+            handle(&hub, &entry, command);
+        }
     }
 }
 
@@ -84,28 +67,5 @@ fn handle(hub: &Hub, entry: &RoomEntry, command: RoomCmd) {
             reply.send(seq);
         }
         RoomCmd::Ask(reply) => reply.send(entry.state().seq),
-    }
-}
-
-/// Completes once the room has had no member for `linger` in a row: the
-/// linger starts over whenever someone joins meanwhile. Also completes at
-/// once if the entry is removed.
-async fn idle_for(entry: Arc<RoomEntry>, linger: Duration) {
-    // Tied to this entry: a later load of the same room is not ours.
-    let mut watch = entry.watch_subscribers();
-    loop {
-        while watch.get() {
-            if watch.changed().await.is_err() {
-                return; // removed
-            }
-        }
-        if watch.is_closed() {
-            return;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(linger) => return,
-            // A join (or a join and a leave) during the linger: look again.
-            changed = watch.changed() => if changed.is_err() { return },
-        }
     }
 }
