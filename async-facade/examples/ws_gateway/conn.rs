@@ -40,7 +40,7 @@ pub(crate) async fn serve(hub: Arc<Hub>, tcp: TcpStream, mut shutdown: watch::Re
     let (sink, mut stream) = ws.split();
     let (outbox, drain) = Outbox::new(hub.config().outbox);
     let mut closed = outbox.closed();
-    let writer = tokio::spawn(write(sink, drain));
+    let mut writer = tokio::spawn(write(sink, drain));
 
     let mut me = hub.connect(outbox.clone());
     outbox.push(Message::text(protocol::hello(me.id)));
@@ -64,14 +64,14 @@ pub(crate) async fn serve(hub: Arc<Hub>, tcp: TcpStream, mut shutdown: watch::Re
             },
         }
     };
-    let why = why.unwrap_or(Close::Ended);
-    outbox.close(why);
+    outbox.close(why.unwrap_or(Close::Ended));
+    // The first reason given wins: maybe a fan-out's, meanwhile.
+    let why = outbox.closed().borrow().unwrap_or(Close::Ended);
     // Only this incarnation: if our id was taken over, this does nothing.
     hub.disconnect(me);
     if why == Close::SlowConsumer {
         hub.count_slow_consumer();
     }
-    let mut writer = writer;
     if tokio::time::timeout(CLOSE_GRACE, &mut writer)
         .await
         .is_err()
