@@ -7,6 +7,8 @@
 
 #[path = "ws_gateway/check.rs"]
 mod check;
+#[path = "ws_gateway/churn.rs"]
+mod churn;
 #[path = "ws_gateway/client.rs"]
 mod client;
 #[allow(dead_code)]
@@ -204,6 +206,48 @@ async fn bad_requests_are_answered() {
     assert_eq!(answer, json!({"op": "error", "error": "bad_json"}));
     a.close().await;
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order() {
+    let server = start(quick()).await;
+    let mut a = Client::connect(server.addr).await;
+    let join = a.send(json!({"op": "join", "room": "r"})).await;
+    let say = a.send(json!({"op": "say", "room": "r", "text": "t"})).await;
+    let ping = a.send(json!({"op": "ping"})).await;
+    let mut ops = Vec::new();
+    for _ in 0..4 {
+        let frame = a.next().await.unwrap();
+        ops.push((
+            frame["op"].as_str().unwrap().to_owned(),
+            frame["re"].as_u64(),
+        ));
+    }
+    let expected = [
+        ("joined", Some(join)),
+        ("msg", None),
+        ("said", Some(say)),
+        ("pong", Some(ping)),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(op, re)| (op.to_string(), *re))
+        .collect();
+    assert_eq!(ops, expected);
+    a.close().await;
+    server.stop().await;
+}
+
+#[test]
+fn flags() {
+    let args = ["--addr", "127.0.0.1:0", "--linger-ms", "5", "--outbox", "3"];
+    let config = Config::from_args(args.map(String::from)).unwrap();
+    assert_eq!(config.addr, "127.0.0.1:0");
+    assert_eq!(config.linger, Duration::from_millis(5));
+    assert_eq!(config.outbox, 3);
+    assert!(Config::from_args(["--bogus".into(), "1".into()]).is_err());
+    assert!(Config::from_args(["--outbox".into()]).is_err());
+    assert!(Config::from_args(["--linger-ms".into(), "soon".into()]).is_err());
 }
 
 async fn wait_for_stats(
@@ -406,139 +450,6 @@ async fn shutdown_closes_every_socket() {
     }
 }
 
-/// Connections alive at once, each living `LIVES` websockets in turn.
-const SLOTS: usize = 300;
-const LIVES: usize = 3;
-/// Requests per websocket, after its `resume`.
-const OPS: usize = 12;
-const ROOMS: u64 = 16;
-
-/// A small deterministic generator (splitmix64): each slot has its own.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
-}
-
-/// A new websocket resuming `session`; checks the id it gets.
-async fn resumed(addr: SocketAddr, session: &str, id: &mut Option<u64>) -> Client {
-    let mut c = Client::connect(addr).await;
-    let r = c
-        .request(json!({"op": "resume", "session": session}))
-        .await
-        .unwrap();
-    let conn = r["conn"].as_u64().expect("resumed names the id");
-    assert_eq!(*id.get_or_insert(conn), conn, "a session keeps its id");
-    c.conn = conn;
-    c
-}
-
-/// One request of the churn, checked on the spot where the client alone
-/// decides the answer.
-async fn churn_op(c: &mut Client, rng: &mut Rng, rooms: &mut Vec<String>) {
-    let pick = rng.below(100);
-    let room = format!("room-{}", rng.below(ROOMS));
-    if pick < 25 {
-        let joined = c
-            .request(json!({"op": "join", "room": room}))
-            .await
-            .unwrap();
-        assert_eq!(joined["op"], "joined", "{joined}");
-        if !rooms.contains(&room) {
-            rooms.push(room);
-        }
-    } else if pick < 40 {
-        let room = rooms.get(rng.below(4) as usize).cloned().unwrap_or(room);
-        let left = c
-            .request(json!({"op": "leave", "room": room}))
-            .await
-            .unwrap();
-        assert_eq!(left["was_member"], rooms.contains(&room), "{left}");
-        rooms.retain(|r| *r != room);
-    } else if pick < 75 {
-        let member = !rooms.is_empty() && pick < 72;
-        let room = if member {
-            rooms[rng.below(rooms.len() as u64) as usize].clone()
-        } else {
-            room
-        };
-        let text = format!("{} says {}", c.conn, rng.below(1 << 20));
-        let said = c
-            .request(json!({"op": "say", "room": room, "text": text}))
-            .await
-            .unwrap();
-        let expected = if rooms.contains(&room) {
-            "said"
-        } else {
-            "error"
-        };
-        assert_eq!(said["op"], expected, "{said}");
-    } else if pick < 88 {
-        c.request(json!({"op": "ask", "room": room})).await.unwrap();
-    } else if pick < 96 {
-        c.request(json!({"op": "ping"})).await.unwrap();
-    } else {
-        c.stats().await;
-    }
-}
-
-/// One slot: `LIVES` websockets of one session, each ending by a close, a
-/// dropped TCP stream, or a takeover by the next one.
-async fn churn_slot(addr: SocketAddr, slot: u64) -> Vec<check::Life> {
-    let mut rng = Rng(slot);
-    let session = format!("session-{slot}");
-    let mut id = None;
-    let mut lives = Vec::new();
-    let mut c = resumed(addr, &session, &mut id).await;
-    for life in 0..LIVES {
-        let mut rooms = Vec::new();
-        for _ in 0..OPS {
-            churn_op(&mut c, &mut rng, &mut rooms).await;
-        }
-        let last = life + 1 == LIVES;
-        let end = rng.below(3);
-        let mut taken_over = None;
-        let next = if end == 2 && !last {
-            // Takeover: the next websocket resumes while this one is open.
-            let next = resumed(addr, &session, &mut id).await;
-            let resume = &next.sent[0];
-            let acked = next.frames[resume.answer.unwrap()].0;
-            taken_over = Some((resume.sent, acked));
-            assert_eq!(c.until_closed().await, 4000);
-            Some(next)
-        } else {
-            if end == 0 {
-                c.close().await;
-            } else {
-                c.drop_abruptly();
-            }
-            None
-        };
-        let replacement = match next {
-            Some(next) => next,
-            None if last => {
-                lives.push(check::Life {
-                    client: c,
-                    taken_over,
-                });
-                break;
-            }
-            None => resumed(addr, &session, &mut id).await,
-        };
-        lives.push(check::Life {
-            client: std::mem::replace(&mut c, replacement),
-            taken_over,
-        });
-    }
-    lives
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
@@ -547,8 +458,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn churn_of_hundreds_of_connections() {
     let server = start(quick()).await;
     let began = std::time::Instant::now();
-    let slots: Vec<_> = (0..SLOTS as u64)
-        .map(|slot| tokio::spawn(churn_slot(server.addr, slot)))
+    let slots: Vec<_> = (0..churn::SLOTS as u64)
+        .map(|slot| tokio::spawn(churn::slot(server.addr, slot)))
         .collect();
     let mut lives = Vec::new();
     for slot in slots {
@@ -578,9 +489,10 @@ async fn churn_of_hundreds_of_connections() {
         "the rule claimed too little: {figures:?}"
     );
     println!(
-        "ws_gateway churn: {} websockets over {SLOTS} sessions, {} says, {} deliveries in {:.2} s \
+        "ws_gateway churn: {} websockets over {} sessions, {} says, {} deliveries in {:.2} s \
          ({:.0} deliveries/s), say→delivery p50 {:?} p99 {:?}; rule: {} must, {} must-not",
         lives.len(),
+        churn::SLOTS,
         figures.says,
         figures.deliveries,
         elapsed.as_secs_f64(),
