@@ -1,0 +1,392 @@
+//! The gateway's state: every switchboard call the gateway makes is in this
+//! file (and the room listener in `room.rs`), behind a small API the
+//! websocket side uses: connect, resume, disconnect, join, leave, say, ask,
+//! stats.
+//!
+//! Rooms are strings on the wire and `u64` thread ids in the engine, mapped
+//! by a [`Rooms`] registry. Connections are `u64` ids; a websocket holds one
+//! [`Conn`], an *incarnation* of an id (`connect_with`), and names it in
+//! every call (`subscribe_if`, `disconnect_if`), so a websocket whose id was
+//! taken over by a `resume` elsewhere can never touch the new holder's
+//! rooms. Each connection's outbox is its engine data (`D`): a fan-out
+//! (`for_each_subscriber_data`) reaches every member's outbox with no
+//! lookup and no lock. A [`Supervisor`] runs one listener task per loaded
+//! room and unloads idle rooms.
+
+use super::outbox::{Close, Outbox};
+use super::protocol::Refusal;
+use super::room::{self, RoomCmd};
+use super::Config;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use switchboard_async::prelude::*;
+use switchboard_async::{Caps, QueueConfig, Reply, Snapshot, Stats, Supervisor, ThreadEntry};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A connection id: what `hello` and `resumed` tell the client.
+pub(crate) type ConnId = u64;
+/// A room's thread id in the engine.
+pub(crate) type RoomId = u64;
+
+/// One incarnation of a connection id: what a websocket acts as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Conn {
+    pub(crate) id: ConnId,
+    /// The engine's incarnation number: never reused.
+    pub(crate) inc: u64,
+}
+
+/// The gateway's engine: rooms by id, connections by id with their outbox,
+/// each room's state in its entry, commands to each room's listener.
+pub(crate) type Engine = switchboard_async::Engine<RoomId, ConnId, Room, RoomCmd, Outbox>;
+pub(crate) type RoomEntry = ThreadEntry<RoomId, Room, RoomCmd>;
+
+/// One load of a room: the state in its thread entry. A room is loaded
+/// when a join creates its entry and unloaded when the supervisor removes
+/// the idle entry; the next join loads it again, with a new entry.
+#[derive(Debug, Default)]
+pub(crate) struct Room {
+    /// The room's name; set by the join that loads the room.
+    pub(crate) name: Arc<str>,
+    /// Which load of the room this is (1, 2, …); 0 until set by that join.
+    pub(crate) inc: u64,
+    /// Messages said in this load; written only by the room's listener.
+    pub(crate) seq: u64,
+}
+
+/// Room names ↔ thread ids. Invariants: a name gets an id the first time
+/// it is joined and keeps it for the life of the server (so ids are stable
+/// while a room exists, and after); no two names share an id;
+/// `loads[id - 1]` counts the loads of room `id`. The registry keeps every
+/// name it has seen, up to `max_rooms`; beyond that a join of a new name
+/// is refused (`too_many`).
+#[derive(Debug, Default)]
+struct Rooms {
+    ids: HashMap<String, RoomId>,
+    loads: Vec<u64>,
+}
+
+/// The hub: the engine and what the gateway keeps beside it.
+#[derive(Debug)]
+pub(crate) struct Hub {
+    pub(crate) engine: Arc<Engine>,
+    /// Starts each loaded room's listener task (`room::serve`), once.
+    listeners: Supervisor<RoomId, ConnId, Room, RoomCmd, Outbox>,
+    config: Config,
+    rooms: RwLock<Rooms>,
+    /// Session string → the connection id it names, for the life of the
+    /// server (up to `max_sessions`). Held across a takeover, so two
+    /// resumes of one session are serialised.
+    sessions: Mutex<HashMap<String, ConnId>>,
+    /// Held (write) by a takeover across its `connect_with`, and (read) by
+    /// a leave across its incarnation check and `unsubscribe`: the engine
+    /// has `subscribe_if` but no `unsubscribe_if`, and a stale leave must
+    /// not unsubscribe the new incarnation.
+    handover: RwLock<()>,
+    next_id: AtomicU64,
+    slow_closed: AtomicU64,
+}
+
+/// Locks, ignoring poison: every critical section here leaves its data
+/// consistent before anything in it can panic.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Hub {
+    pub(crate) fn new(config: Config) -> Arc<Hub> {
+        Arc::new_cyclic(|hub: &Weak<Hub>| {
+            let engine = Arc::new(Engine::new());
+            let hub = Weak::clone(hub);
+            let listeners = Supervisor::new(&engine, move |commands, entry| {
+                room::serve(Weak::clone(&hub), commands, entry)
+            })
+            .queue(QueueConfig::bounded(config.room_queue))
+            .unload_when_idle(config.linger, tokio::time::sleep);
+            Hub {
+                engine,
+                listeners,
+                config,
+                rooms: RwLock::default(),
+                sessions: Mutex::default(),
+                handover: RwLock::default(),
+                next_id: AtomicU64::new(1),
+                slow_closed: AtomicU64::new(0),
+            }
+        })
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A new connection with a fresh id, in its first incarnation.
+    pub(crate) fn connect(&self, outbox: Outbox) -> Conn {
+        // Relaxed: only uniqueness matters, which the RMW gives.
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let inc = self.engine.connect_with(id, Caps::NONE, outbox);
+        Conn { id, inc }
+    }
+
+    /// `id` becomes live in a new incarnation with `outbox`; a live
+    /// incarnation of `id` ends first (its rooms are left). Returns the
+    /// new incarnation and the ended one's outbox.
+    fn connect_as(&self, id: ConnId, outbox: Outbox) -> (Conn, Option<Outbox>) {
+        // Called with the session lock held: the outbox read is the one
+        // replaced.
+        let _handover = write(&self.handover);
+        let old = self.engine.data(id);
+        let inc = self.engine.connect_with(id, Caps::NONE, outbox);
+        (Conn { id, inc }, old)
+    }
+
+    /// Ends `conn` if it is still live: its rooms are left. A stale
+    /// incarnation changes nothing. Returns whether it was live.
+    pub(crate) fn disconnect(&self, conn: Conn) -> bool {
+        self.engine.disconnect_if(conn.id, conn.inc).is_some()
+    }
+
+    /// Makes the websocket now acting as `current` (with `outbox`) act as
+    /// `session`'s connection id, in a new incarnation with no rooms: a
+    /// new session gets a fresh id; a known one takes its id over, and
+    /// the websocket that held it is closed. `current` ends.
+    ///
+    /// # Errors
+    ///
+    /// `too_many` when the session is new and the server keeps as many as
+    /// it may.
+    pub(crate) fn resume(
+        &self,
+        session: &str,
+        current: Conn,
+        outbox: &Outbox,
+    ) -> Result<Conn, Refusal> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = match sessions.get(session) {
+            Some(&id) => id,
+            None if sessions.len() >= self.config.max_sessions => return Err(Refusal::TooMany),
+            None => {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                sessions.insert(session.to_owned(), id);
+                id
+            }
+        };
+        let (conn, old) = self.connect_as(id, outbox.clone());
+        drop(sessions);
+        if let Some(old) = old.filter(|old| !old.same(outbox)) {
+            old.close(Close::Replaced);
+        }
+        self.disconnect(current);
+        Ok(conn)
+    }
+
+    /// Joins `conn` to room `name`, loading the room and starting its
+    /// listener if needed. Joining twice is harmless.
+    ///
+    /// # Errors
+    ///
+    /// `shutting_down`, `too_many` (a new name beyond `max_rooms`), or
+    /// `not_connected` (a stale incarnation).
+    pub(crate) fn join(self: &Arc<Self>, conn: Conn, name: &str) -> Result<(), Refusal> {
+        if self.engine.is_shut_down() {
+            return Err(Refusal::ShuttingDown);
+        }
+        let room = self.room_id_or_insert(name)?;
+        let entry = self
+            .engine
+            .subscribe_if(room, conn.id, conn.inc)
+            .map_err(|_| Refusal::NotConnected)?;
+        self.ensure_listener(&entry, name);
+        Ok(())
+    }
+
+    /// Numbers a new load, and starts the room's listener unless it runs
+    /// (the supervisor's get-or-start: of racing joins, one starts it).
+    /// The load is numbered here, under the room's state lock, rather than
+    /// by `thread_with` at creation: the entry `subscribe_if` returned may
+    /// be a new one that it created after an unload.
+    fn ensure_listener(self: &Arc<Self>, entry: &Arc<RoomEntry>, name: &str) {
+        let mut room = entry.state();
+        if room.inc == 0 {
+            let mut rooms = write(&self.rooms);
+            let loads = &mut rooms.loads[(entry.id() - 1) as usize];
+            *loads += 1;
+            room.inc = *loads;
+            room.name = name.into();
+        }
+        drop(room);
+        if let Some(task) = self.listeners.start(entry) {
+            tokio::spawn(task);
+        }
+    }
+
+    /// Leaves room `name`; returns whether `conn` was a member.
+    ///
+    /// # Errors
+    ///
+    /// `not_connected` for a stale incarnation (nothing changes).
+    pub(crate) fn leave(&self, conn: Conn, name: &str) -> Result<bool, Refusal> {
+        let _handover = read(&self.handover);
+        if self.engine.incarnation(conn.id) != Some(conn.inc) {
+            return Err(Refusal::NotConnected);
+        }
+        let Some(room) = self.room_id(name) else {
+            return Ok(false);
+        };
+        Ok(self.engine.unsubscribe(room, conn.id))
+    }
+
+    /// Says `text` in room `name` on behalf of member `conn`: the room's
+    /// listener fans it out to every member, then this returns its `seq`.
+    ///
+    /// # Errors
+    ///
+    /// `too_long`, `not_member`, or `no_listener`/`shutting_down` if the
+    /// room's listener went away before fanning it out.
+    pub(crate) async fn say(
+        &self,
+        conn: Conn,
+        name: &str,
+        mid: Value,
+        text: String,
+    ) -> Result<u64, Refusal> {
+        if text.len() > self.config.max_text {
+            return Err(Refusal::TooLong);
+        }
+        let room = self.room_id(name).ok_or(Refusal::NotMember)?;
+        let live = self.engine.incarnation(conn.id) == Some(conn.inc);
+        if !live || !self.engine.is_subscribed(room, conn.id) {
+            return Err(Refusal::NotMember);
+        }
+        let entry = self.engine.get_thread(room).ok_or(Refusal::NotMember)?;
+        let (reply, seq) = Reply::pair();
+        let from = conn.id;
+        let say = RoomCmd::Say {
+            from,
+            mid,
+            text,
+            reply,
+        };
+        entry.send_async(say).await.map_err(|_| self.gone())?;
+        seq.into_async().await.map_err(|_| self.gone())
+    }
+
+    /// Asks room `name`'s listener how many messages this load has seen.
+    ///
+    /// # Errors
+    ///
+    /// `not_loaded` if the room has no listener, `no_listener` or
+    /// `shutting_down` if it went away before answering.
+    pub(crate) async fn ask(&self, name: &str) -> Result<u64, Refusal> {
+        let entry = self
+            .room_id(name)
+            .and_then(|room| self.engine.get_thread(room))
+            .ok_or(Refusal::NotLoaded)?;
+        let (reply, count) = Reply::pair();
+        if entry.send_async(RoomCmd::Ask(reply)).await.is_err() {
+            return Err(if self.engine.is_shut_down() {
+                Refusal::ShuttingDown
+            } else {
+                Refusal::NotLoaded
+            });
+        }
+        count.into_async().await.map_err(|_| self.gone())
+    }
+
+    fn gone(&self) -> Refusal {
+        if self.engine.is_shut_down() {
+            Refusal::ShuttingDown
+        } else {
+            Refusal::NoListener
+        }
+    }
+
+    /// Sends `frame` to every member of `room`, never waiting (a full
+    /// outbox closes its connection). Returns how many got it.
+    pub(crate) fn fan_out(&self, room: RoomId, frame: &Message) -> usize {
+        let mut sent = 0;
+        self.engine.for_each_subscriber_data(room, |_, outbox| {
+            if outbox.push(frame.clone()) {
+                sent += 1;
+            }
+        });
+        sent
+    }
+
+    /// Whether `entry` is still its room's current entry.
+    pub(crate) fn is_current(&self, entry: &Arc<RoomEntry>) -> bool {
+        self.engine
+            .get_thread(entry.id())
+            .is_some_and(|e| Arc::ptr_eq(&e, entry))
+    }
+
+    pub(crate) fn count_slow_consumer(&self) {
+        self.slow_closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts the `stats` frame reports.
+    pub(crate) fn stats(&self) -> HubStats {
+        HubStats {
+            engine: self.engine.stats(),
+            rooms_known: read(&self.rooms).ids.len(),
+            sessions: self
+                .sessions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len(),
+            slow_consumers_closed: self.slow_closed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The whole graph at one instant.
+    pub(crate) fn snapshot(&self) -> Snapshot<RoomId, ConnId, Outbox> {
+        self.engine.snapshot()
+    }
+
+    fn room_id(&self, name: &str) -> Option<RoomId> {
+        read(&self.rooms).ids.get(name).copied()
+    }
+
+    fn room_id_or_insert(&self, name: &str) -> Result<RoomId, Refusal> {
+        if let Some(room) = self.room_id(name) {
+            return Ok(room);
+        }
+        let mut rooms = write(&self.rooms);
+        if let Some(&room) = rooms.ids.get(name) {
+            return Ok(room);
+        }
+        if rooms.ids.len() >= self.config.max_rooms {
+            return Err(Refusal::TooMany);
+        }
+        rooms.loads.push(0);
+        let room = rooms.loads.len() as RoomId;
+        rooms.ids.insert(name.to_owned(), room);
+        Ok(room)
+    }
+}
+
+/// What `stats` reports.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HubStats {
+    pub(crate) engine: Stats,
+    pub(crate) rooms_known: usize,
+    pub(crate) sessions: usize,
+    pub(crate) slow_consumers_closed: u64,
+}
+
+impl HubStats {
+    /// Rooms loaded now (thread entries).
+    pub(crate) fn rooms_loaded(&self) -> usize {
+        self.engine.threads
+    }
+
+    /// Room listener tasks alive now (each owns its listener handle).
+    pub(crate) fn listeners_running(&self) -> usize {
+        self.engine.live_listener_handles
+    }
+}

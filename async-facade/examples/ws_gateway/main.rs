@@ -1,0 +1,268 @@
+//! A websocket rooms gateway on switchboard and tokio.
+//!
+//! ```text
+//! cargo run --release -p switchboard-async --example ws_gateway -- --addr 127.0.0.1:9001
+//! ```
+//!
+//! Clients join rooms (strings), say things to a room's members, ask a
+//! room's listener how many messages it has seen, and may resume a
+//! session on a new websocket. Each room is a switchboard thread served by
+//! one listener task (started and supervised by a `Supervisor`) that
+//! numbers and fans out its messages; the room unloads once it has been
+//! empty for a linger. Each connection's bounded outbox is its engine data,
+//! reached by the fan-out directly; a client that does not keep up is
+//! disconnected (the slow-consumer policy, `outbox.rs`). A reconnect takes
+//! its session's id over as a new incarnation (`hub.rs`). Ctrl-C shuts down gracefully: no
+//! new connection, every room listener ends (`shutdown_async`), every
+//! socket is flushed and closed.
+//!
+//! Flags: `--addr HOST:PORT` (default `127.0.0.1:9001`; port 0 picks a
+//! free one), `--linger-ms N` (default 1000, or `WS_GATEWAY_LINGER_MS`),
+//! `--outbox N` (frames per connection, default 1024). The first line on
+//! stdout is `listening on HOST:PORT`, the bound address.
+//!
+//! # Protocol
+//!
+//! JSON text frames, one object each. Every request may carry `"id"`; its
+//! direct answer echoes it as `"re"`.
+//!
+//! | request | answer |
+//! |---|---|
+//! | (on connect) | `{"op":"hello","conn":<id>}` |
+//! | `{"op":"join","room":R}` | `{"op":"joined","re":..,"room":R}` |
+//! | `{"op":"leave","room":R}` | `{"op":"left","re":..,"room":R,"was_member":bool}` |
+//! | `{"op":"say","room":R,"text":T}` | every member (the sayer too) gets `{"op":"msg","room":R,"seq":n,"inc":i,"from":<id>,"mid":<the say's id>,"text":T}`, then the sayer `{"op":"said","re":..,"room":R,"seq":n}` |
+//! | `{"op":"ask","room":R}` | `{"op":"count","re":..,"room":R,"count":n}` |
+//! | `{"op":"stats"}` | `{"op":"stats","re":..,"connections":..,"rooms_loaded":..,"listeners_running":..,"subscriptions":..,"rooms_known":..,"sessions":..,"slow_consumers_closed":..,"version":..}` |
+//! | `{"op":"resume","session":S}` | `{"op":"resumed","re":..,"conn":<id>}` |
+//! | `{"op":"ping"}` | `{"op":"pong","re":..}`, in order with deliveries |
+//!
+//! `seq` counts a room's messages within its current load, `inc` numbers
+//! its loads (1, 2, …), and `mid` is the say's `"id"` (null if it had
+//! none). A say from a non-member is refused, as is
+//! an ask to a room that is not loaded. `resume`: a session string names
+//! one connection id (a new session gets a fresh one); the websocket
+//! becomes that id in a new incarnation with no rooms (the id it had ends),
+//! and a websocket that held it before is closed (code 4000); whatever
+//! that one still sends changes nothing for the new holder.
+//!
+//! Refusals: `{"op":"error","re":..,"room":R,"error":"<reason>"}` (`room`
+//! when the request named one), reason one of `bad_json`, `bad_request`,
+//! `unknown_op`, `bad_room` (empty, or over 128 bytes), `too_long` (text),
+//! `too_many` (room names or sessions), `not_member`, `not_loaded`,
+//! `no_listener`, `not_connected` (this websocket's id was taken over),
+//! `shutting_down`.
+//!
+//! `tests/ws_gateway.rs` runs this server and drives it with real
+//! websocket clients.
+
+#[path = "conn.rs"]
+mod conn;
+#[path = "hub.rs"]
+pub(crate) mod hub;
+#[path = "outbox.rs"]
+pub(crate) mod outbox;
+#[path = "protocol.rs"]
+pub(crate) mod protocol;
+#[path = "room.rs"]
+mod room;
+
+pub(crate) use hub::{Hub, HubStats};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_async::prelude::*;
+use switchboard_async::InvariantViolation;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// The server's settings.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) addr: String,
+    /// How long a room stays loaded with nobody in it.
+    pub(crate) linger: Duration,
+    /// Frames a connection's outbox holds (the slow-consumer limit).
+    pub(crate) outbox: usize,
+    /// Commands a room's listener queue holds before sayers wait.
+    pub(crate) room_queue: usize,
+    /// The longest text a say may carry, in bytes.
+    pub(crate) max_text: usize,
+    /// Room names the server keeps.
+    pub(crate) max_rooms: usize,
+    /// Sessions the server keeps.
+    pub(crate) max_sessions: usize,
+    /// How long shutdown waits for listeners, then for connections.
+    pub(crate) grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: "127.0.0.1:9001".into(),
+            linger: Duration::from_millis(1000),
+            outbox: 1024,
+            room_queue: 256,
+            max_text: 16 << 10,
+            max_rooms: 100_000,
+            max_sessions: 1_000_000,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, then `WS_GATEWAY_LINGER_MS`, then the flags.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the bad flag or value.
+    pub(crate) fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
+        let mut config = Config::default();
+        if let Ok(ms) = std::env::var("WS_GATEWAY_LINGER_MS") {
+            config.linger = Duration::from_millis(number("WS_GATEWAY_LINGER_MS", &ms)?);
+        }
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let value = args.next().ok_or(format!("{flag} needs a value"))?;
+            match flag.as_str() {
+                "--addr" => config.addr = value,
+                "--linger-ms" => config.linger = Duration::from_millis(number(&flag, &value)?),
+                "--outbox" => config.outbox = number(&flag, &value)?.max(1) as usize,
+                _ => return Err(format!("unknown flag {flag}")),
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn number(name: &str, value: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{name}: not a number: {value}"))
+}
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub(crate) struct Server {
+    hub: Arc<Hub>,
+    listener: TcpListener,
+}
+
+/// How a shutdown went.
+#[derive(Debug)]
+pub(crate) struct Report {
+    /// Rooms whose listener had not ended within the grace.
+    pub(crate) listeners_still_running: Vec<hub::RoomId>,
+    /// Connection tasks that had to be aborted after the grace.
+    pub(crate) connections_aborted: usize,
+    /// The counts once everything had stopped.
+    pub(crate) stats: HubStats,
+    /// The final graph's invariants check (`Snapshot::validate`).
+    pub(crate) graph: Result<(), InvariantViolation>,
+    /// Connections and rooms still in the final graph.
+    pub(crate) connections_left: usize,
+    pub(crate) rooms_left: usize,
+}
+
+impl Server {
+    /// Binds `config.addr`.
+    ///
+    /// # Errors
+    ///
+    /// The bind's error.
+    pub(crate) async fn bind(config: Config) -> io::Result<Server> {
+        let listener = TcpListener::bind(&config.addr).await?;
+        Ok(Server {
+            hub: Hub::new(config),
+            listener,
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `stop` completes, then shuts down: stops accepting,
+    /// ends every room listener (in-flight says and asks are refused, not
+    /// lost), then closes every websocket after flushing its outbox.
+    pub(crate) async fn run(self, stop: impl Future<Output = ()>) -> Report {
+        let Server { hub, listener } = self;
+        let (shutdown, stopping) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, _)) => {
+                        let _ = tcp.set_nodelay(true);
+                        let task = conn::serve(Arc::clone(&hub), tcp, stopping.clone());
+                        connections.spawn(task);
+                    }
+                    // Out of descriptors, say: back off a little.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        drop(listener);
+        let grace = hub.config().grace;
+        let mut listeners = hub.engine.shutdown_async();
+        let _ = tokio::time::timeout(grace, &mut listeners).await;
+        let listeners_still_running = listeners.still_running();
+        let _ = shutdown.send(true);
+        let all_closed = async { while connections.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(grace, all_closed).await;
+        let connections_aborted = connections.len();
+        connections.shutdown().await;
+        let graph = hub.snapshot();
+        Report {
+            listeners_still_running,
+            connections_aborted,
+            stats: hub.stats(),
+            graph: graph.validate(),
+            connections_left: graph.connection_count(),
+            rooms_left: graph.thread_count(),
+        }
+    }
+}
+
+#[tokio::main]
+pub(crate) async fn main() {
+    let config = match Config::from_args(std::env::args().skip(1)) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("ws_gateway: {e}");
+            std::process::exit(2);
+        }
+    };
+    let server = match Server::bind(config.clone()).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("ws_gateway: cannot bind {}: {e}", config.addr);
+            std::process::exit(1);
+        }
+    };
+    match server.local_addr() {
+        Ok(addr) => println!("listening on {addr}"),
+        Err(e) => eprintln!("ws_gateway: {e}"),
+    }
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let report = server.run(ctrl_c).await;
+    println!(
+        "shut down: {} listener(s) late, {} connection(s) aborted, {} connection(s) and \
+         {} room(s) left, {} slow consumer(s) closed, graph {:?}",
+        report.listeners_still_running.len(),
+        report.connections_aborted,
+        report.connections_left,
+        report.rooms_left,
+        report.stats.slow_consumers_closed,
+        report.graph,
+    );
+}
