@@ -114,13 +114,14 @@
 //!     incarnation (a number the writer hands out, strictly increasing per
 //!     engine, never live again once ended) and its data in its entry of
 //!     the graph; `connect_with` ends a live incarnation and starts the new
-//!     one in one publish, and `disconnect_if` / `subscribe_if` compare the
-//!     incarnation on the graph they publish, under the writer mutex, so an
-//!     operation naming an ended incarnation changes and publishes nothing.
+//!     one in one publish, and `disconnect_if` / `subscribe_if` /
+//!     `unsubscribe_if` compare the incarnation on the graph they publish,
+//!     under the writer mutex, so an operation naming an ended incarnation
+//!     changes and publishes nothing.
 //!     A fan-out reads the data from the same version as the subscriber
 //!     set, so it never yields an incarnation that version had ended.
-//!     Checked by: `model.rs` (`connect_with`, `disconnect_if` and
-//!     `subscribe_if` with the current, an ended and a never-issued
+//!     Checked by: `model.rs` (`connect_with`, `disconnect_if`,
+//!     `subscribe_if` and `unsubscribe_if` with the current, an ended and a never-issued
 //!     incarnation among every other op, against the model: stale ops
 //!     change nothing and take no version; `data`, `incarnation`,
 //!     `is_subscribed` and the data fan-out of the engine, snapshots and a

@@ -126,8 +126,8 @@
 //! strictly increasing per engine: a client reconnecting with the same id
 //! calls [`Engine::connect_with`], which ends the old session (its
 //! subscriptions dropped) and starts the new one in one write, and the old
-//! session's late `disconnect_if` or `subscribe_if` naming its own
-//! incarnation changes nothing (guarantee 12).
+//! session's late `disconnect_if`, `subscribe_if` or `unsubscribe_if`
+//! naming its own incarnation changes nothing (guarantee 12).
 //!
 //! ```
 //! use switchboard_core::{Caps, Engine};

@@ -13,8 +13,9 @@
 //!
 //! The engine carries connection data (`reference::Tag`, a serial number
 //! per `connect_with`, so a value names one incarnation), and the ops
-//! include `connect_with`, `disconnect_if` and `subscribe_if` naming the
-//! current, an ended or a never-issued incarnation: a stale incarnation
+//! include `connect_with`, `disconnect_if`, `subscribe_if` and
+//! `unsubscribe_if` naming the current, an ended or a never-issued
+//! incarnation: a stale incarnation
 //! must change nothing (no version, the same state), every `data`,
 //! `incarnation`, `is_subscribed` and data fan-out (engine, snapshot,
 //! long-lived reader) must give the current incarnation's, and every new
@@ -203,7 +204,8 @@ impl Harness {
                 }
                 Err(err) => Ret::Subscribed(Err(err)),
             },
-            Op::DisconnectIf(..) | Op::SubscribeIf(..) => {
+            Op::UnsubscribeIf(t, c, Pick::Exact(n)) => Ret::Bool(e.unsubscribe_if(t, c, n)),
+            Op::DisconnectIf(..) | Op::SubscribeIf(..) | Op::UnsubscribeIf(..) => {
                 return Err(TestCaseError::fail(format!("{op:?} not resolved")))
             }
         })
@@ -591,7 +593,8 @@ fn op_strategy(
         2 => thread.prop_map(Op::WaitChanged),
         2 => (conn.clone(), 0..CAPS).prop_map(|(c, k)| Op::ConnectWith(c, k)),
         1 => (conn, pick()).prop_map(|(c, p)| Op::DisconnectIf(c, p)),
-        subscribe_weight => (edge, pick()).prop_map(|((t, c), p)| Op::SubscribeIf(t, c, p)),
+        subscribe_weight => (edge.clone(), pick()).prop_map(|((t, c), p)| Op::SubscribeIf(t, c, p)),
+        unsubscribe_weight => (edge, pick()).prop_map(|((t, c), p)| Op::UnsubscribeIf(t, c, p)),
     ]
 }
 
@@ -657,9 +660,10 @@ impl Op {
             | Op::Disconnect(c)
             | Op::ConnectWith(c, _)
             | Op::DisconnectIf(c, _) => (None, Some(c)),
-            Op::Subscribe(t, c) | Op::Unsubscribe(t, c) | Op::SubscribeIf(t, c, _) => {
-                (Some(t), Some(c))
-            }
+            Op::Subscribe(t, c)
+            | Op::Unsubscribe(t, c)
+            | Op::SubscribeIf(t, c, _)
+            | Op::UnsubscribeIf(t, c, _) => (Some(t), Some(c)),
             Op::Thread(t)
             | Op::RemoveThread(t)
             | Op::RemoveThreadIfIdle(t)

@@ -4,9 +4,10 @@
 //!
 //! Each case runs one op sequence (connect with changing caps, disconnect,
 //! subscribe, unsubscribe, thread, remove_thread, remove_thread_if_idle,
-//! connect_with replacing a live incarnation or not, disconnect_if and
-//! subscribe_if with the current or a stale incarnation) on an engine with
-//! a small or the default change log, and after every op:
+//! connect_with replacing a live incarnation or not, disconnect_if,
+//! subscribe_if and unsubscribe_if with the current or a stale
+//! incarnation) on an engine with a small or the default change log, and
+//! after every op:
 //!
 //! * the *eager* follower (from version 0) must get exactly one batch, the
 //!   next version, holding exactly the changes the op must make, in order
@@ -52,6 +53,8 @@ enum Op {
     DisconnectIf(u64, bool),
     /// `subscribe_if(t, c, ..)`, the incarnation picked as for `DisconnectIf`.
     SubscribeIf(u64, u64, bool),
+    /// `unsubscribe_if(t, c, ..)`, the incarnation picked as for `DisconnectIf`.
+    UnsubscribeIf(u64, u64, bool),
     /// The lazy follower catches up.
     Drain,
 }
@@ -75,6 +78,9 @@ fn run_op(e: &E, op: Op) {
         }
         Op::SubscribeIf(t, c, stale) => {
             let _ = e.subscribe_if(t, c, pick(e, c, stale));
+        }
+        Op::UnsubscribeIf(t, c, stale) => {
+            e.unsubscribe_if(t, c, pick(e, c, stale));
         }
         Op::Connect(c, k) => {
             e.connect(c, Caps(k));
@@ -108,7 +114,9 @@ fn expected(r: &Replica, op: Op) -> Vec<Change<u64, u64>> {
         Op::Connect(c, k) => vec![Change::Connected { c, caps: Caps(k) }],
         Op::Disconnect(c) | Op::DisconnectIf(c, false) => r.disconnect_changes(c),
         // A stale incarnation changes nothing (guarantee 12).
-        Op::DisconnectIf(_, true) | Op::SubscribeIf(_, _, true) => Vec::new(),
+        Op::DisconnectIf(_, true) | Op::SubscribeIf(_, _, true) | Op::UnsubscribeIf(_, _, true) => {
+            Vec::new()
+        }
         // The old incarnation ends exactly as `disconnect` ends it.
         Op::ConnectWith(c, k) => {
             let mut out = r.disconnect_changes(c);
@@ -131,14 +139,14 @@ fn expected(r: &Replica, op: Op) -> Vec<Change<u64, u64>> {
             }
             out
         }
-        Op::Unsubscribe(t, c) if r.has_edge(t, c) => {
+        Op::Unsubscribe(t, c) | Op::UnsubscribeIf(t, c, false) if r.has_edge(t, c) => {
             let mut out = vec![Change::Unsubscribed { t, c }];
             if r.subs[&t].len() == 1 {
                 out.push(Change::Vacated { t });
             }
             out
         }
-        Op::Unsubscribe(..) | Op::Drain => Vec::new(),
+        Op::Unsubscribe(..) | Op::UnsubscribeIf(..) | Op::Drain => Vec::new(),
         Op::Thread(t) if r.threads.contains(&t) => Vec::new(),
         Op::Thread(t) => vec![Change::ThreadAdded { t }],
         Op::RemoveThread(t) => r.remove_thread_changes(t, false),
@@ -243,6 +251,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..CONNS, 0..CAPS).prop_map(|(c, k)| Op::ConnectWith(c, k)),
         1 => (0..CONNS, any::<bool>()).prop_map(|(c, s)| Op::DisconnectIf(c, s)),
         3 => (0..THREADS, 0..CONNS, any::<bool>()).prop_map(|(t, c, s)| Op::SubscribeIf(t, c, s)),
+        2 => (0..THREADS, 0..CONNS, any::<bool>()).prop_map(|(t, c, s)| Op::UnsubscribeIf(t, c, s)),
         2 => Just(Op::Drain),
     ]
 }

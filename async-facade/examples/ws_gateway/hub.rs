@@ -80,11 +80,6 @@ pub(crate) struct Hub {
     /// server (up to `max_sessions`). Held across a takeover, so two
     /// resumes of one session are serialised.
     sessions: Mutex<HashMap<String, ConnId>>,
-    /// Held (write) by a takeover across its `connect_with`, and (read) by
-    /// a leave across its incarnation check and `unsubscribe`: the engine
-    /// has `subscribe_if` but no `unsubscribe_if`, and a stale leave must
-    /// not unsubscribe the new incarnation.
-    handover: RwLock<()>,
     next_id: AtomicU64,
     slow_closed: AtomicU64,
 }
@@ -114,7 +109,6 @@ impl Hub {
                 config,
                 rooms: RwLock::default(),
                 sessions: Mutex::default(),
-                handover: RwLock::default(),
                 next_id: AtomicU64::new(1),
                 slow_closed: AtomicU64::new(0),
             }
@@ -139,7 +133,6 @@ impl Hub {
     fn connect_as(&self, id: ConnId, outbox: Outbox) -> (Conn, Option<Outbox>) {
         // Called with the session lock held: the outbox read is the one
         // replaced.
-        let _handover = write(&self.handover);
         let old = self.engine.data(id);
         let inc = self.engine.connect_with(id, Caps::NONE, outbox);
         (Conn { id, inc }, old)
@@ -231,14 +224,17 @@ impl Hub {
     ///
     /// `not_connected` for a stale incarnation (nothing changes).
     pub(crate) fn leave(&self, conn: Conn, name: &str) -> Result<bool, Refusal> {
-        let _handover = read(&self.handover);
+        // `unsubscribe_if`: a stale incarnation's late leave never touches
+        // the incarnation that took its id over.
+        if let Some(room) = self.room_id(name) {
+            if self.engine.unsubscribe_if(room, conn.id, conn.inc) {
+                return Ok(true);
+            }
+        }
         if self.engine.incarnation(conn.id) != Some(conn.inc) {
             return Err(Refusal::NotConnected);
         }
-        let Some(room) = self.room_id(name) else {
-            return Ok(false);
-        };
-        Ok(self.engine.unsubscribe(room, conn.id))
+        Ok(false)
     }
 
     /// Says `text` in room `name` on behalf of member `conn`: the room's

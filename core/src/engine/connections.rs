@@ -191,6 +191,31 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     ) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected> {
         self.subscribe_where(t, c, Some(incarnation))
     }
+
+    /// Removes the edge `t`–`c` as [`unsubscribe`](Self::unsubscribe)
+    /// does, but only if `c` is live in `incarnation`: a late `leave` of an
+    /// ended session never touches the session that took its id over.
+    /// Returns whether the edge existed and was removed; `false` (nothing
+    /// changes, nothing is published) if `c` is not live, is live in
+    /// another incarnation, or does not follow `t`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use switchboard_core::{Caps, Engine};
+    ///
+    /// let engine: Engine<u64, u64> = Engine::new();
+    /// let old = engine.connect_with(1, Caps::NONE, ());
+    /// let new = engine.connect_with(1, Caps::NONE, ());
+    /// engine.subscribe_if(7, 1, new).unwrap();
+    /// assert!(!engine.unsubscribe_if(7, 1, old)); // the old session's late leave
+    /// assert!(engine.is_subscribed(7, 1));
+    /// assert!(engine.unsubscribe_if(7, 1, new));
+    /// assert!(!engine.is_subscribed(7, 1));
+    /// ```
+    pub fn unsubscribe_if(&self, t: T, c: C, incarnation: u64) -> bool {
+        self.unsubscribe_where(t, c, Some(incarnation))
+    }
 }
 
 impl<

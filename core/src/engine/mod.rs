@@ -249,11 +249,20 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// stays even if this was its last subscriber (its watch flips to
     /// `false`).
     pub fn unsubscribe(&self, t: T, c: C) -> bool {
+        self.unsubscribe_where(t, c, None)
+    }
+
+    /// Removes the edge `t`–`c` if it exists (and, if `incarnation` is
+    /// given, only while `c` is live in it). Returns whether it did.
+    fn unsubscribe_where(&self, t: T, c: C, incarnation: Option<u64>) -> bool {
         let (existed, _) = self.write(
             |g, txn, log| {
                 let Some(conn) = g.conns.get(&c) else {
                     return (false, (false, false));
                 };
+                if incarnation.is_some_and(|i| i != conn.incarnation) {
+                    return (false, (false, false));
+                }
                 if !conn.threads.contains(&t) {
                     return (false, (false, false));
                 }

@@ -39,6 +39,8 @@ pub(crate) enum Op {
     ConnectWith(u64, u64),
     DisconnectIf(u64, Pick),
     SubscribeIf(u64, u64, Pick),
+    /// `unsubscribe_if(t, c, ..)`, the incarnation picked as for `SubscribeIf`.
+    UnsubscribeIf(u64, u64, Pick),
 }
 
 /// An op's return value, in comparable form.
@@ -159,6 +161,7 @@ impl Model {
         match op {
             Op::DisconnectIf(c, p) => Op::DisconnectIf(c, exact(c, p)),
             Op::SubscribeIf(t, c, p) => Op::SubscribeIf(t, c, exact(c, p)),
+            Op::UnsubscribeIf(t, c, p) => Op::UnsubscribeIf(t, c, exact(c, p)),
             op => op,
         }
     }
@@ -177,6 +180,7 @@ impl Model {
             Op::ConnectWith(..) => true,
             Op::DisconnectIf(c, p) => self.is_live_in(c, p),
             Op::SubscribeIf(t, c, p) => self.is_live_in(c, p) && !self.has_edge(t, c),
+            Op::UnsubscribeIf(t, c, p) => self.is_live_in(c, p) && self.has_edge(t, c),
             Op::Connect(c, caps) => self.conns.get(&c) != Some(&caps),
             Op::Disconnect(c) => self.conns.contains_key(&c),
             Op::Subscribe(t, c) => self.conns.contains_key(&c) && !self.has_edge(t, c),
@@ -221,6 +225,10 @@ impl Model {
             }
             Op::SubscribeIf(t, c, p) if self.is_live_in(c, p) => self.apply_op(Op::Subscribe(t, c)),
             Op::SubscribeIf(..) => Ret::Subscribed(Err(NotConnected)),
+            Op::UnsubscribeIf(t, c, p) if self.is_live_in(c, p) => {
+                self.apply_op(Op::Unsubscribe(t, c))
+            }
+            Op::UnsubscribeIf(..) => Ret::Bool(false),
             Op::Subscribe(t, c) => {
                 if !self.conns.contains_key(&c) {
                     return Ret::Subscribed(Err(NotConnected));
