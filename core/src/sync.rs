@@ -340,53 +340,7 @@ mod imp {
         }
     }
 
-    /// Stands in for `OnceLock`: a loom flag published with `Release`
-    /// after the value is stored, read with `Acquire`; initializers are
-    /// serialized by a loom mutex, so a model explores every order of two
-    /// first users. The value itself sits in a `std` `OnceLock`, invisible
-    /// to loom, written only under the mutex and read only after the flag:
-    /// the only synchronization a model sees is the flag and the mutex.
-    pub(crate) struct OnceCell<T> {
-        ready: AtomicBool,
-        init: Mutex<()>,
-        value: std::sync::OnceLock<T>,
-    }
-
-    impl<T> OnceCell<T> {
-        pub(crate) fn new() -> Self {
-            OnceCell {
-                ready: AtomicBool::new(false),
-                init: Mutex::new(()),
-                value: std::sync::OnceLock::new(),
-            }
-        }
-
-        pub(crate) fn get(&self) -> Option<&T> {
-            // Acquire: pairs with the Release store in `get_or_init`.
-            if self.ready.load(Ordering::Acquire) {
-                Some(self.value.get().expect("set before the flag"))
-            } else {
-                None
-            }
-        }
-
-        pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &T {
-            if let Some(v) = self.get() {
-                return v;
-            }
-            let _serial = self.init.lock();
-            if let Some(v) = self.get() {
-                return v;
-            }
-            let set = self.value.set(init());
-            debug_assert!(set.is_ok(), "only set under the init lock, once");
-            // Release: the value is stored before any reader sees the flag.
-            self.ready.store(true, Ordering::Release);
-            self.value.get().expect("just set")
-        }
-    }
-
-    pub(crate) use super::loom_cell::{ArcSwap, Cached, Guard};
+    pub(crate) use super::loom_cell::{ArcSwap, Cached, Guard, OnceCell};
 
     /// Stands in for crossbeam's channels: a mutex'd queue with a
     /// condition variable, the same API subset, the same capacity (a full
