@@ -10,7 +10,8 @@
 //! taken over by a `resume` elsewhere can never touch the new holder's
 //! rooms. Each connection's outbox is its engine data (`D`): a fan-out
 //! (`for_each_subscriber_data`) reaches every member's outbox with no
-//! lookup and no lock. A [`Supervisor`] runs one listener task per loaded
+//! side map and no lock (the engine finds each member's data in the
+//! version it reads). A [`Supervisor`] runs one listener task per loaded
 //! room and unloads idle rooms.
 
 use super::outbox::{Close, Outbox};
