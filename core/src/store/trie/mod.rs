@@ -73,9 +73,15 @@ unsafe impl<K: Send + Sync, V: Send + Sync> Send for Trie<K, V> {}
 // SAFETY: as above.
 unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Trie<K, V> {}
 
+/// The slot `hash` leads to at the level of `shift`.
+#[inline]
+fn slot(hash: u64, shift: u32) -> usize {
+    ((hash >> shift) & MASK) as usize
+}
+
 #[inline]
 fn bit_for(hash: u64, shift: u32) -> u32 {
-    1 << ((hash >> shift) & MASK)
+    1 << slot(hash, shift)
 }
 
 #[inline]
@@ -206,8 +212,17 @@ impl<K: Copy + Eq + Hash, V> Trie<K, V> {
                 let (_, entries) = node.parts(true);
                 return entries.iter().find(|(k, _)| k == key).map(|(_, v)| v);
             }
-            let bit = bit_for(hash, shift);
             let h = node.header();
+            if h.nodemap == u32::MAX {
+                // A full inner node: the child is at the slot's own index.
+                // A branch, not a data dependency: where it is predicted
+                // (the top levels of a big trie are full), the child's load
+                // need not wait for the header's.
+                node = node.child(slot(hash, shift));
+                shift += BITS;
+                continue;
+            }
+            let bit = bit_for(hash, shift);
             if h.datamap & bit != 0 {
                 let children = h.nodemap.count_ones() as usize;
                 let (k, v) = node.entry(children, index_of(h.datamap, bit));
