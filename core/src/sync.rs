@@ -146,7 +146,57 @@ mod imp {
         pub(crate) fn swap(&self, v: bool, order: Ordering) -> bool {
             self.0.swap(v, order)
         }
+
+        #[inline]
+        pub(crate) fn store(&self, v: bool, order: Ordering) {
+            self.0.store(v, order);
+        }
+
+        #[inline]
+        pub(crate) fn compare_exchange(
+            &self,
+            current: bool,
+            new: bool,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<bool, bool> {
+            self.0.compare_exchange(current, new, success, failure)
+        }
     }
+
+    /// An atomic pointer (the hazard slots and the version cell's mirror,
+    /// `store/hazard.rs`). `new` is `const`, for the process's slot
+    /// registry.
+    pub(crate) struct AtomicPtr<T>(std::sync::atomic::AtomicPtr<T>);
+
+    impl<T> AtomicPtr<T> {
+        pub(crate) const fn new(p: *mut T) -> Self {
+            AtomicPtr(std::sync::atomic::AtomicPtr::new(p))
+        }
+
+        #[inline]
+        pub(crate) fn load(&self, order: Ordering) -> *mut T {
+            self.0.load(order)
+        }
+
+        #[inline]
+        pub(crate) fn store(&self, p: *mut T, order: Ordering) {
+            self.0.store(p, order);
+        }
+
+        #[inline]
+        pub(crate) fn compare_exchange(
+            &self,
+            current: *mut T,
+            new: *mut T,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<*mut T, *mut T> {
+            self.0.compare_exchange(current, new, success, failure)
+        }
+    }
+
+    pub(crate) use std::sync::atomic::fence;
 
     /// An atomic index.
     pub(crate) struct AtomicUsize(std::sync::atomic::AtomicUsize);
@@ -287,7 +337,11 @@ mod loom_cell;
 #[cfg(loom)]
 mod imp {
     //! loom's checked primitives behind the production API.
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    /// Used by the hazard slots' loom model (the only hazard code built
+    /// under loom, `store/hazard.rs`).
+    #[cfg(test)]
+    pub(crate) use loom::sync::atomic::fence;
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::Arc;
     pub(crate) use std::sync::Arc as StdArc;
 

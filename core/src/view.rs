@@ -7,7 +7,7 @@
 //!
 //! | handle | reaching the version, per call | the version stays alive |
 //! |---|---|---|
-//! | `Engine` | one `ArcSwap` load: writes only the calling thread's own debt slot | for the call |
+//! | `Engine` | a hazard pin: a store to the calling thread's own slot, one fence, a store when the call returns (`subscribers` takes an `ArcSwap` guard instead: its value outlives the call) | for the call |
 //! | `Snapshot` | nothing: it holds one | as long as the snapshot |
 //! | `Reader` | one relaxed load of the cell compared with the version it holds; on a new version, one reference-count swap | until its next read |
 //!

@@ -130,6 +130,62 @@ fn churn(engine: &Engine<u64, u64>) {
     }
 }
 
+/// Readers that read only through `Engine`'s per-call methods (each call
+/// pins the latest version in a hazard slot of the reading thread, or takes
+/// a guard when the thread's slots are taken), nesting reads inside fan-out
+/// callbacks deeper than a thread has slots, across the churn.
+#[test]
+fn pinned_reads_across_churn() {
+    let engine = Arc::new(Engine::<u64, u64>::new());
+    for c in 0..CONNS {
+        engine.connect(c, Caps(c % 4));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| {
+            let engine = Arc::clone(&engine);
+            let stop = Arc::clone(&stop);
+            let progress = Arc::clone(&progress);
+            thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let t = reads % THREADS;
+                    nested_reads(&engine, t, 6);
+                    let first = engine.first_subscriber_with(t, Caps::NONE);
+                    assert!(first.is_none_or(|c| c < CONNS));
+                    std::hint::black_box(engine.has_subscribers(t));
+                    let threads = engine.threads_of(reads % CONNS);
+                    assert!(threads.windows(2).all(|w| w[0] < w[1]));
+                    reads += 1;
+                    progress.fetch_add(1, Ordering::Relaxed);
+                    thread::yield_now();
+                }
+                reads
+            })
+        })
+        .collect();
+    churn_until(&engine, &progress);
+    stop.store(true, Ordering::Relaxed);
+    let total: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(total > 0, "the readers never ran");
+    engine.snapshot().validate().unwrap();
+}
+
+/// A fan-out of `t` that, from its first subscriber, reads again, `depth`
+/// calls deep: each call holds its version while the inner ones run.
+fn nested_reads(engine: &Engine<u64, u64>, t: u64, depth: usize) {
+    let mut visited = Vec::new();
+    engine.for_each_subscriber(t, |c| {
+        if visited.is_empty() && depth > 0 {
+            nested_reads(engine, (t + c + 1) % THREADS, depth - 1);
+        }
+        visited.push(c);
+    });
+    assert!(visited.windows(2).all(|w| w[0] < w[1]));
+    assert!(visited.iter().all(|&c| c < CONNS));
+}
+
 /// Readers that keep a [`Reader`](switchboard_core::Reader) (a cached
 /// version, refreshed on each read after a publish) across the churn.
 #[test]
@@ -264,4 +320,34 @@ fn many_large_set_views_keep_their_version() {
         assert_eq!(view.to_vec(), expected, "view of round {round}");
         assert_eq!(view.len(), 100);
     }
+}
+
+/// Writes made inside a fan-out callback, on the reading thread, replace
+/// the version the fan-out is reading: the pinned version (and the B-tree
+/// leaves of the large set being walked) must stay whole until the call
+/// returns. Under valgrind any freed node read here is reported.
+#[test]
+fn writes_inside_a_pinned_read_leave_it_whole() {
+    const MEMBERS: u64 = 200;
+    let engine: Engine<u64, u64> = Engine::new();
+    for c in 0..MEMBERS {
+        engine.connect(c, Caps::NONE);
+        engine.subscribe(7, c).unwrap();
+    }
+    let mut visited = Vec::new();
+    engine.for_each_subscriber(7, |c| {
+        if c == 0 {
+            // Every other member leaves and the thread goes: each write
+            // publishes a version and collects what the older ones held.
+            for other in 1..MEMBERS {
+                engine.disconnect(other);
+            }
+            engine.disconnect(0);
+            assert!(engine.remove_thread(7));
+            assert!(!engine.has_subscribers(7));
+        }
+        visited.push(c);
+    });
+    assert_eq!(visited, (0..MEMBERS).collect::<Vec<_>>());
+    assert_eq!(engine.snapshot().thread_count(), 0);
 }

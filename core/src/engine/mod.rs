@@ -1,8 +1,11 @@
 //! The engine: where the subscription graph is published.
 //!
-//! Readers `load()` the current [`Graph`] from one `ArcSwap` (held by the
-//! store's `Versions`) and look things up in it: no lock, no shared write
-//! (the load guard uses the reading thread's own debt slot), no allocation.
+//! Readers reach the current [`Graph`] through the store's `Versions` and
+//! look things up in it: no lock, no shared write, no allocation. A
+//! per-call read (`with_view`, every method of `read_api!`) pins the version
+//! in a hazard slot of the reading thread (`Versions::read`); a value that
+//! outlives the call (`subscribers`, `snapshot`) holds an `ArcSwap` load
+//! guard or a full reference instead.
 //!
 //! Writers go through `Versions::write`: under the writer mutex it copies
 //! the latest tries (three root pointers), lets the engine change the copy
@@ -304,12 +307,13 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
 
     #[inline]
     fn with_view<R>(&self, f: impl FnOnce(View<'_, T, C, D>) -> R) -> R {
-        f(View::new(&self.current.load()))
+        self.current.read(|g| f(View::new(g)))
     }
 
     read_api!(
-        "Reaching the version: one `ArcSwap` load, which writes only the \
-         calling thread's own debt slot (a [`Reader`] skips even that)."
+        "Reaching the version: a pin in a hazard slot of the calling thread \
+         (a plain store, one fence, a plain store when the call returns), \
+         which writes no shared memory (a [`Reader`] skips even the fence)."
     );
 
     // -------------------------------------------------------------------- threads

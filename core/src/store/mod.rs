@@ -21,6 +21,7 @@
 //! | `trie/` | the hash trie |
 //! | `ordset/` | the B+tree |
 //! | `set.rs` | [`SortedSet`]: inline up to a few members, else an `OrdTree` |
+//! | `hazard.rs` | hazard slots: the per-thread pins of `Versions::read`, and the writer's scan of them |
 //! | `pin.rs` | [`PinnedSet`]: a set read out of a version, with the pin that keeps the version alive (`Subscribers`) |
 //! | `versions.rs` | [`Versions`]: the cell readers load, the writer mutex, the latest roots, the retired versions and the reclaimer; `write` (copy, publish, retire, collect) and the teardown |
 //!
@@ -66,18 +67,20 @@
 //!
 //! # Reclamation: why freeing a retired node is safe
 //!
-//! [`Versions`] publishes versions through one `ArcSwap` cell that only it
-//! can store to, and keeps every replaced version, with the number it gave
+//! [`Versions`] publishes versions through one `ArcSwap` cell and its
+//! mirror (the same address in a plain atomic pointer, for hazard pins),
+//! which only it can store to, and keeps every replaced version, with the number it gave
 //! it, in its writer's `retired` list. The writer, under its mutex, frees a
 //! retired node in `Reclaimer::collect` when no version in that list lies
 //! in the node's `[born, died)`. The steps that make this free happen after
 //! every read of the node:
 //!
 //! 1. **Readers reach versions only through the cell.** A reader holds a
-//!    version by an `ArcSwap` load guard, a full `Arc` (a [`Snapshot`],
-//!    a `Reader`'s cache, a [`PinnedSet`]'s pin), or a clone of one of those;
-//!    it reads nodes only through a version it holds (every read path
-//!    borrows from the held version, `view.rs`).
+//!    version by a hazard pin (`Versions::read`, for the length of one
+//!    call, lending `&G` only), an `ArcSwap` load guard, a full `Arc` (a
+//!    [`Snapshot`], a `Reader`'s cache, a [`PinnedSet`]'s pin), or a clone
+//!    of a guard or an `Arc`; it reads nodes only through a version it holds
+//!    (every read path borrows from the held version, `view.rs`).
 //! 2. **The swap settles every guard.** `Writer::retire` (`versions.rs`)
 //!    runs after `ArcSwap::swap` has replaced the version in the cell.
 //!    `swap` pays every reader debt on the old version: for each guard still in a debt slot it
@@ -87,12 +90,22 @@
 //!    its guard first did so with a `SeqCst` compare-and-swap on its slot,
 //!    which the writer's scan reads, so the reader's node reads happen before
 //!    the scan (release/acquire through the slot). After `swap` returns, the
-//!    old version's strong count counts every reader still holding it.
+//!    old version's strong count counts every reader still holding it by
+//!    a guard or an `Arc`. Hazard pins are not counted: the writer stores
+//!    the new address in the mirror, and `retire` then keeps any version
+//!    a slot holds. Edge (`hazard.rs`, H1-H3): the reader's store to its
+//!    slot and the writer's store to the mirror are each followed by a
+//!    `SeqCst` fence, so either the writer's scan reads the reader's slot
+//!    (the pin, or a later `Release` store sequenced after the reader's
+//!    reads) or the reader's confirming load reads the new address and the
+//!    pin retries without having read anything.
 //! 3. **No new reader can reach a replaced version.** The cell no longer
 //!    holds it (2), so a new guard or `Arc` can only be a clone of an
 //!    existing one, which step 2 counts.
-//! 4. **A count of one means no reader is left.** `retire` drops a retired
-//!    version whose strong count is 1 (only the list holds it). Readers never
+//! 4. **A count of one and no slot means no reader is left.** `retire`
+//!    drops a retired version whose strong count is 1 (only the list holds
+//!    it) and that no hazard slot holds (2; a reader whose unpin the scan
+//!    read is ordered before the drop by that `Release`/`Acquire` pair). Readers never
 //!    drop the last reference (the list holds one), so the writer's drop is
 //!    the last: `Arc::drop`'s `fetch_sub` reads 1 and its `Acquire` fence
 //!    synchronises with every reader's `Release` decrement. Edge: each
@@ -134,6 +147,8 @@
 //!
 //! [`Snapshot`]: crate::Snapshot
 
+#[cfg(any(not(loom), test))]
+mod hazard;
 mod node;
 mod ordset;
 mod pin;

@@ -1,7 +1,8 @@
 //! [`Versions`]: the engine's published graph versions, and the only code
 //! that copies the latest roots, publishes a version and frees nodes.
 //!
-//! The engine reads through [`Versions::load`] and [`Versions::cached`], and
+//! The engine reads through [`Versions::read`] (a hazard pin for one call,
+//! `hazard.rs`), [`Versions::load`] and [`Versions::cached`], and
 //! writes through [`Versions::write`], which copies the latest roots,
 //! hands the copy to the engine inside one [`Txn`], publishes it, retires
 //! the version it replaced and collects the nodes no held version can see.
@@ -10,9 +11,11 @@
 //! publish a version the store did not build, or free anything (the proof:
 //! "Reclamation" in `store/mod.rs`).
 
+#[cfg(not(loom))]
+use super::hazard;
 use super::reclaim::{Reclaimer, Txn};
 use super::{NodeCount, Share, ShareToken, Version};
-use crate::sync::{Arc, ArcSwap, Cached, Guard, Mutex};
+use crate::sync::{Arc, ArcSwap, AtomicPtr, Cached, Guard, Mutex, Ordering};
 use std::ptr::NonNull;
 
 /// The roots of a version (the engine's tries): shared into each new
@@ -113,12 +116,17 @@ impl<G: Publish> Writer<G> {
     /// none of the rest can see.
     fn retire(&mut self, number: Version, replaced: Arc<G>) {
         self.retired.push((number, replaced));
-        // Strong count 1: only this list holds the version. The cell no
-        // longer does (it was swapped out) and every reader that loaded it
-        // before the swap is counted (`swap` paid its debts): nobody can
-        // reach it again, and dropping this last reference synchronises with
-        // every reader's release of it ("Reclamation", steps 2-4).
-        self.retired.retain(|(_, g)| Arc::strong_count(g) > 1);
+        // Strong count 1 and no hazard slot: only this list holds the
+        // version. The cell and its mirror no longer do (both were
+        // replaced), every reader that loaded it from the cell before the
+        // swap is counted (`swap` paid its debts), and a reader pinning it
+        // through the mirror shows in a slot (`hazard.rs`, H2): nobody can
+        // reach it again, and dropping this last reference happens after
+        // every reader's reads of it ("Reclamation", steps 2-4). A pin never
+        // becomes a count (`read` lends `&G` only), so the two checks may
+        // come in either order.
+        self.retired
+            .retain(|(_, g)| Arc::strong_count(g) > 1 || pinned(Arc::as_ptr(g)));
         let held = self.retired.iter().map(|&(v, _)| v);
         // SAFETY: the versions a reader may hold are the latest one (in
         // which no retired node is visible) and those still in `retired`,
@@ -141,6 +149,18 @@ impl<G: Publish> Drop for Owner<G> {
     }
 }
 
+/// Whether a reader's hazard slot pins the version at `g` (`hazard.rs`,
+/// H2). Loom builds read only through guards (see `Versions::read`).
+fn pinned<G>(g: *const G) -> bool {
+    #[cfg(not(loom))]
+    return hazard::holds(g.cast_mut().cast());
+    #[cfg(loom)]
+    {
+        let _ = g;
+        false
+    }
+}
+
 /// `roots` as version `version`, holding a [`Keep`] of `owner`. Called
 /// only where no version can be dropped meanwhile (under the writer mutex,
 /// or before the first is published): only the writer drops versions while
@@ -160,9 +180,25 @@ fn wrap<G: Publish>(owner: &Arc<Owner<G>>, roots: G::Roots, version: Version) ->
 
 /// The engine's graph versions: the cell readers load from and the writer
 /// state behind one mutex (see the module docs).
+///
+/// Invariant: `mirror` holds the address of the version in `cell`, except
+/// between the writer's swap of `cell` and its store to `mirror`, when it
+/// holds the one just replaced (still alive: the writer holds it).
 pub(crate) struct Versions<G: Publish> {
     cell: ArcSwap<G>,
+    mirror: Mirror,
     owner: Arc<Owner<G>>,
+}
+
+/// The latest version's address, for [`Versions::read`]'s hazard pins, on
+/// lines of its own (readers load it on every read, the writer stores it
+/// once per write).
+#[repr(align(128))]
+struct Mirror(AtomicPtr<()>);
+
+/// The address a version is pinned by.
+fn address<G>(g: &Arc<G>) -> *mut () {
+    Arc::as_ptr(g).cast_mut().cast()
 }
 
 impl<G: Publish> Versions<G> {
@@ -180,12 +216,37 @@ impl<G: Publish> Versions<G> {
         });
         let first = wrap(&owner, G::Roots::empty(), 0);
         Versions {
+            mirror: Mirror(AtomicPtr::new(address(&first))),
             cell: ArcSwap::new(first),
             owner,
         }
     }
 
-    /// The latest version: one `ArcSwap` load.
+    /// Runs `read` on the latest version, kept alive for the call by a
+    /// hazard pin (`hazard.rs`: a plain store, one fence, a plain store
+    /// after), or by an `ArcSwap` guard where the thread has no free slot
+    /// (pins nested more than four deep) and in loom builds. The natural
+    /// read of `Engine`: it never writes shared memory.
+    #[inline]
+    pub(crate) fn read<R>(&self, read: impl FnOnce(&G) -> R) -> R {
+        #[cfg(not(loom))]
+        if let Some(pin) = hazard::pin(&self.mirror.0) {
+            // SAFETY: the mirror holds only addresses of versions this
+            // store published (`write`), each kept alive by the cell or the
+            // retired list until `Writer::retire` finds no slot pinning it
+            // (H2) or the `Versions` goes, which `&self` rules out for this
+            // call. `pin` confirmed the address was the latest after
+            // publishing it in a slot (H1), so the version stays alive
+            // until `pin` drops, after `read` returns; its contents were
+            // written before the mirror's `Release` store that the pin's
+            // `Acquire` load read.
+            return read(unsafe { &*pin.ptr().cast::<G>() });
+        }
+        read(&self.cell.load())
+    }
+
+    /// The latest version, held by an `ArcSwap` load guard (for values
+    /// that outlive a call; a read within one call uses [`read`](Self::read)).
     #[inline]
     pub(crate) fn load(&self) -> Guard<Arc<G>> {
         self.cell.load()
@@ -230,6 +291,9 @@ impl<G: Publish> Versions<G> {
             w.latest = next.share(&ShareToken(()));
             let graph = wrap(&self.owner, next, version);
             let old = self.cell.swap(Arc::clone(&graph));
+            // Release: a reader whose pin reads this address sees the
+            // version's contents (H1). `retire` fences before its scan (H2).
+            self.mirror.0.store(address(&graph), Ordering::Release);
             w.retire(replaced, old);
             after(&graph, &mut w.extra, &out);
         }
