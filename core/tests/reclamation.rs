@@ -10,7 +10,6 @@
 #![allow(clippy::disallowed_types)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::thread;
 use switchboard_core::{Caps, Engine};
 
@@ -41,52 +40,73 @@ fn smoke() {
 
 #[test]
 fn readers_holding_versions_across_churn() {
-    let engine = Arc::new(Engine::<u64, u64>::new());
+    let engine = connected();
+    readers_across_churn(&engine, |r| {
+        let engine = &engine;
+        let mut held = Vec::new();
+        move |checks| {
+            let snap = engine.snapshot();
+            // Everything this version says must agree with itself, now and
+            // after the writer has moved on.
+            let t = checks % THREADS;
+            let subs = snap.subscribers(t).to_vec();
+            for &c in &subs {
+                assert!(snap.threads_of(c).contains(&t));
+            }
+            let mut visited = Vec::new();
+            engine.for_each_subscriber(t, |c| visited.push(c));
+            assert!(visited.windows(2).all(|w| w[0] < w[1]));
+            held.push((snap, t, subs, engine.subscribers(t)));
+            if held.len() > 4 + r {
+                // Let go of the oldest view after re-reading it.
+                let (snap, t, subs, view) = held.remove(0);
+                assert_eq!(snap.subscribers(t).to_vec(), subs);
+                assert!(view.iter().all(|c| c < CONNS));
+                snap.validate().unwrap();
+            }
+        }
+    });
+}
+
+/// An engine with `CONNS` connections and no thread.
+fn connected() -> Engine<u64, u64> {
+    let engine = Engine::new();
     for c in 0..CONNS {
         engine.connect(c, Caps(c % 4));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let progress = Arc::new(AtomicU64::new(0));
-    let readers: Vec<_> = (0..READERS)
-        .map(|r| {
-            let engine = Arc::clone(&engine);
-            let stop = Arc::clone(&stop);
-            let progress = Arc::clone(&progress);
-            thread::spawn(move || {
-                let mut checks = 0u64;
-                let mut held = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let snap = engine.snapshot();
-                    // Everything this version says must agree with itself,
-                    // now and after the writer has moved on.
-                    let t = checks % THREADS;
-                    let subs = snap.subscribers(t).to_vec();
-                    for &c in &subs {
-                        assert!(snap.threads_of(c).contains(&t));
-                    }
-                    let mut visited = Vec::new();
-                    engine.for_each_subscriber(t, |c| visited.push(c));
-                    assert!(visited.windows(2).all(|w| w[0] < w[1]));
-                    held.push((snap, t, subs, engine.subscribers(t)));
-                    if held.len() > 4 + r {
-                        // Let go of the oldest view after re-reading it.
-                        let (snap, t, subs, view) = held.remove(0);
-                        assert_eq!(snap.subscribers(t).to_vec(), subs);
-                        assert!(view.iter().all(|c| c < CONNS));
-                        snap.validate().unwrap();
-                    }
-                    checks += 1;
-                    progress.fetch_add(1, Ordering::Relaxed);
-                    thread::yield_now();
-                }
-                checks
-            })
-        })
-        .collect();
+    engine
+}
 
-    churn_until(&engine, &progress);
-    stop.store(true, Ordering::Relaxed);
-    let total: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+/// Runs `READERS` reader threads across the writer's [`churn`]: each makes
+/// its read with `reader(index)` and calls it with 0, 1, 2, ... until the
+/// writer stops; then checks that they read and that the graph is whole.
+fn readers_across_churn<R: FnMut(u64)>(
+    engine: &Engine<u64, u64>,
+    reader: impl Fn(usize) -> R + Sync,
+) {
+    let stop = AtomicBool::new(false);
+    let progress = AtomicU64::new(0);
+    let total: u64 = thread::scope(|s| {
+        let readers: Vec<_> = (0..READERS)
+            .map(|r| {
+                let (reader, stop, progress) = (&reader, &stop, &progress);
+                s.spawn(move || {
+                    let mut read = reader(r);
+                    let mut reads = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        read(reads);
+                        reads += 1;
+                        progress.fetch_add(1, Ordering::Relaxed);
+                        thread::yield_now();
+                    }
+                    reads
+                })
+            })
+            .collect();
+        churn_until(engine, &progress);
+        stop.store(true, Ordering::Relaxed);
+        readers.into_iter().map(|r| r.join().unwrap()).sum()
+    });
     assert!(total > 0, "the readers never ran");
     engine.snapshot().validate().unwrap();
 }
@@ -136,40 +156,19 @@ fn churn(engine: &Engine<u64, u64>) {
 /// callbacks deeper than a thread has slots, across the churn.
 #[test]
 fn pinned_reads_across_churn() {
-    let engine = Arc::new(Engine::<u64, u64>::new());
-    for c in 0..CONNS {
-        engine.connect(c, Caps(c % 4));
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let progress = Arc::new(AtomicU64::new(0));
-    let readers: Vec<_> = (0..READERS)
-        .map(|_| {
-            let engine = Arc::clone(&engine);
-            let stop = Arc::clone(&stop);
-            let progress = Arc::clone(&progress);
-            thread::spawn(move || {
-                let mut reads = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let t = reads % THREADS;
-                    nested_reads(&engine, t, 6);
-                    let first = engine.first_subscriber_with(t, Caps::NONE);
-                    assert!(first.is_none_or(|c| c < CONNS));
-                    std::hint::black_box(engine.has_subscribers(t));
-                    let threads = engine.threads_of(reads % CONNS);
-                    assert!(threads.windows(2).all(|w| w[0] < w[1]));
-                    reads += 1;
-                    progress.fetch_add(1, Ordering::Relaxed);
-                    thread::yield_now();
-                }
-                reads
-            })
-        })
-        .collect();
-    churn_until(&engine, &progress);
-    stop.store(true, Ordering::Relaxed);
-    let total: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
-    assert!(total > 0, "the readers never ran");
-    engine.snapshot().validate().unwrap();
+    let engine = connected();
+    readers_across_churn(&engine, |_| {
+        let engine = &engine;
+        move |reads| {
+            let t = reads % THREADS;
+            nested_reads(engine, t, 6);
+            let first = engine.first_subscriber_with(t, Caps::NONE);
+            assert!(first.is_none_or(|c| c < CONNS));
+            std::hint::black_box(engine.has_subscribers(t));
+            let threads = engine.threads_of(reads % CONNS);
+            assert!(threads.windows(2).all(|w| w[0] < w[1]));
+        }
+    });
 }
 
 /// A fan-out of `t` that, from its first subscriber, reads again, `depth`
@@ -190,49 +189,28 @@ fn nested_reads(engine: &Engine<u64, u64>, t: u64, depth: usize) {
 /// version, refreshed on each read after a publish) across the churn.
 #[test]
 fn cached_readers_across_churn() {
-    let engine = Arc::new(Engine::<u64, u64>::new());
-    for c in 0..CONNS {
-        engine.connect(c, Caps(c % 4));
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let progress = Arc::new(AtomicU64::new(0));
-    let readers: Vec<_> = (0..READERS)
-        .map(|_| {
-            let engine = Arc::clone(&engine);
-            let stop = Arc::clone(&stop);
-            let progress = Arc::clone(&progress);
-            thread::spawn(move || {
-                let mut r = engine.reader();
-                let mut reads = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let t = reads % THREADS;
-                    let mut visited = Vec::new();
-                    r.for_each_subscriber(t, |c| visited.push(c));
-                    assert!(visited.windows(2).all(|w| w[0] < w[1]));
-                    assert!(visited.iter().all(|&c| c < CONNS));
-                    let view = r.subscribers(t);
-                    let c = reads % CONNS;
-                    let threads = r.threads_of(c);
-                    assert!(threads.windows(2).all(|w| w[0] < w[1]));
-                    if reads % 64 == 0 {
-                        // A whole pass over one version, for valgrind to see
-                        // every node the cache keeps alive.
-                        engine.snapshot().validate().unwrap();
-                    }
-                    assert!(view.iter().all(|c| c < CONNS));
-                    reads += 1;
-                    progress.fetch_add(1, Ordering::Relaxed);
-                    thread::yield_now();
-                }
-                reads
-            })
-        })
-        .collect();
-    churn_until(&engine, &progress);
-    stop.store(true, Ordering::Relaxed);
-    let total: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
-    assert!(total > 0, "the readers never ran");
-    engine.snapshot().validate().unwrap();
+    let engine = connected();
+    readers_across_churn(&engine, |_| {
+        let engine = &engine;
+        let mut r = engine.reader();
+        move |reads| {
+            let t = reads % THREADS;
+            let mut visited = Vec::new();
+            r.for_each_subscriber(t, |c| visited.push(c));
+            assert!(visited.windows(2).all(|w| w[0] < w[1]));
+            assert!(visited.iter().all(|&c| c < CONNS));
+            let view = r.subscribers(t);
+            let c = reads % CONNS;
+            let threads = r.threads_of(c);
+            assert!(threads.windows(2).all(|w| w[0] < w[1]));
+            if reads % 64 == 0 {
+                // A whole pass over one version, for valgrind to see every
+                // node the cache keeps alive.
+                engine.snapshot().validate().unwrap();
+            }
+            assert!(view.iter().all(|c| c < CONNS));
+        }
+    });
 }
 
 #[test]
