@@ -66,6 +66,14 @@ impl<C: Key> Subscribers<C> {
         Subscribers { set }
     }
 
+    /// The set of `t` in `graph` copied out, if it needs no pin (up to
+    /// four members); `None` for a larger one.
+    #[inline]
+    pub(crate) fn copied<T: Key, D: 'static>(graph: &Graph<T, C, D>, t: &T) -> Option<Self> {
+        let set = PinnedSubscribers::unpinned(View::new(graph).subscriber_set(t))?;
+        Some(Subscribers { set })
+    }
+
     /// The set of `t` in `graph`, kept alive by a new reference to `graph`
     /// if it is a tree.
     #[inline]

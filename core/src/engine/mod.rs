@@ -188,18 +188,17 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         incarnation: Option<u64>,
     ) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected> {
         let live = |n: &ConnNode<T, D>| !matches!(incarnation, Some(i) if i != n.incarnation);
-        {
-            // Fast path: the edge is already there (a valid linearization
-            // point for an idempotent subscribe).
-            let g = self.current.load();
-            if g.conns
+        // Fast path: the edge is already there (a valid linearization
+        // point for an idempotent subscribe).
+        let present = self.current.read(|g| {
+            g.conns
                 .get(&c)
                 .is_some_and(|n| live(n) && n.threads.contains(&t))
-            {
-                if let Some(e) = g.threads.get(&t) {
-                    return Ok(Self::entry_arc(e));
-                }
-            }
+                .then(|| g.threads.get(&t).map(Self::entry_arc))
+                .flatten()
+        });
+        if let Some(e) = present {
+            return Ok(e);
         }
         self.write(
             |g, txn, log| {
@@ -299,10 +298,15 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// The subscribers of `t` at this instant, ascending: a frozen view.
     /// Costs what [`for_each_subscriber`](Self::for_each_subscriber) costs
     /// plus a copy of a few words, with no shared write: see
-    /// [`Subscribers`].
+    /// [`Subscribers`]. (More than four subscribers: a second lookup, under
+    /// the `ArcSwap` load guard the view then keeps.)
     #[inline]
     pub fn subscribers(&self, t: T) -> Subscribers<C> {
-        Subscribers::pinned(self.current.load(), &t)
+        // A set of up to four is copied out under a hazard pin; a larger one
+        // is read in place, so the view keeps its version by a load guard.
+        self.current
+            .read(|g| Subscribers::copied(g, &t))
+            .unwrap_or_else(|| Subscribers::pinned(self.current.load(), &t))
     }
 
     #[inline]
@@ -343,8 +347,8 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// assert_eq!(*again.state(), "lobby");
     /// ```
     pub fn thread_with(&self, t: T, init: impl FnOnce() -> S) -> StdArc<ThreadEntry<T, S, M>> {
-        if let Some(e) = self.current.load().threads.get(&t) {
-            return Self::entry_arc(e);
+        if let Some(e) = self.get_thread(t) {
+            return e;
         }
         self.write(
             |g, txn, log| match g.threads.get(&t) {
@@ -363,7 +367,8 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
 
     /// The entry of `t`, if it exists. Never locks.
     pub fn get_thread(&self, t: T) -> Option<StdArc<ThreadEntry<T, S, M>>> {
-        self.current.load().threads.get(&t).map(Self::entry_arc)
+        self.current
+            .read(|g| g.threads.get(&t).map(Self::entry_arc))
     }
 
     /// Removes `t` if it exists, and if `idle_only`, has no subscriber, and
@@ -519,11 +524,11 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
 
     /// A watch on whether `t` has subscribers; `None` if `t` does not exist.
     pub fn watch_subscribers(&self, t: T) -> Option<SubscriberWatch> {
-        self.current
-            .load()
-            .threads
-            .get(&t)
-            .map(|e| Self::entry_of(e).watch_subscribers())
+        self.current.read(|g| {
+            g.threads
+                .get(&t)
+                .map(|e| Self::entry_of(e).watch_subscribers())
+        })
     }
 
     /// A read handle for one OS thread (a worker thread of the host) that
