@@ -171,6 +171,41 @@ fn pinned_reads_across_churn() {
     });
 }
 
+/// Reader threads that live for a few reads each, in waves, while the
+/// writer churns: each claims a slot block at its first read and gives it
+/// back when it exits, so blocks change hands under the writer's scans.
+#[test]
+fn short_lived_reader_threads_across_churn() {
+    const WAVES: usize = 30;
+    let engine = connected();
+    let done = AtomicBool::new(false);
+    thread::scope(|s| {
+        let writer = s.spawn(|| {
+            for _ in 0..MAX_ROUNDS {
+                churn(&engine);
+                if done.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
+        });
+        for _ in 0..WAVES {
+            thread::scope(|wave| {
+                for r in 0..READERS as u64 {
+                    let engine = &engine;
+                    wave.spawn(move || {
+                        for i in 0..20 {
+                            nested_reads(engine, (r * 7 + i) % THREADS, 2);
+                        }
+                    });
+                }
+            });
+        }
+        done.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+    });
+    engine.snapshot().validate().unwrap();
+}
+
 /// A fan-out of `t` that, from its first subscriber, reads again, `depth`
 /// calls deep: each call holds its version while the inner ones run.
 fn nested_reads(engine: &Engine<u64, u64>, t: u64, depth: usize) {
