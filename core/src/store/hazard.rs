@@ -5,13 +5,13 @@
 //! swap, and the compare-and-swap that clears it), which is what a mutex's
 //! lock and unlock cost too; measured on `has_subscribers` at 100k threads
 //! it made `Engine` 1.1-1.3x a `parking_lot::Mutex<HashMap>`, while the same
-//! lookup with one fence per read was 0.84x (benches/README.md, "Hazard
-//! slots"). A read scoped to one call (`Versions::read`) pins instead: the
-//! reading thread publishes the version's address in a slot of its own
-//! (a plain store and one `SeqCst` fence), checks that the version is still
-//! the latest, reads, and clears the slot with a plain `Release` store. The
-//! writer, before dropping a replaced version, looks for its address in
-//! every slot ([`holds`]).
+//! lookup with one fence per read was 0.85x (benches/README.md,
+//! "`engine_has` brought under the mutex"). A read scoped to one call
+//! (`Versions::read`) pins instead: the reading thread publishes the
+//! version's address in a slot of its own (a plain store and one `SeqCst`
+//! fence), checks that the version is still the latest, reads, and clears
+//! the slot with a plain `Release` store. The writer, before dropping a
+//! replaced version, looks for its address in every slot ([`holds`]).
 //!
 //! # The protocol (steps H1-H3; "Reclamation" in `store/mod.rs` builds on it)
 //!
@@ -65,8 +65,10 @@
 //! caller falls back to an `ArcSwap` guard. Blocks are never freed while the
 //! registry exists (the process-wide one, never), so a block pointer read
 //! from the list stays valid. Only threads that ever pinned have a block,
-//! and exited threads' blocks are reused, so the writer's scan is as long
-//! as the most threads that were pinning at once.
+//! and exited threads' blocks are reused, so the writer's scan covers as
+//! many blocks as the most such threads alive at once: one cache line
+//! each, the same walk `ArcSwap::swap` makes over its per-thread debt
+//! nodes on every write.
 
 use crate::sync::{fence, AtomicBool, AtomicPtr, Ordering};
 use std::marker::PhantomData;
