@@ -24,8 +24,11 @@
 //!   and a mutex stand in for it (the value itself in a `std` `OnceLock`), so
 //!   the models check the engine's use of a once cell (two first users,
 //!   a reader racing the first writer), not `std`'s implementation.
-//! * `SeqCst` is modelled as `AcqRel` by loom; the engine relies on no
-//!   `SeqCst`-only property.
+//! * A `SeqCst` load, store or read-modify-write is modelled as `AcqRel`
+//!   by loom; the engine relies on no `SeqCst`-only property of one. The
+//!   hazard slots (`store/hazard.rs`) rely on `fence(SeqCst)`, which loom
+//!   does model; their own loom model checks them (the engine's reads
+//!   under loom take `ArcSwap` guards instead).
 //! * `StdArc` (host-facing handles) stays `std::sync::Arc` under loom, so
 //!   loom's leak check covers the engine's own `Arc`s (graph versions,
 //!   watch cells, tokens, reply slots), not those.
