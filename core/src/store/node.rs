@@ -300,6 +300,7 @@ impl<K, V> Node<K, V> {
             // in which one still could fails on the poison in `header`, or
             // in loom's own race detection on the graph's `Arc`s).
             unsafe { (*self.ptr.as_ptr()).born = POISONED };
+            let _ = pool;
         }
         #[cfg(not(loom))]
         // SAFETY: the caller's contract; allocated by `alloc` from this
