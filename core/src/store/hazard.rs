@@ -52,7 +52,9 @@
 //! the reader's fence, the writer's fence or scan, or the unpin's
 //! `Release` makes it fail. (Weakening the publishing store to `Relaxed`
 //! does not: loom orders any two `SeqCst` fences, which C++ does not, so
-//! that edge rests on the argument above.)
+//! that edge rests on the argument above.) A second model races two
+//! claims for one given-back block; it fails if the claim is a load and a
+//! store instead of a compare-and-swap.
 //!
 //! # Slots
 //!
@@ -204,10 +206,14 @@ impl Registry {
 
     /// A block for the calling thread: a given-back one, or a new one.
     pub(super) fn claim(&self) -> &Block {
+        // Look before the compare-and-swap: a block in use sits on a line
+        // its owner writes on every read, which a failed CAS would still
+        // take from it.
         if let Some(free) = self.blocks().find(|b| {
-            b.owned
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+            !b.owned.load(Ordering::Relaxed)
+                && b.owned
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
         }) {
             return free;
         }
@@ -414,6 +420,22 @@ mod loom_model {
     unsafe fn dealloc(p: *mut ()) {
         // SAFETY: the caller's contract.
         drop(unsafe { Box::from_raw(p.cast::<Version>()) });
+    }
+
+    /// Two threads claiming at once, one given-back block between them:
+    /// never the same block (the registry's push and reuse).
+    #[test]
+    fn two_claims_never_share_a_block() {
+        loom::model(|| {
+            let registry = Arc::new(Registry::new());
+            registry.claim().give_back();
+            let claim = || {
+                let registry = Arc::clone(&registry);
+                loom::thread::spawn(move || ptr::from_ref(registry.claim()) as usize)
+            };
+            let (a, b) = (claim(), claim());
+            assert_ne!(a.join().unwrap(), b.join().unwrap());
+        });
     }
 
     #[test]
