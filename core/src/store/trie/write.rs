@@ -134,13 +134,49 @@ where
             .copied()
             .chain(std::iter::once(child))
             .chain(children[child_at..].iter().copied()),
-        entries[..at]
-            .iter()
-            .map(share_entry)
-            .chain(entries[at + 1..].iter().map(share_entry)),
+        shared_without(entries, at),
     );
     replace(node, split, false, txn);
     None
+}
+
+/// `entries` shared, but for the one at `at`.
+fn shared_without<K: Copy, V: Share>(
+    entries: &[(K, V)],
+    at: usize,
+) -> impl Iterator<Item = (K, V)> + '_ {
+    entries[..at]
+        .iter()
+        .chain(&entries[at + 1..])
+        .map(share_entry)
+}
+
+/// Replaces `node` (`counted` or not) by a copy with the same children and
+/// without entry `at`, whose bitmaps are `maps` (`datamap`, `nodemap`);
+/// returns that entry's value.
+fn without_entry<K, V>(
+    node: &mut Node<K, V>,
+    at: usize,
+    (datamap, nodemap): (u32, u32),
+    counted: bool,
+    txn: &mut Txn<'_>,
+) -> V
+where
+    K: Copy + Send + Sync,
+    V: Share + Send + Sync,
+{
+    let (children, entries) = node.parts(counted);
+    let removed = entries[at].1.share(&ShareToken(()));
+    let shrunk = Node::alloc(
+        datamap,
+        nodemap,
+        txn.born(),
+        counted,
+        children.iter().copied(),
+        shared_without(entries, at),
+    );
+    replace(node, shrunk, counted, txn);
+    removed
 }
 
 /// Removes `key`, which must be present below `node`.
@@ -157,43 +193,22 @@ where
 {
     let version = txn.born();
     if is_collision(shift) {
-        let entries = node.parts(true).1;
-        let pos = entries.iter().position(|(k, _)| k == key)?;
-        let removed = entries[pos].1.share(&ShareToken(()));
-        let shrunk = Node::alloc(
-            node.header().datamap - 1,
-            0,
-            version,
-            true,
-            std::iter::empty(),
-            entries[..pos]
-                .iter()
-                .map(share_entry)
-                .chain(entries[pos + 1..].iter().map(share_entry)),
-        );
-        replace(node, shrunk, true, txn);
-        return Some(removed);
+        let pos = node.parts(true).1.iter().position(|(k, _)| k == key)?;
+        let count = node.header().datamap;
+        return Some(without_entry(node, pos, (count - 1, 0), true, txn));
     }
     let bit = bit_for(hash, shift);
     let h = node.header();
     let (datamap, nodemap) = (h.datamap, h.nodemap);
     if datamap & bit != 0 {
-        let (children, entries) = node.parts(false);
         let at = index_of(datamap, bit);
-        let removed = entries[at].1.share(&ShareToken(()));
-        let shrunk = Node::alloc(
-            datamap & !bit,
-            nodemap,
-            version,
+        return Some(without_entry(
+            node,
+            at,
+            (datamap & !bit, nodemap),
             false,
-            children.iter().copied(),
-            entries[..at]
-                .iter()
-                .map(share_entry)
-                .chain(entries[at + 1..].iter().map(share_entry)),
-        );
-        replace(node, shrunk, false, txn);
-        return Some(removed);
+            txn,
+        ));
     }
     let child_at = index_of(nodemap, bit);
     let removed = {
