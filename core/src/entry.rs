@@ -358,6 +358,11 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
         &self.watch
     }
 
+    /// The has-subscribers cell, shared.
+    pub(crate) fn watch_arc(&self) -> Arc<WatchCell> {
+        Arc::clone(&self.watch)
+    }
+
     /// A watch on whether this thread has subscribers, like
     /// [`Engine::watch_subscribers`](crate::Engine::watch_subscribers) but
     /// tied to this entry: once the thread is removed the watch is closed,

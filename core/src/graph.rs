@@ -31,9 +31,7 @@
 //! on every publish); [`Graph::validate`] checks everything.
 
 use crate::changes::ChangeBuf;
-use crate::store::{
-    Keep, Publish, Roots, Share, ShareToken, SubscriberSet, ThreadSet, Trie, Txn, Version,
-};
+use crate::store::{Keep, Publish, Roots, SubscriberSet, ThreadSet, Trie, Version};
 use crate::sync::StdArc;
 use crate::Caps;
 use std::any::Any;
@@ -65,18 +63,24 @@ pub(crate) fn unit<D: 'static>() -> Option<&'static D> {
 }
 
 impl<T: Copy + Ord, D: 'static> ConnNode<T, D> {
-    /// A connection with no thread yet.
-    pub(crate) fn new(caps: Caps, incarnation: u64, data: D) -> Self {
+    /// `data` as a connection holds it: shared by a reference count, or
+    /// nothing for `()` (reads lend the static one; no allocation).
+    pub(crate) fn wrap_data(data: D) -> Option<StdArc<D>> {
+        if unit::<D>().is_some() {
+            None
+        } else {
+            Some(StdArc::new(data))
+        }
+    }
+
+    /// A connection with no thread yet, holding `data` (from
+    /// [`wrap_data`](Self::wrap_data)).
+    pub(crate) fn new(caps: Caps, incarnation: u64, data: Option<StdArc<D>>) -> Self {
         ConnNode {
             caps,
             incarnation,
             threads: ThreadSet::Empty,
-            // `()` needs no allocation: reads lend the static one.
-            data: if unit::<D>().is_some() {
-                None
-            } else {
-                Some(StdArc::new(data))
-            },
+            data,
         }
     }
 
@@ -90,18 +94,11 @@ impl<T: Copy + Ord, D: 'static> ConnNode<T, D> {
     }
 }
 
-impl<T: Copy + Ord + Send + Sync, D: Send + Sync> Share for ConnNode<T, D> {
-    fn share(&self, token: &ShareToken) -> Self {
-        ConnNode {
-            caps: self.caps,
-            incarnation: self.incarnation,
-            threads: self.threads.share(token),
-            data: self.data.as_ref().map(|d| d.share(token)),
-        }
-    }
-
-    fn release(&mut self, txn: &mut Txn<'_>) {
-        self.threads.release(txn);
+crate::store::share_fields! {
+    impl<T, D> for ConnNode<T, D> where [T: Copy + Ord + Send + Sync, D: Send + Sync + 'static] {
+        copied: [caps, incarnation],
+        shared: [threads],
+        host: [data],
     }
 }
 
@@ -164,28 +161,15 @@ where
     }
 }
 
-impl<T, C, D> Share for Tries<T, C, D>
-where
-    T: Copy + Ord + Send + Sync + 'static,
-    C: Copy + Ord + Send + Sync + 'static,
-    D: Send + Sync + 'static,
-{
-    /// A copy sharing every node: the base of the next version.
-    fn share(&self, token: &ShareToken) -> Self {
-        Tries {
-            threads: self.threads.share(token),
-            subs: self.subs.share(token),
-            conns: self.conns.share(token),
-            edges: self.edges,
-            incarnations: self.incarnations,
-        }
-    }
-
-    fn release(&mut self, txn: &mut Txn<'_>) {
-        self.threads.release(txn);
-        self.subs.release(txn);
-        self.conns.release(txn);
-        self.edges = 0;
+crate::store::share_fields! {
+    impl<T, C, D> for Tries<T, C, D> where [
+        T: Copy + Ord + Send + Sync + 'static,
+        C: Copy + Ord + Send + Sync + 'static,
+        D: Send + Sync + 'static,
+    ] {
+        copied: [edges, incarnations],
+        shared: [threads, subs, conns],
+        host: [],
     }
 }
 

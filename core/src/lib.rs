@@ -32,8 +32,12 @@
 //! The whole graph — live connections with caps, thread entries, the
 //! forward index (thread → subscribers) and the reverse index
 //! (connection → threads) — is one immutable value behind an
-//! `arc_swap::ArcSwap`. A read is one `load()` plus a few lookups: no lock,
-//! no allocation, no shared write. Writers are serialised by one mutex; a
+//! `arc_swap::ArcSwap`. A read through [`Engine`] holds the latest version
+//! for the length of the call by a hazard slot of the reading thread (a
+//! plain store and one fence: no lock, no allocation, no shared write); a
+//! value that outlives the call ([`Snapshot`], a large [`Subscribers`])
+//! holds it by an `ArcSwap` load guard, and a [`Reader`] keeps a reference
+//! to the version it read last. Writers are serialised by one mutex; a
 //! writer copies the latest graph's three trie roots, changes the copy by
 //! copying only the nodes on the paths it touches, and publishes it with
 //! one swap.
@@ -46,11 +50,39 @@
 //! version a reader still holds can see it; readers never free anything.
 //!
 //! The crate's `unsafe` code is the node store (`src/store/`: node layout,
-//! reclamation, the pool, the hash trie, the B+tree, the set, the version
-//! pin of [`Subscribers`], and the published versions with the writer's
-//! copy-publish-retire step), whose safety argument is the store's numbered
-//! proof. Every other module is `#![deny(unsafe_code)]`. The store is model-checked with loom and run
-//! under valgrind in CI.
+//! transactions and reclamation, the pool, the hash trie, the B+tree, the
+//! set, the version pin of [`Subscribers`], the hazard slots of per-call
+//! reads, and the published versions with the writer's copy-publish-retire
+//! step), whose safety argument is the store's numbered proof. Every other
+//! module is `#![deny(unsafe_code)]`. The store is model-checked with loom
+//! and run under valgrind in CI.
+//!
+//! # Host code
+//!
+//! The engine calls code the host wrote: `Hash`, `Eq` and `Ord` of the
+//! keys, `Default` of `S` and `D`, [`Engine::thread_with`]'s `init`, the
+//! visitors of the `for_each_*` reads, `Clone` of `D` in [`Engine::data`],
+//! and the destructors of states, data and commands. Any of it may panic,
+//! and none of it can break the engine (guarantee 13):
+//!
+//! * A write runs the keys' `Hash`/`Eq`/`Ord` and, when it creates a
+//!   thread or a connection, `S::default()`/`init` or `D::default()`,
+//!   under the writer lock, before it publishes anything. If one panics,
+//!   the unwind abandons the write (every node it made is freed, nothing is
+//!   published, no number, change or watch flip is used up) and releases
+//!   the lock: the engine is exactly as before the call. Such code must not
+//!   call a writing method of an engine (it would wait for itself): that
+//!   call panics, and the outer write is abandoned.
+//! * No destructor of a host value runs under the lock. A thread entry (its
+//!   state and listener queue) or a connection's data whose last reference
+//!   a write or its reclamation gives up is dropped by the writing caller
+//!   after the write is published and the lock released, so a destructor
+//!   may call any engine method, and one that panics unwinds to that caller
+//!   with the write complete. A thread's state may therefore be dropped by
+//!   a later write of another caller, on that caller's OS thread (after a
+//!   held [`Snapshot`] that still showed it is dropped).
+//! * A read's visitor that panics unwinds out of the read and leaves no
+//!   version pinned.
 //!
 //! Per-thread mutable state lives in an [`Arc<ThreadEntry>`](ThreadEntry)
 //! shared by every graph version: the host state `S` behind its own mutex,

@@ -106,8 +106,10 @@ struct Tracker<T> {
 impl<T: Key> Track for Tracker<T> {
     fn opened(&self, slot: StdArc<dyn Clear>) -> bool {
         let mut state = self.registry.state.lock();
-        state.handles += 1;
+        // The map first: it compares ids (host code), and if that panics
+        // nothing has changed yet.
         *state.running.entry(self.id).or_insert(0) += 1;
+        state.handles += 1;
         if state.shut_down {
             return false;
         }
@@ -124,13 +126,16 @@ impl<T: Key> Track for Tracker<T> {
 
     fn dropped(&self) {
         let mut state = self.registry.state.lock();
-        state.handles -= 1;
-        if let Some(n) = state.running.get_mut(&self.id) {
-            *n -= 1;
-            if *n == 0 {
+        // The map first, as in `opened`: a panicking comparison of ids
+        // leaves the counts as they were.
+        match state.running.get_mut(&self.id) {
+            Some(n) if *n > 1 => *n -= 1,
+            Some(_) => {
                 state.running.remove(&self.id);
             }
+            None => {}
         }
+        state.handles -= 1;
         if state.handles == 0 {
             state.wake_all();
         }

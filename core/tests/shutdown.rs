@@ -149,3 +149,38 @@ fn shutdown_wait_reports_progress() {
     assert!(wait.wait_timeout(Duration::ZERO).is_complete());
     assert!(format!("{e:?}").contains("live_listener_handles: 0"));
 }
+
+/// A replaced listener still draining keeps its thread running beside the
+/// new one: the registry counts every live handle of a thread, not one per
+/// thread, so dropping either handle leaves the thread named, and the
+/// report says complete only once both are gone.
+#[test]
+fn every_live_handle_of_a_thread_counts_until_dropped() {
+    for drop_new_first in [true, false] {
+        let e = E::new();
+        let owner = Arc::new(());
+        let entry = e.thread(1);
+        let old = entry.set_listener(&owner);
+        let new = entry.set_listener(&owner);
+        assert!(old.is_cancelled() && !new.is_cancelled());
+        let stats = e.stats();
+        assert_eq!((stats.listeners, stats.live_listener_handles), (1, 2));
+        let shutdown = e.begin_shutdown();
+        assert_eq!(shutdown.still_running(), [1]);
+        let (first, second) = if drop_new_first {
+            (new, old)
+        } else {
+            (old, new)
+        };
+        drop(first);
+        assert_eq!(shutdown.still_running(), [1], "one generation still runs");
+        assert_eq!(e.stats().live_listener_handles, 1);
+        let report = shutdown.wait_timeout(SHORT);
+        assert!(!report.is_complete(), "complete while a listener runs");
+        assert_eq!(report.still_running, [1]);
+        drop(second);
+        assert!(shutdown.wait_timeout(LONG).is_complete());
+        assert!(shutdown.still_running().is_empty());
+        assert_eq!(e.stats().live_listener_handles, 0);
+    }
+}

@@ -12,9 +12,10 @@
 use super::Engine;
 use crate::changes::{Change, ChangeBuf};
 use crate::entry::ThreadEntry;
-use crate::graph::{ConnNode, Graph, Tries};
-use crate::store::Txn;
-use crate::sync::StdArc;
+use crate::graph::{ConnNode, Tries};
+use crate::store::{HostValue, Txn};
+use crate::sync::{Arc, StdArc};
+use crate::watch::WatchCell;
 use crate::{Caps, Key, NotConnected};
 
 impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
@@ -26,14 +27,22 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     ///
     /// After it returns no snapshot shows `c`, and a `subscribe` of `c`
     /// fails until `c` connects again (with no subscriptions).
+    ///
+    /// # Host code
+    ///
+    /// `Hash`/`Eq`/`Ord` of `c` and of its threads, under the writer lock.
+    /// The data of the ended incarnation, and any state whose last reference
+    /// this write's reclamation gives up, are dropped after the lock, on this
+    /// thread.
     pub fn disconnect(&self, c: C) -> Vec<T> {
         self.write(
             |g, txn, log| match Self::remove_conn(g, txn, log, c, None) {
                 Some(emptied) => (true, emptied),
-                None => (false, Vec::new()),
+                None => (false, Emptied::default()),
             },
-            |g, emptied| Self::vacated(g, emptied),
+            |_, emptied| emptied.flip(),
         )
+        .threads
     }
 
     /// Removes `c` (if live, and in `incarnation` if given) with every edge
@@ -45,13 +54,14 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         log: &mut ChangeBuf<T, C>,
         c: C,
         incarnation: Option<u64>,
-    ) -> Option<Vec<T>> {
+    ) -> Option<Emptied<T>> {
         let live = g.conns.get(&c)?;
         if incarnation.is_some_and(|i| i != live.incarnation) {
             return None;
         }
-        let mut emptied = Vec::new();
+        let mut emptied = Emptied::default();
         let subs = &mut g.subs;
+        let threads = &g.threads;
         g.conns.remove_with(&c, txn, |node, txn| {
             for t in node.threads.iter() {
                 let Some(set) = subs.get_mut(&t, txn) else {
@@ -63,7 +73,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
                 if set.is_empty() {
                     subs.remove(&t, txn);
                     log.push(Change::Vacated { t });
-                    emptied.push(t);
+                    emptied.threads.push(t);
+                    if let Some(e) = threads.get(&t) {
+                        emptied.watches.push(Self::entry_of(e).watch_arc());
+                    }
                 }
                 // The reverse edge left with `c`; check the forward one
                 // (`check_edge` once `c` is out of `conns`).
@@ -72,16 +85,6 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         })?;
         log.push(Change::Disconnected { c });
         Some(emptied)
-    }
-
-    /// Flips the watches of the threads a write left without subscribers
-    /// (after publishing it).
-    fn vacated(g: &Graph<T, C, D>, emptied: &[T]) {
-        for t in emptied {
-            if let Some(e) = g.threads.get(t) {
-                Self::entry_of(e).watch_cell().set(false);
-            }
-        }
     }
 
     /// Makes `c` live with `caps` in a new incarnation carrying `data`, and
@@ -112,18 +115,28 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// assert_eq!(engine.disconnect_if(42, old), None);
     /// assert_eq!(engine.data(42), Some("second socket"));
     /// ```
+    ///
+    /// # Host code
+    ///
+    /// `Hash`/`Eq`/`Ord` of `c` and of the threads of its old incarnation,
+    /// under the writer lock. `data` is dropped by this call after the lock
+    /// if the write unwinds; the old incarnation's data, and anything this
+    /// write's reclamation frees, are dropped after the lock, on this thread.
     pub fn connect_with(&self, c: C, caps: Caps, data: D) -> u64 {
+        // Held by this frame until the write returns: whatever happens in
+        // it, the data's last drop is here, after the writer lock.
+        let data = ConnNode::<T, D>::wrap_data(data);
         let (incarnation, _) = self.write(
             |g, txn, log| {
                 let emptied = Self::remove_conn(g, txn, log, c, None).unwrap_or_default();
                 g.incarnations += 1;
                 let incarnation = g.incarnations;
                 g.conns
-                    .insert(c, ConnNode::new(caps, incarnation, data), txn);
+                    .insert(c, ConnNode::new(caps, incarnation, data.clone()), txn);
                 log.push(Change::Connected { c, caps });
                 (true, (incarnation, emptied))
             },
-            |g, (_, emptied)| Self::vacated(g, emptied),
+            |_, (_, emptied)| emptied.flip(),
         );
         incarnation
     }
@@ -147,18 +160,23 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// assert_eq!(engine.disconnect_if(1, second), Some(vec![]));
     /// assert!(!engine.is_connected(1));
     /// ```
+    ///
+    /// # Host code
+    ///
+    /// as [`disconnect`](Self::disconnect).
     pub fn disconnect_if(&self, c: C, incarnation: u64) -> Option<Vec<T>> {
         self.write(
             |g, txn, log| {
                 let emptied = Self::remove_conn(g, txn, log, c, Some(incarnation));
                 (emptied.is_some(), emptied)
             },
-            |g, emptied| {
+            |_, emptied| {
                 if let Some(emptied) = emptied {
-                    Self::vacated(g, emptied);
+                    emptied.flip();
                 }
             },
         )
+        .map(|emptied| emptied.threads)
     }
 
     /// Subscribes `c` to `t` as [`subscribe`](Self::subscribe) does, but
@@ -183,6 +201,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// assert_eq!(engine.subscribe_if(7, 1, new).unwrap().id(), 7);
     /// assert!(engine.is_subscribed(7, 1));
     /// ```
+    ///
+    /// # Host code
+    ///
+    /// as [`subscribe`](Self::subscribe).
     pub fn subscribe_if(
         &self,
         t: T,
@@ -213,6 +235,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// assert!(engine.unsubscribe_if(7, 1, new));
     /// assert!(!engine.is_subscribed(7, 1));
     /// ```
+    ///
+    /// # Host code
+    ///
+    /// as [`unsubscribe`](Self::unsubscribe).
     pub fn unsubscribe_if(&self, t: T, c: C, incarnation: u64) -> bool {
         self.unsubscribe_where(t, c, Some(incarnation))
     }
@@ -244,6 +270,12 @@ impl<
     /// assert_eq!(engine.caps(1), Some(Caps(0b1)));
     /// assert_eq!(engine.incarnation(1), incarnation);
     /// ```
+    ///
+    /// # Host code
+    ///
+    /// `Hash`/`Eq` of `c` and, for a new connection, `D::default()`, under
+    /// the writer lock. Values this write's reclamation frees are dropped
+    /// after the lock, on this thread.
     pub fn connect(&self, c: C, caps: Caps) -> bool {
         self.write(
             |g, txn, log| match g.conns.get(&c) {
@@ -257,13 +289,43 @@ impl<
                 }
                 None => {
                     g.incarnations += 1;
-                    let node = ConnNode::new(caps, g.incarnations, D::default());
-                    g.conns.insert(c, node, txn);
+                    let data = ConnNode::<T, D>::wrap_data(D::default());
+                    if let Some(d) = &data {
+                        txn.keep_until_unlocked(StdArc::clone(d) as HostValue);
+                    }
+                    g.conns
+                        .insert(c, ConnNode::new(caps, g.incarnations, data), txn);
                     log.push(Change::Connected { c, caps });
                     (true, true)
                 }
             },
             |_, _| {},
         )
+    }
+}
+
+/// The threads a write left without any subscriber, ascending, with their
+/// watch cells, looked up during the write so that flipping them once it
+/// is published runs no host code (no key is hashed or compared then).
+pub(super) struct Emptied<T> {
+    pub(super) threads: Vec<T>,
+    watches: Vec<Arc<WatchCell>>,
+}
+
+impl<T> Default for Emptied<T> {
+    fn default() -> Self {
+        Emptied {
+            threads: Vec::new(),
+            watches: Vec::new(),
+        }
+    }
+}
+
+impl<T> Emptied<T> {
+    /// Flips each watch to `false` (after the publish).
+    pub(super) fn flip(&self) {
+        for w in &self.watches {
+            w.set(false);
+        }
     }
 }

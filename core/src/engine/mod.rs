@@ -176,6 +176,13 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     ///
     /// [`NotConnected`] if `c` is not live; then nothing changes (in
     /// particular no thread entry is created).
+    ///
+    /// # Host code
+    ///
+    /// `Hash`/`Eq`/`Ord` of `t` and `c` (the fast path for an existing edge
+    /// takes no lock) and, if it creates the entry, `S::default()`, under the
+    /// writer lock. Values this write's reclamation frees are dropped after
+    /// the lock, on this thread.
     pub fn subscribe(&self, t: T, c: C) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected> {
         self.subscribe_where(t, c, None)
     }
@@ -216,6 +223,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
                     Some(e) => Self::entry_arc(e),
                     None => {
                         let e = StdArc::new(ThreadEntry::new(t, &self.registry));
+                        txn.keep_until_unlocked(StdArc::clone(&e) as ErasedEntry);
                         g.threads.insert(t, StdArc::clone(&e) as ErasedEntry, txn);
                         log.push(Change::ThreadAdded { t });
                         e
@@ -250,6 +258,11 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// Removes the edge `t`–`c`. Returns whether it existed. The thread entry
     /// stays even if this was its last subscriber (its watch flips to
     /// `false`).
+    ///
+    /// # Host code
+    ///
+    /// `Hash`/`Eq`/`Ord` of `t` and `c`, under the writer lock. Values this
+    /// write's reclamation frees are dropped after the lock, on this thread.
     pub fn unsubscribe(&self, t: T, c: C) -> bool {
         self.unsubscribe_where(t, c, None)
     }
@@ -260,13 +273,13 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         let (existed, _) = self.write(
             |g, txn, log| {
                 let Some(conn) = g.conns.get(&c) else {
-                    return (false, (false, false));
+                    return (false, (false, None));
                 };
                 if incarnation.is_some_and(|i| i != conn.incarnation) {
-                    return (false, (false, false));
+                    return (false, (false, None));
                 }
                 if !conn.threads.contains(&t) {
-                    return (false, (false, false));
+                    return (false, (false, None));
                 }
                 if let Some(conn) = g.conns.get_mut(&c, txn) {
                     conn.threads.remove(&t, txn);
@@ -277,18 +290,20 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
                     emptied = set.is_empty();
                 }
                 log.push(Change::Unsubscribed { t, c });
+                let mut watch = None;
                 if emptied {
                     g.subs.remove(&t, txn);
                     log.push(Change::Vacated { t });
+                    // Looked up now: the flip after the publish runs no
+                    // host code.
+                    watch = g.threads.get(&t).map(|e| Self::entry_of(e).watch_arc());
                 }
                 debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
-                (true, (true, emptied))
+                (true, (true, watch))
             },
-            |g, &(_, emptied)| {
-                if emptied {
-                    if let Some(e) = g.threads.get(&t) {
-                        Self::entry_of(e).watch_cell().set(false);
-                    }
+            |_, (_, watch)| {
+                if let Some(w) = watch {
+                    w.set(false);
                 }
             },
         );
@@ -324,16 +339,19 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
 
     /// The entry of `t`, created (with `S::default()`, no listener, no
     /// subscribers) if it does not exist.
+    ///
+    /// # Host code
+    ///
+    /// as [`thread_with`](Self::thread_with), with `S::default()` as `init`.
     pub fn thread(&self, t: T) -> StdArc<ThreadEntry<T, S, M>> {
         self.thread_with(t, S::default)
     }
 
     /// The entry of `t`, created with the state `init()` (no listener, no
     /// subscribers) if it does not exist. `init` runs only if the entry is
-    /// created, under the engine's writer lock and before anything of the
-    /// write is changed: keep it short, and do not call this engine's
-    /// writing methods from it (that would wait for itself). If it panics,
-    /// nothing changes.
+    /// created, under the engine's writer lock: keep it short, and do not
+    /// call an engine's writing methods from it (such a call panics rather
+    /// than wait for itself). If it panics, nothing changes (guarantee 13).
     ///
     /// # Examples
     ///
@@ -346,6 +364,13 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// let again = engine.thread_with(1, || unreachable!("the entry exists"));
     /// assert_eq!(*again.state(), "lobby");
     /// ```
+    ///
+    /// # Host code
+    ///
+    /// `Hash`/`Eq` of `t` (the lookup of an existing entry takes no lock)
+    /// and, if it creates the entry, `init`, under the writer lock. Values
+    /// this write's reclamation frees are dropped after the lock, on this
+    /// thread.
     pub fn thread_with(&self, t: T, init: impl FnOnce() -> S) -> StdArc<ThreadEntry<T, S, M>> {
         if let Some(e) = self.get_thread(t) {
             return e;
@@ -356,6 +381,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
                 None => {
                     let state = init();
                     let e = StdArc::new(ThreadEntry::with_state(t, &self.registry, state));
+                    txn.keep_until_unlocked(StdArc::clone(&e) as ErasedEntry);
                     g.threads.insert(t, StdArc::clone(&e) as ErasedEntry, txn);
                     log.push(Change::ThreadAdded { t });
                     (true, e)
@@ -431,6 +457,14 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// Removes `t`: drops its edges both ways, clears its listener (the
     /// token fires, the queue closes) and closes its watches. Returns whether
     /// it existed.
+    ///
+    /// # Host code
+    ///
+    /// `Hash`/`Eq`/`Ord` of `t` and of its subscribers, under the writer
+    /// lock. The entry's listener is cleared after the lock (its queued
+    /// commands are dropped with its queue), and its state is dropped when
+    /// the last reference goes: by this call after the lock if no one else
+    /// holds one.
     pub fn remove_thread(&self, t: T) -> bool {
         self.remove_thread_where(t, false, None)
     }
@@ -439,6 +473,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// if it has no subscriber at that instant. Atomic against a racing
     /// `subscribe`: either the subscribe comes first and this returns
     /// `false`, or this comes first and the subscribe creates a new entry.
+    ///
+    /// # Host code
+    ///
+    /// as [`remove_thread`](Self::remove_thread).
     pub fn remove_thread_if_idle(&self, t: T) -> bool {
         self.remove_thread_where(t, true, None)
     }
@@ -460,6 +498,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// assert!(!engine.remove_entry_if_idle(&old)); // not the current entry
     /// assert!(engine.remove_entry_if_idle(&new));
     /// ```
+    ///
+    /// # Host code
+    ///
+    /// as [`remove_thread`](Self::remove_thread).
     pub fn remove_entry_if_idle(&self, entry: &StdArc<ThreadEntry<T, S, M>>) -> bool {
         self.remove_thread_where(entry.id(), true, Some(entry))
     }

@@ -359,6 +359,55 @@ mod tests {
         assert!(!ptr::eq(c, a) && !ptr::eq(c, b));
     }
 
+    /// The writer's scan covers every slot of a block: a version pinned
+    /// only by the deepest of nested pins is seen (the other tests pin one
+    /// address in every slot, where a scan missing a slot still finds it).
+    #[test]
+    fn the_scan_sees_a_pin_at_every_depth() {
+        let registry = Registry::new();
+        let block = registry.claim();
+        let mut values = [0u64; SLOTS];
+        let cells: Vec<AtomicPtr<()>> = values.iter_mut().map(cell_of).collect();
+        let addresses: Vec<*mut ()> = cells.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        for depth in 0..SLOTS {
+            // Pins nested `depth` deep on other addresses, then the one
+            // under test in slot `depth`.
+            let outer: Vec<_> = (0..depth)
+                .map(|i| block.pin(&cells[(depth + 1 + i) % SLOTS]).expect("free"))
+                .collect();
+            let pin = block.pin(&cells[depth]).expect("free");
+            assert!(
+                registry.holds(addresses[depth]),
+                "a pin in slot {depth} is missed"
+            );
+            for i in 0..depth {
+                assert!(registry.holds(addresses[(depth + 1 + i) % SLOTS]));
+            }
+            drop(pin);
+            assert!(!registry.holds(addresses[depth]));
+            drop(outer);
+        }
+        block.give_back();
+    }
+
+    /// A read that panics under a pin unpins on the way out.
+    #[test]
+    fn a_panicking_read_unpins() {
+        let registry = Registry::new();
+        let block = registry.claim();
+        let mut v = 5u64;
+        let cell = cell_of(&mut v);
+        let p = cell.load(Ordering::Relaxed);
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _pin = block.pin(&cell).expect("free");
+            assert!(registry.holds(p));
+            std::panic::resume_unwind(Box::new("the host's visitor panicked"));
+        }));
+        assert!(read.is_err());
+        assert!(!registry.holds(p), "the unwind left the version pinned");
+        block.give_back();
+    }
+
     #[test]
     fn a_block_declines_only_when_full_and_frees_its_slots() {
         let registry = Registry::new();
@@ -435,6 +484,59 @@ mod loom_model {
             };
             let (a, b) = (claim(), claim());
             assert_ne!(a.join().unwrap(), b.join().unwrap());
+        });
+    }
+
+    /// The reader's pin sits in the last slot of its block (the others hold
+    /// pins of another version), and its read panics: the writer still
+    /// sees the pin while it lasts, and the unwind clears it.
+    #[test]
+    fn a_pin_in_the_last_slot_of_a_panicking_read_is_seen_then_cleared() {
+        loom::model(|| {
+            let registry = Arc::new(Registry::new());
+            let other = Arc::new(AtomicPtr::new(version(9)));
+            let first = version(1);
+            let cell = Arc::new(AtomicPtr::new(first));
+            let reader = {
+                let (registry, cell, other) =
+                    (Arc::clone(&registry), Arc::clone(&cell), Arc::clone(&other));
+                loom::thread::spawn(move || {
+                    let block = registry.claim();
+                    let outer: Vec<_> = (1..SLOTS)
+                        .map(|_| block.pin(&other).expect("a free slot"))
+                        .collect();
+                    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let pin = block.pin(&cell).expect("the last slot");
+                        // SAFETY: pinned (H1): alive until `pin` drops.
+                        let v = unsafe { &*pin.ptr().cast::<Version>() };
+                        let x = v.value.with(|x| unsafe { *x });
+                        assert!(x == 1 || x == 2, "read a freed or unwritten version: {x}");
+                        // `resume_unwind`: no panic hook, no report per run.
+                        std::panic::resume_unwind(Box::new("the visitor panicked"));
+                    }));
+                    assert!(read.is_err());
+                    drop(outer);
+                    block.give_back();
+                })
+            };
+            let second = version(0);
+            // SAFETY: not published yet: this thread alone reaches it.
+            let v = unsafe { &*second.cast::<Version>() };
+            v.value.with_mut(|x| unsafe { *x = 2 });
+            cell.store(second, Ordering::Release);
+            if !registry.holds(first) {
+                retire(first);
+            }
+            reader.join().unwrap();
+            assert!(!registry.holds(first), "the panicking read left its pin");
+            // SAFETY: the reader is gone.
+            unsafe {
+                (
+                    dealloc(first),
+                    dealloc(second),
+                    dealloc(other.load(Ordering::Relaxed)),
+                )
+            };
         });
     }
 

@@ -15,8 +15,9 @@
 //!
 //! | file | what it holds |
 //! |---|---|
-//! | `node.rs` | node layout: header, child pointers, entries; `alloc`, `free`, accessors |
-//! | `reclaim.rs` | transactions (copy instead of write, give up replaced nodes) and the `Reclaimer` |
+//! | `node.rs` | node layout: header, child pointers, entries; `alloc` (with `Born`, what a new node needs), `free`, accessors |
+//! | `reclaim.rs` | transactions (copy instead of write, give up replaced nodes, commit or abandon) and the `Reclaimer` |
+//! | `deferred.rs` | [`Deferred`]: host values freed nodes held, dropped after the writer lock |
 //! | `pool.rs` | the writer's cache-line slots |
 //! | `trie/` | the hash trie |
 //! | `ordset/` | the B+tree |
@@ -29,7 +30,13 @@
 //!
 //! * **give up** (`Txn::discard`, `OrdTree::discard_all`): a writer unlinks
 //!   a node from the version it is building. A node made in the same
-//!   transaction is *freed* at once; an older one is *retired*.
+//!   transaction is *freed* when the transaction commits; an older one is
+//!   *retired*.
+//! * **commit** (`Txn::commit`): the transaction's nodes become the next
+//!   version's. **abandon** (an uncommitted `Txn` dropped, when host code
+//!   panicked inside the write): every node the transaction made is freed
+//!   and the nodes it retired leave the retired list, since the published
+//!   version still links them.
 //! * **release** ([`Share::release`]): give up every node a value points
 //!   to, leaving it pointing to none. A [`Trie`] releases every value it
 //!   removes or replaces before handing it back (`remove_with` lends it
@@ -45,13 +52,18 @@
 //!   holds it.
 //! * **collect** (`Reclaimer::collect`): free every retired node that no
 //!   held version can see.
-//! * **free** (`Node::free`): drop a node's entries and give its memory
-//!   back to the `Pool`, which keeps it for new nodes.
+//! * **free** (`Node::free`): hand a node's values to a [`Deferred`] and
+//!   give its memory back to the `Pool`, which keeps it for new nodes.
+//! * **drop later** ([`Share::drop_later`], [`Deferred`]): host values (a
+//!   thread entry, a connection's data) leave freed nodes for a list the
+//!   writing thread drops once the writer lock is released, so that no host
+//!   destructor runs while the store's state is half-changed.
 //!
 //! # Ownership and immutability
 //!
 //! 1. **Ownership.** Every node is owned by exactly one of: the latest
-//!    version (reachable from its roots), or the retired list. No node has
+//!    version (reachable from its roots), the retired list, or the open
+//!    transaction (made by it: on its list of new nodes). No node has
 //!    two parents in one version. A value a trie removes or replaces is
 //!    released in the same transaction, by the trie (see "release"), so its
 //!    nodes move to the retired list with it and no value that shares nodes
@@ -77,10 +89,12 @@
 //!
 //! 1. **Readers reach versions only through the cell.** A reader holds a
 //!    version by a hazard pin (`Versions::read`, for the length of one
-//!    call, lending `&G` only), an `ArcSwap` load guard, a full `Arc` (a
-//!    [`Snapshot`], a `Reader`'s cache, a [`PinnedSet`]'s pin), or a clone
-//!    of a guard or an `Arc`; it reads nodes only through a version it holds
-//!    (every read path borrows from the held version, `view.rs`).
+//!    call, lending `&G` only), an `ArcSwap` load guard (a [`Snapshot`], a
+//!    [`PinnedSet`]'s pin), a full `Arc` (a `Reader`'s cache, a
+//!    [`PinnedSet`]'s pin made from one), or a clone of a guard or an
+//!    `Arc`; it reads nodes only through a version it holds (every read
+//!    path borrows from the held version, `view.rs`). A pin is cleared
+//!    when its holder drops it, on an unwind too (`hazard::Pin`'s drop).
 //! 2. **The swap settles every guard.** `Writer::retire` (`versions.rs`)
 //!    runs after `ArcSwap::swap` has replaced the version in the cell.
 //!    `swap` pays every reader debt on the old version: for each guard still in a debt slot it
@@ -121,9 +135,14 @@
 //!    version `swap` returns is the one published before it). A node it
 //!    frees was visible only in versions dropped in step 4, after all their
 //!    reads (4), or in versions never published.
-//! 6. **Nodes born and replaced in one transaction** were never published
-//!    (2 of "Ownership and immutability"): `Txn::discard` frees them at once,
-//!    on the writer's thread, which alone could reach them.
+//! 6. **Nodes born in a transaction** are never published before it
+//!    commits (2 of "Ownership and immutability"): the writer alone reaches
+//!    them. The transaction lists each one as it is made; one it gives up
+//!    again is freed at the commit, after every link to it was overwritten
+//!    (`Txn::discard`'s contract), and if the transaction is abandoned,
+//!    every one is freed, each once, from that list. An abandoned
+//!    transaction also takes the nodes it retired off the retired list:
+//!    the published version, which it never changed, still links them.
 //! 7. **The last version frees the rest.** Every version holds a `Keep`, a
 //!    reference to the versions' owner (`versions.rs`; the store asserts
 //!    that each version it builds kept its `Keep`); dropping the
@@ -147,6 +166,7 @@
 //!
 //! [`Snapshot`]: crate::Snapshot
 
+mod deferred;
 #[cfg(any(not(loom), test))]
 mod hazard;
 mod node;
@@ -160,6 +180,7 @@ mod testing;
 mod trie;
 mod versions;
 
+pub(crate) use deferred::{Deferred, HostValue};
 pub(crate) use ordset::OrdTree;
 pub(crate) use pin::PinnedSet;
 
@@ -186,7 +207,22 @@ pub(crate) struct ShareToken(());
 /// keeping any version alive, so only the store may make one: `share`
 /// takes a [`ShareToken`]. Code outside the store implements it for its
 /// own value types by sharing and releasing their fields.
-pub(crate) trait Share: Sized {
+///
+/// # Safety
+///
+/// The store's memory safety rests on each implementation (the store frees
+/// nodes by what `release` gives up, and no further):
+///
+/// * `share` returns a value that points to exactly the nodes `self`
+///   points to, reaching each through a field's own `share` once (two
+///   copies of one field would be two owners of its nodes);
+/// * `release` gives every node `self` points to up to the transaction
+///   exactly once (each field that points to nodes is released once, and
+///   nothing else is given up) and leaves `self` pointing to none;
+/// * neither runs host code, and `drop_later` runs none either: it only
+///   moves the value's host values into `later` (or drops values whose
+///   drop runs no host code).
+pub(crate) unsafe trait Share: Sized {
     /// A copy sharing every node `self` points to.
     fn share(&self, token: &ShareToken) -> Self;
 
@@ -197,21 +233,114 @@ pub(crate) trait Share: Sized {
     /// call on a value reached through `get_mut` too: the nodes leave the
     /// version with it.
     fn release(&mut self, txn: &mut Txn<'_>);
+
+    /// Drops this copy, moving whatever of it may run host code when
+    /// dropped into `later`, which the writer drops once its lock is
+    /// released ([`Deferred`]). The default drops it here: right for
+    /// values with no host destructor.
+    #[inline]
+    fn drop_later(self, later: &mut Deferred) {
+        let _ = later;
+    }
 }
 
-impl<T: ?Sized + Send + Sync> Share for crate::sync::StdArc<T> {
+// SAFETY: points to no node; `drop_later` moves the whole value into
+// `later`, running nothing.
+unsafe impl Share for HostValue {
     fn share(&self, _: &ShareToken) -> Self {
-        crate::sync::StdArc::clone(self)
+        HostValue::clone(self)
     }
 
     fn release(&mut self, _: &mut Txn<'_>) {}
+
+    #[inline]
+    fn drop_later(self, later: &mut Deferred) {
+        later.push(self);
+    }
 }
 
-impl Share for () {
+// SAFETY: points to no node and has no destructor.
+unsafe impl Share for () {
     fn share(&self, _: &ShareToken) -> Self {}
 
     fn release(&mut self, _: &mut Txn<'_>) {}
 }
+
+/// A field of a [`share_fields!`] struct that holds a host value: a
+/// reference count, copied by a clone and handed whole to [`Deferred`].
+/// Implemented here only, for reference counts of types that hold no node.
+pub(crate) trait HostField: Sized {
+    /// A copy (a reference count's increment).
+    fn clone_host(&self) -> Self;
+    /// Hands the value to `later` (see [`Share::drop_later`]).
+    fn drop_later(self, later: &mut Deferred);
+}
+
+impl<X: Send + Sync + 'static> HostField for Option<crate::sync::StdArc<X>> {
+    #[inline]
+    fn clone_host(&self) -> Self {
+        self.clone()
+    }
+
+    #[inline]
+    fn drop_later(self, later: &mut Deferred) {
+        if let Some(x) = self {
+            later.push(x);
+        }
+    }
+}
+
+/// Implements [`Share`] for a struct from the role of each field, so that
+/// code outside the store needs no `unsafe` to store its own types:
+///
+/// * `copied`: `Copy` fields (no nodes, no destructor), copied;
+/// * `shared`: [`Share`] fields, each shared, released and handed to
+///   `later` once;
+/// * `host`: [`HostField`]s, cloned and handed to `later` whole.
+///
+/// Why the generated impl keeps `Share`'s contract whatever the caller
+/// lists: `share` builds the struct with a struct literal, which the
+/// compiler checks names every field exactly once, so no field is shared
+/// twice or left out; `release` and `drop_later` go over the same lists.
+/// A `copied` field that is not `Copy` does not compile (it would be moved
+/// out of a borrow), nor does a `host` field that is not a [`HostField`].
+macro_rules! share_fields {
+    (
+        impl<$($g:ident),*> for $name:ident<$($a:ident),*> where [$($wc:tt)*] {
+            copied: [$($c:ident),*],
+            shared: [$($s:ident),*],
+            host: [$($h:ident),*] $(,)?
+        }
+    ) => {
+        // SAFETY: generated by `share_fields!` (`store/mod.rs`): each field
+        // is named once in the struct literal (the compiler checks it), so
+        // `share` shares every `Share` field once and `release` gives up
+        // what each of them points to once; copied and host fields point to
+        // no node; nothing here hashes, compares or drops a host value.
+        #[allow(unsafe_code)]
+        unsafe impl<$($g),*> $crate::store::Share for $name<$($a),*> where $($wc)* {
+            #[inline]
+            fn share(&self, token: &$crate::store::ShareToken) -> Self {
+                $name {
+                    $($c: self.$c,)*
+                    $($s: $crate::store::Share::share(&self.$s, token),)*
+                    $($h: $crate::store::HostField::clone_host(&self.$h),)*
+                }
+            }
+
+            fn release(&mut self, txn: &mut $crate::store::Txn<'_>) {
+                $($crate::store::Share::release(&mut self.$s, txn);)*
+            }
+
+            #[inline]
+            fn drop_later(self, later: &mut $crate::store::Deferred) {
+                $($crate::store::Share::drop_later(self.$s, later);)*
+                $($crate::store::HostField::drop_later(self.$h, later);)*
+            }
+        }
+    };
+}
+pub(crate) use share_fields;
 
 /// `(k, v)` with `v` shared: what a node copy stores.
 #[inline]

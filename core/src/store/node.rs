@@ -3,10 +3,11 @@
 //! block relies on are the store's ("Ownership", "Immutability",
 //! "Reclamation", in `store/mod.rs`).
 
+use super::deferred::Deferred;
 use super::pool::Pool;
-use super::reclaim::Born;
-use super::Version;
+use super::{Share, Version};
 use std::alloc::Layout;
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 
@@ -17,8 +18,27 @@ pub(super) struct Header {
     pub(super) datamap: u32,
     /// Slots holding a child node.
     pub(super) nodemap: u32,
+    /// The version whose transaction created this node, with [`COUNTED`]
+    /// set in a counted node (see [`Node`]).
+    born_kind: Version,
+}
+
+/// The bit of `Header::born_kind` that marks a counted node. No version
+/// number reaches it (one a nanosecond would take 292 years).
+const COUNTED: Version = 1 << 63;
+
+impl Header {
     /// The version whose transaction created this node.
-    pub(super) born: Version,
+    #[inline]
+    pub(super) fn born(&self) -> Version {
+        self.born_kind & !COUNTED
+    }
+
+    /// Whether this is a counted node (see [`Node`]).
+    #[inline]
+    fn counted(&self) -> bool {
+        self.born_kind & COUNTED != 0
+    }
 }
 
 /// A pointer to one node allocation: `Header`, then `nodemap.count_ones()`
@@ -44,6 +64,58 @@ impl<K, V> Clone for Node<K, V> {
 }
 
 impl<K, V> Copy for Node<K, V> {}
+
+/// What a new node needs: the version it is born in, the pool its memory
+/// comes from, and the list of the open transaction's nodes it goes on.
+/// `Copy`, so that building code can pass it around while the transaction
+/// itself is borrowed elsewhere. Only a transaction makes one
+/// (`Txn::born`).
+#[derive(Clone, Copy)]
+pub(super) struct Born<'a> {
+    pub(super) version: Version,
+    pub(super) pool: &'a Pool,
+    pub(super) made: &'a RefCell<Vec<Made>>,
+}
+
+/// A node allocation with its type erased: what the open transaction's
+/// list of new nodes, and the retired list, hold.
+#[derive(Clone, Copy)]
+pub(super) struct Made {
+    pub(super) ptr: NonNull<Header>,
+    pub(super) counted: bool,
+    free: unsafe fn(NonNull<Header>, bool, &Pool, &mut Deferred),
+}
+
+impl Made {
+    /// Frees the node (see [`Node::free`]).
+    ///
+    /// # Safety
+    ///
+    /// As `Node::free`: no reader can reach the node, it is freed once, and
+    /// `pool` is the one it came from.
+    pub(super) unsafe fn free(self, pool: &Pool, later: &mut Deferred) {
+        // SAFETY: the caller's contract; `free` was instantiated for the
+        // node's own `K` and `V` when it was made (`Node::made`).
+        unsafe { (self.free)(self.ptr, self.counted, pool, later) }
+    }
+}
+
+/// `Node::free` with the node's types erased.
+///
+/// # Safety
+///
+/// As `Node::free`, for a `Node<K, V>` at `ptr`.
+unsafe fn free_erased<K: Copy, V: Share>(
+    ptr: NonNull<Header>,
+    counted: bool,
+    pool: &Pool,
+    later: &mut Deferred,
+) {
+    // SAFETY: the caller's contract: `ptr` is a live `Node<K, V>`'s.
+    let node = unsafe { Node::<K, V>::from_raw(ptr) };
+    // SAFETY: the caller's contract.
+    unsafe { node.free(counted, pool, later) }
+}
 
 /// A node's children and entries.
 pub(super) type Parts<'a, K, V> = (&'a [Node<K, V>], &'a [(K, V)]);
@@ -77,9 +149,13 @@ fn shape<K, V>(children: usize, entries: usize) -> Shape {
 }
 
 /// How many entries a node holds: one per `datamap` bit, or `datamap`
-/// itself for a counted node.
+/// itself for a counted node. The caller's `counted` must be the node's
+/// kind, which the header records: a wrong one panics here rather than
+/// size the node's parts wrongly (every access to a node's parts and every
+/// free computes its shape through this).
 #[inline]
 fn entry_count(h: &Header, counted: bool) -> usize {
+    assert!(h.counted() == counted, "a node read as the wrong kind");
     if counted {
         h.datamap as usize
     } else {
@@ -104,11 +180,6 @@ const fn entries_at<K, V>(children: usize) -> usize {
 }
 
 impl<K, V> Node<K, V> {
-    /// The allocation this handle points to (for the retired list).
-    pub(super) fn as_raw(&self) -> NonNull<Header> {
-        self.ptr
-    }
-
     /// A handle to the node allocation at `ptr`.
     ///
     /// # Safety
@@ -132,17 +203,25 @@ impl<K, V> Node<K, V> {
         // access goes through here, so a model in which a reader could reach
         // a node after the writer freed it fails on this assertion.
         #[cfg(loom)]
-        assert!(h.born != POISONED, "reached a node the writer had freed");
+        assert!(
+            h.born_kind != POISONED,
+            "reached a node the writer had freed"
+        );
         h
     }
 
-    /// Child `i` of a node with at least `i + 1` children.
+    /// Child `i`, without the bounds check of [`parts`](Self::parts) (the
+    /// trie's lookup).
+    ///
+    /// # Safety
+    ///
+    /// The node has at least `i + 1` children.
     #[inline]
-    pub(super) fn child(&self, i: usize) -> &Node<K, V> {
+    pub(super) unsafe fn child(&self, i: usize) -> &Node<K, V> {
         debug_assert!(i < self.header().nodemap.count_ones() as usize);
-        // SAFETY: in bounds of the initialised children (caller passes an
-        // index below the child count); the node is live and unwritten
-        // while readable (module docs).
+        // SAFETY: in bounds of the initialised children (the caller's
+        // contract); the node is live and unwritten while readable (module
+        // docs).
         unsafe {
             &*self
                 .ptr
@@ -154,11 +233,19 @@ impl<K, V> Node<K, V> {
         }
     }
 
-    /// Entry `i` of a (non-counted) node with `children` children.
+    /// Entry `i`, without the checks of [`parts`](Self::parts) (the trie's
+    /// lookup).
+    ///
+    /// # Safety
+    ///
+    /// The node is not counted, has `children` children and more than `i`
+    /// entries.
     #[inline]
-    pub(super) fn entry(&self, children: usize, i: usize) -> &(K, V) {
+    pub(super) unsafe fn entry(&self, children: usize, i: usize) -> &(K, V) {
+        debug_assert!(!self.header().counted());
         debug_assert!(i < self.header().datamap.count_ones() as usize);
-        // SAFETY: as in `child`, for the entries part.
+        // SAFETY: as in `child`, for the entries part, which starts after
+        // `children` children (the caller's contract).
         unsafe {
             &*self
                 .ptr
@@ -214,7 +301,9 @@ impl<K, V> Node<K, V> {
             )
         }
     }
+}
 
+impl<K: Copy, V: Share> Node<K, V> {
     /// Allocates a node from its parts: `nodemap.count_ones()` children
     /// (pointers, copied) and as many entries as `datamap` says (moved in).
     pub(super) fn alloc(
@@ -252,43 +341,58 @@ impl<K, V> Node<K, V> {
         // else would leave uninitialised slots behind a valid header.
         assert!(wc == nc && wd == nd, "node parts do not match its bitmaps");
         // SAFETY: as above; the header goes last, once the parts are in.
-        unsafe {
+        let node = unsafe {
             ptr::write(
                 base.cast::<Header>(),
                 Header {
                     datamap,
                     nodemap,
-                    born: born.version,
+                    born_kind: born.version | if counted { COUNTED } else { 0 },
                 },
             );
             Node {
                 ptr: NonNull::new_unchecked(base.cast()),
                 _entries: PhantomData,
             }
+        };
+        // On the transaction's list from the moment it is whole: if the
+        // transaction is abandoned, every node it made is freed from there.
+        born.made.borrow_mut().push(node.made(counted));
+        node
+    }
+
+    /// This node with its types erased.
+    pub(super) fn made(&self, counted: bool) -> Made {
+        Made {
+            ptr: self.ptr,
+            counted,
+            free: free_erased::<K, V>,
         }
     }
 
-    /// Frees this node's allocation, dropping its entries (not its children:
-    /// each has its own owner).
+    /// Frees this node's allocation, giving each entry's value to `later`
+    /// ([`Share::drop_later`]: host values are dropped after the writer
+    /// lock, never here) and not its children (each has its own owner).
+    /// Runs no host code (`K` is `Copy`: it has no destructor).
     ///
     /// # Safety
     ///
     /// No reader can reach the node any more, it is freed once, `counted`
     /// is its kind, and `pool` is the one it was allocated from.
-    pub(super) unsafe fn free(self, counted: bool, pool: &Pool) {
+    pub(super) unsafe fn free(self, counted: bool, pool: &Pool, later: &mut Deferred) {
         let (nc, nd) = {
             let h = self.header();
             (h.nodemap.count_ones() as usize, entry_count(h, counted))
         };
         let s = shape::<K, V>(nc, nd);
         let base = self.ptr.as_ptr().cast::<u8>();
-        // SAFETY: the caller's contract; the entries were initialised by
-        // `alloc` and are dropped once, here.
-        unsafe {
-            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(
-                base.add(s.entries).cast::<(K, V)>(),
-                nd,
-            ));
+        let entries = base.wrapping_add(s.entries).cast::<(K, V)>();
+        for i in 0..nd {
+            // SAFETY: the caller's contract; the entries were initialised
+            // by `alloc` and each is moved out once, here (the memory is
+            // given back below without being read again).
+            let (_, value) = unsafe { ptr::read(entries.add(i)) };
+            value.drop_later(later);
         }
         #[cfg(loom)]
         {
@@ -299,7 +403,7 @@ impl<K, V> Node<K, V> {
             // node any more, so no other thread reads or writes it (a model
             // in which one still could fails on the poison in `header`, or
             // in loom's own race detection on the graph's `Arc`s).
-            unsafe { (*self.ptr.as_ptr()).born = POISONED };
+            unsafe { (*self.ptr.as_ptr()).born_kind = POISONED };
             let _ = pool;
         }
         #[cfg(not(loom))]

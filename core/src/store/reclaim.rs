@@ -4,39 +4,33 @@
 //! reader may hold can see it. Why that is safe: "Reclamation" in
 //! `store/mod.rs`.
 
-use super::node::{Header, Node, PartsMut};
+use super::deferred::Deferred;
+use super::node::{Born, Made, Node, PartsMut};
 use super::pool::Pool;
 use super::{share_entry, Share, Version};
-use std::ptr::NonNull;
-
-/// Type-erased `Node::free`, for the retired list.
-///
-/// # Safety
-///
-/// As `Node::free`, for a `Node<K, V>` at `ptr`.
-unsafe fn free_erased<K, V>(ptr: NonNull<Header>, counted: bool, pool: &Pool) {
-    // SAFETY: the caller's contract: `ptr` is a `Node<K, V>`'s, unfreed.
-    let node = unsafe { Node::<K, V>::from_raw(ptr) };
-    // SAFETY: the caller's contract.
-    unsafe { node.free(counted, pool) }
-}
+use std::cell::RefCell;
+use std::marker::PhantomData;
 
 /// A replaced node waiting until no held version can see it.
 struct Retired {
-    ptr: NonNull<Header>,
-    counted: bool,
-    free: unsafe fn(NonNull<Header>, bool, &Pool),
+    node: Made,
     born: Version,
     died: Version,
 }
 
-/// The writer's node memory and its list of replaced nodes (see
-/// "Reclamation" in `store/mod.rs`). Private to the store: `Versions` owns
-/// the engine's.
+/// The writer's node memory, its list of replaced nodes, and the open
+/// transaction's lists (see "Reclamation" in `store/mod.rs`). Private to
+/// the store: `Versions` owns the engine's.
+///
+/// Invariant: between transactions `made` and `young` are empty; during
+/// one, `made` lists every node the transaction allocated (each once) and
+/// `young` those of them it gave up again, which no version links.
 #[derive(Default)]
 pub(crate) struct Reclaimer {
     retired: Vec<Retired>,
     pool: Pool,
+    made: RefCell<Vec<Made>>,
+    young: Vec<Made>,
 }
 
 // SAFETY: the retired nodes hold `Send + Sync` keys and values (required
@@ -56,68 +50,113 @@ impl Reclaimer {
         self.retired.len()
     }
 
-    /// Frees every retired node that no version in `held` can see.
+    /// Frees every retired node that no version in `held` can see, handing
+    /// the host values they held to `later`. Runs no host code: each node
+    /// leaves the list before it is freed, so even a panic midway would
+    /// leave no freed node listed.
     ///
     /// # Safety
     ///
     /// `held` yields every graph version a reader may still hold (the
     /// latest version need not be listed: no retired node is visible in it).
-    pub(crate) unsafe fn collect(&mut self, held: impl Iterator<Item = Version> + Clone) {
-        let pool = &self.pool;
-        self.retired.retain(|r| {
-            let visible = held.clone().any(|v| r.born <= v && v < r.died);
-            if !visible {
-                // SAFETY: no held version lies in [born, died), so no reader
-                // can reach the node (caller's contract); it is listed once.
-                unsafe { (r.free)(r.ptr, r.counted, pool) };
+    pub(crate) unsafe fn collect(
+        &mut self,
+        held: impl Iterator<Item = Version> + Clone,
+        later: &mut Deferred,
+    ) {
+        let mut i = 0;
+        while i < self.retired.len() {
+            let r = &self.retired[i];
+            if held.clone().any(|v| r.born <= v && v < r.died) {
+                i += 1;
+                continue;
             }
-            visible
-        });
+            let r = self.retired.swap_remove(i);
+            // SAFETY: no held version lies in [born, died), so no reader
+            // can reach the node (caller's contract); it was listed once
+            // and has just left the list.
+            unsafe { r.node.free(&self.pool, later) };
+        }
     }
 }
 
 impl Drop for Reclaimer {
     fn drop(&mut self) {
+        debug_assert!(self.made.get_mut().is_empty() && self.young.is_empty());
+        let mut later = Deferred::new();
         // SAFETY: the reclaimer is dropped only once no graph version exists
         // any more (its owner outlives every version).
-        unsafe { self.collect(std::iter::empty()) }
+        unsafe { self.collect(std::iter::empty(), &mut later) }
+        // `later` goes here: no lock is held (the owner's mutex is gone).
     }
-}
-
-/// What a new node needs: the version it is born in and the pool its
-/// memory comes from. `Copy`, so that building code can pass it around
-/// while the transaction itself is borrowed elsewhere.
-#[derive(Clone, Copy)]
-pub(crate) struct Born<'a> {
-    pub(super) version: Version,
-    pub(super) pool: &'a Pool,
 }
 
 /// One writer transaction: builds the graph version `version`. Only the
 /// store makes one (`Versions::write`, and the teardown of the last
 /// version), so code outside it can change nodes only inside a write.
+///
+/// It ends in one of two ways:
+///
+/// * [`commit`](Self::commit): the nodes it built become the next version
+///   (the caller publishes it); the nodes it made and gave up again are
+///   freed; the nodes it replaced stay retired.
+/// * dropped without a commit (host code panicked inside the write, and
+///   the unwind drops it): every node it made is freed, the replaced nodes
+///   leave the retired list (the published version still links them), and
+///   the host values of the freed nodes go to `later`. The published
+///   version is as before: it never links a node this transaction made
+///   (immutability), and no node it links was freed. So a write is all or
+///   nothing under unwinding by construction, whatever the host code did.
+///
+/// Not `Send`: it belongs to the writing thread, which runs at most one
+/// (`Versions::write` refuses a nested write).
 pub(crate) struct Txn<'a> {
     pub(super) version: Version,
     retired: &'a mut Vec<Retired>,
+    /// `retired.len()` when the transaction began.
+    retired_before: usize,
     pool: &'a Pool,
+    made: &'a RefCell<Vec<Made>>,
+    young: &'a mut Vec<Made>,
+    later: &'a mut Deferred,
     /// Whether this transaction made or gave up any node.
     pub(super) touched: bool,
     /// A teardown: no version exists any more, so a node given up is freed
     /// at once whatever its age.
     teardown: bool,
+    /// Committed: nothing to undo.
+    done: bool,
+    _thread: PhantomData<*mut ()>,
 }
 
 impl<'a> Txn<'a> {
     /// A transaction building `version`, which must be newer than every
-    /// version built before with this reclaimer.
-    pub(super) fn new(version: Version, reclaimer: &'a mut Reclaimer) -> Self {
-        let Reclaimer { retired, pool } = reclaimer;
-        Txn {
-            version,
+    /// version built before with this reclaimer; the host values of the
+    /// nodes it frees go to `later`.
+    pub(super) fn new(
+        version: Version,
+        reclaimer: &'a mut Reclaimer,
+        later: &'a mut Deferred,
+    ) -> Self {
+        let Reclaimer {
             retired,
             pool,
+            made,
+            young,
+        } = reclaimer;
+        debug_assert!(made.get_mut().is_empty() && young.is_empty());
+        Txn {
+            version,
+            retired_before: retired.len(),
+            retired,
+            pool,
+            made,
+            young,
+            later,
             touched: false,
             teardown: false,
+            done: false,
+            _thread: PhantomData,
         }
     }
 
@@ -128,11 +167,10 @@ impl<'a> Txn<'a> {
     ///
     /// No graph version exists any more, so no reader can reach any node
     /// ("Reclamation", step 7), and nothing builds a version after it.
-    pub(super) unsafe fn teardown(reclaimer: &'a mut Reclaimer) -> Self {
-        Txn {
-            teardown: true,
-            ..Txn::new(Version::MAX, reclaimer)
-        }
+    pub(super) unsafe fn teardown(reclaimer: &'a mut Reclaimer, later: &'a mut Deferred) -> Self {
+        let mut txn = Txn::new(Version::MAX, reclaimer, later);
+        txn.teardown = true;
+        txn
     }
 
     /// What nodes made in this transaction are born with.
@@ -141,6 +179,7 @@ impl<'a> Txn<'a> {
         Born {
             version: self.version,
             pool: self.pool,
+            made: self.made,
         }
     }
 
@@ -150,38 +189,82 @@ impl<'a> Txn<'a> {
         self.touched
     }
 
-    /// Gives up `node`, which the caller has just unlinked: freed now if
-    /// this transaction made it, retired with its visibility interval
-    /// otherwise.
+    /// Keeps a host value the write made until the writer lock is released,
+    /// so that its last drop never runs under the lock (if the write
+    /// unwinds, its copy in a node this transaction made is freed, and this
+    /// one is the last).
+    pub(crate) fn keep_until_unlocked(&mut self, value: super::HostValue) {
+        self.later.push(value);
+    }
+
+    /// Ends the transaction: what it built becomes the next version. Frees
+    /// the nodes it made and gave up again.
+    pub(super) fn commit(mut self) {
+        for node in self.young.drain(..) {
+            // SAFETY: made by this transaction, so never published ("Reclamation",
+            // step 6), and given up once (`discard`): unlinked from the version
+            // being built, which is the only one that could link it.
+            unsafe { node.free(self.pool, self.later) };
+        }
+        self.made.borrow_mut().clear();
+        self.done = true;
+    }
+
+    /// Gives up `node`: freed when the transaction commits if this
+    /// transaction made it, retired with its visibility interval otherwise
+    /// (so nothing given up is freed while the transaction runs).
     ///
     /// # Safety
     ///
-    /// `node` was unlinked from the version this transaction builds (no
-    /// node of it links to `node` any more), it is given up once, it came
-    /// from this writer, and `counted` is its kind. (Freeing a node still
-    /// linked, or giving one up twice, would free memory readers can reach.)
-    pub(super) unsafe fn discard<K: Send + Sync, V: Send + Sync>(
+    /// By the time the transaction commits, the version it builds no longer
+    /// links `node` (a link the caller is about to overwrite, as a B+tree
+    /// parent's slot is after its child was copied, is fine); `node` is
+    /// given up once, it came from this writer, and `counted` is its kind.
+    /// (Giving up a node the new version still links, or giving one up
+    /// twice, would free memory readers can reach.)
+    pub(super) unsafe fn discard<K: Copy + Send + Sync, V: Share + Send + Sync>(
         &mut self,
         node: Node<K, V>,
         counted: bool,
     ) {
         self.touched = true;
-        let born = node.header().born;
-        if born == self.version || self.teardown {
-            // SAFETY: born in this transaction, so never published (store
-            // docs, "Reclamation", step 6), or given up in a teardown, when
-            // no version exists (step 7); unlinked from the only parent it
+        let born = node.header().born();
+        if self.teardown {
+            // SAFETY: given up in a teardown, when no version exists
+            // ("Reclamation", step 7); unlinked from the only parent it
             // had (the caller's contract); allocated from this pool.
-            unsafe { node.free(counted, self.pool) };
+            unsafe { node.free(counted, self.pool, self.later) };
+        } else if born == self.version {
+            // Made here: on `made` already; freed when the transaction ends
+            // (by `commit`, or with every node it made if it is abandoned).
+            self.young.push(node.made(counted));
         } else {
             debug_assert!(born < self.version);
             self.retired.push(Retired {
-                ptr: node.as_raw(),
-                counted,
-                free: free_erased::<K, V>,
+                node: node.made(counted),
                 born,
                 died: self.version,
             });
+        }
+    }
+}
+
+impl Drop for Txn<'_> {
+    /// Abandons an uncommitted transaction (see [`Txn`]).
+    fn drop(&mut self) {
+        if self.done || self.teardown {
+            return;
+        }
+        // The nodes it replaced are still linked by the published version.
+        self.retired.truncate(self.retired_before);
+        self.young.clear();
+        let made = std::mem::take(&mut *self.made.borrow_mut());
+        for node in made {
+            // SAFETY: made by this transaction, so never published: no
+            // reader reaches it ("Reclamation", step 6); `made` lists each
+            // node once, and nothing else frees it (`young` was cleared
+            // unfreed); from this pool.
+            unsafe { node.free(self.pool, self.later) };
         }
     }
 }
@@ -197,7 +280,7 @@ where
     K: Copy + Send + Sync,
     V: Share + Send + Sync,
 {
-    if node.header().born != txn.version {
+    if node.header().born() != txn.version {
         let old = *node;
         let h = old.header();
         let (children, entries) = old.parts(counted);
@@ -209,25 +292,32 @@ where
             children.iter().copied(),
             entries.iter().map(share_entry),
         );
-        // SAFETY: `old` was the node in this slot; its copy replaced it just
-        // above, so the version being built no longer links to it (it had
-        // one parent, "Ownership"), and it is given up once, here.
+        // SAFETY: as in `replace`: `*node` (or, at a B+tree call site, the
+        // parent slot the caller writes it back to before the commit) was
+        // the one link to `old`, and its copy has just taken that place; it
+        // is given up once, here.
         unsafe { txn.discard(old, counted) };
     }
-    // SAFETY: `node` was born in this transaction, so it is unpublished and
-    // reachable only through `node`, which we borrow exclusively.
+    // SAFETY: `node` was born in this transaction, so no reader reaches it
+    // (unpublished), and the writer holds no other reference into it while
+    // the parts are borrowed through `node` (a parent's slot may hold the
+    // same pointer, which is not a reference).
     unsafe { node.parts_mut(counted) }
 }
 
 /// Replaces `*node` with `new` and gives up the old node.
-pub(super) fn replace<K: Send + Sync, V: Send + Sync>(
+pub(super) fn replace<K: Copy + Send + Sync, V: Share + Send + Sync>(
     node: &mut Node<K, V>,
     new: Node<K, V>,
     counted: bool,
     txn: &mut Txn<'_>,
 ) {
     let old = std::mem::replace(node, new);
-    // SAFETY: `old` was the node in this slot, its only parent link
-    // ("Ownership"); `new` replaced it, and it is given up once, here.
+    // SAFETY: `*node` is the version's one link to `old` ("Ownership"),
+    // or, at the B+tree's call sites, a copy of that link which the caller
+    // writes into the parent's slot (`set_child`, `splice`) before the
+    // transaction commits; either way the version being built links `new`
+    // instead of `old` by then, which is what `discard` asks. `old` is
+    // given up once, here.
     unsafe { txn.discard(old, counted) };
 }

@@ -45,7 +45,11 @@ pub(crate) enum SortedSet<K: Copy + Ord, const INLINE: usize> {
     Tree(OrdTree<K>),
 }
 
-impl<K: Copy + Ord + Send + Sync, const INLINE: usize> Share for SortedSet<K, INLINE> {
+// SAFETY: a set points to the nodes of its tree, if any: `share` copies the
+// tree's root once (`OrdTree::share`), `release` gives every node of it up
+// once (`discard_all`) and leaves the set empty; `K` is `Copy` (no host
+// destructor), and comparing keys happens in neither.
+unsafe impl<K: Copy + Ord + Send + Sync, const INLINE: usize> Share for SortedSet<K, INLINE> {
     /// A copy sharing a tree's nodes (which the copy does not own; see the
     /// module docs).
     fn share(&self, _: &ShareToken) -> Self {

@@ -3,10 +3,11 @@
 //! reclaims the rest.
 
 use super::reclaim::Reclaimer;
-use super::{OrdTree, Share, ShareToken, Trie, Txn, Version};
+use super::{Deferred, OrdTree, Share, ShareToken, Trie, Txn, Version};
 
 // The value types the trie's unit tests store.
-impl Share for u64 {
+// SAFETY: points to no node and has no destructor.
+unsafe impl Share for u64 {
     fn share(&self, _: &ShareToken) -> Self {
         *self
     }
@@ -14,7 +15,8 @@ impl Share for u64 {
     fn release(&mut self, _: &mut Txn<'_>) {}
 }
 
-impl Share for &'static str {
+// SAFETY: points to no node and has no destructor.
+unsafe impl Share for &'static str {
     fn share(&self, _: &ShareToken) -> Self {
         self
     }
@@ -79,28 +81,34 @@ impl<L: Latest> TestWriter<L> {
     }
 
     /// Runs `f` as one transaction, on a copy of the latest version, and
-    /// publishes the result.
+    /// publishes the result. If `f` panics, the transaction is abandoned
+    /// and the latest version stays (as `Versions::write` does).
     pub(super) fn write<R>(&mut self, f: impl FnOnce(&mut L, &mut Txn<'_>) -> R) -> R {
-        self.version += 1;
+        let mut later = Deferred::new();
+        let version = self.version + 1;
         let mut next = self.latest.share();
-        let mut txn = Txn::new(self.version, &mut self.reclaimer);
+        let mut txn = Txn::new(version, &mut self.reclaimer, &mut later);
         let r = f(&mut next, &mut txn);
+        txn.commit();
+        self.version = version;
         self.latest = next;
         r
     }
 
     /// Frees every retired node that no version in `held` can see.
     pub(super) fn collect(&mut self, held: &[Version]) {
+        let mut later = Deferred::new();
         // SAFETY: tests pass every version they still read.
-        unsafe { self.reclaimer.collect(held.iter().copied()) }
+        unsafe { self.reclaimer.collect(held.iter().copied(), &mut later) }
     }
 }
 
 impl<L: Latest> Drop for TestWriter<L> {
     fn drop(&mut self) {
+        let mut later = Deferred::new();
         // SAFETY: tests drop the writer after their last read, and write
         // nothing after.
-        let mut txn = unsafe { Txn::teardown(&mut self.reclaimer) };
+        let mut txn = unsafe { Txn::teardown(&mut self.reclaimer, &mut later) };
         self.latest.release_all(&mut txn);
     }
 }

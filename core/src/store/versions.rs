@@ -14,7 +14,7 @@
 #[cfg(not(loom))]
 use super::hazard;
 use super::reclaim::{Reclaimer, Txn};
-use super::{NodeCount, Share, ShareToken, Version};
+use super::{Deferred, NodeCount, Share, ShareToken, Version};
 use crate::sync::{Arc, ArcSwap, AtomicPtr, Cached, Guard, Mutex, Ordering};
 use std::ptr::NonNull;
 
@@ -113,8 +113,8 @@ struct Owner<G: Publish> {
 impl<G: Publish> Writer<G> {
     /// Takes `replaced` (version `number`), just swapped out of the cell,
     /// drops every retired version no reader holds, and frees the nodes
-    /// none of the rest can see.
-    fn retire(&mut self, number: Version, replaced: Arc<G>) {
+    /// none of the rest can see (their host values go to `later`).
+    fn retire(&mut self, number: Version, replaced: Arc<G>, later: &mut Deferred) {
         self.retired.push((number, replaced));
         // Strong count 1 and no hazard slot: only this list holds the
         // version. The cell and its mirror no longer do (both were
@@ -132,17 +132,19 @@ impl<G: Publish> Writer<G> {
         // which no retired node is visible) and those still in `retired`,
         // all of which `held` lists, each with the number the store gave it
         // when it published it ("Reclamation", step 5).
-        unsafe { self.reclaimer.collect(held) }
+        unsafe { self.reclaimer.collect(held, later) }
     }
 }
 
 impl<G: Publish> Drop for Owner<G> {
     fn drop(&mut self) {
+        // Declared before the lock: the host values go after it is released.
+        let mut later = Deferred::new();
         let w = &mut *self.writer.lock();
         // SAFETY: the owner goes only when no version exists (each holds a
         // `Keep`), so no reader can reach any node ("Reclamation", step 7),
         // and no write follows.
-        let mut txn = unsafe { Txn::teardown(&mut w.reclaimer) };
+        let mut txn = unsafe { Txn::teardown(&mut w.reclaimer, &mut later) };
         // Frees the latest version's nodes at once; the replaced ones go in
         // the reclaimer's own drop, right after.
         w.latest.release(&mut txn);
@@ -269,35 +271,95 @@ impl<G: Publish> Versions<G> {
     /// did either, the copy is published as the next version, the version
     /// it replaced is retired and unreachable nodes are freed; then `after`
     /// runs on the new version, still under the mutex (so in publish order).
+    ///
+    /// # Host code
+    ///
+    /// `edit` and `after` may run host code (the keys' `Hash`/`Eq`/`Ord`, a
+    /// state's `Default`, a closure). If `edit` panics, the unwind drops
+    /// the transaction uncommitted, which frees every node it made and
+    /// un-retires every node it replaced (`Txn`): nothing is published and
+    /// the latest version, its number and the retired lists are as before.
+    /// Host values the write gave up (freed nodes' values, values the edit
+    /// kept with `Txn::keep_until_unlocked`) are dropped on this thread
+    /// after the mutex is released, in the normal case and in the unwind
+    /// alike. A write started on a thread that is already inside a write
+    /// (host code under the mutex calling a writing method) panics instead
+    /// of waiting for itself; that panic unwinds the outer write too.
     pub(crate) fn write<O>(
         &self,
         edit: impl FnOnce(&mut G::Roots, &mut Txn<'_>, &mut G::Extra) -> (bool, O),
         after: impl FnOnce(&G, &mut G::Extra, &O),
     ) -> O {
-        let mut guard = self.owner.writer.lock();
-        let w = &mut *guard;
-        let version = w.version + 1;
-        let mut next = w.latest.share(&ShareToken(()));
-        let mut txn = Txn::new(version, &mut w.reclaimer);
-        let (changed, out) = edit(&mut next, &mut txn, &mut w.extra);
-        let touched = txn.touched();
-        debug_assert!(
-            changed || !touched,
-            "a write that changed nothing copied nodes"
-        );
-        if changed || touched {
-            let replaced = w.version;
-            w.version = version;
-            w.latest = next.share(&ShareToken(()));
-            let graph = wrap(&self.owner, next, version);
-            let old = self.cell.swap(Arc::clone(&graph));
-            // Release: a reader whose pin reads this address sees the
-            // version's contents (H1). `retire` fences before its scan (H2).
-            self.mirror.0.store(address(&graph), Ordering::Release);
-            w.retire(replaced, old);
-            after(&graph, &mut w.extra, &out);
-        }
+        // Drop order is the design: `later` is declared first, so it is
+        // dropped last, after the mutex guard and the writing mark (both
+        // inside the block), in the unwind as in the normal case.
+        let mut later = Deferred::new();
+        let out = {
+            let _writing = Writing::enter();
+            let mut guard = self.owner.writer.lock();
+            let w = &mut *guard;
+            let version = w.version + 1;
+            let mut next = w.latest.share(&ShareToken(()));
+            let mut txn = Txn::new(version, &mut w.reclaimer, &mut later);
+            let (changed, out) = edit(&mut next, &mut txn, &mut w.extra);
+            let touched = txn.touched();
+            debug_assert!(
+                changed || !touched,
+                "a write that changed nothing copied nodes"
+            );
+            txn.commit();
+            if changed || touched {
+                let replaced = w.version;
+                w.version = version;
+                w.latest = next.share(&ShareToken(()));
+                let graph = wrap(&self.owner, next, version);
+                let old = self.cell.swap(Arc::clone(&graph));
+                // Release: a reader whose pin reads this address sees the
+                // version's contents (H1). `retire` fences before its scan (H2).
+                self.mirror.0.store(address(&graph), Ordering::Release);
+                w.retire(replaced, old, &mut later);
+                after(&graph, &mut w.extra, &out);
+            }
+            out
+        };
+        drop(later);
         out
+    }
+}
+
+/// Marks the calling thread as inside a write for as long as it lives, so
+/// that a nested write (host code run under the writer mutex calling a
+/// writing method of any engine) panics instead of deadlocking or
+/// interleaving two transactions on one thread.
+struct Writing(());
+
+#[cfg(not(loom))]
+thread_local! {
+    static WRITING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl Writing {
+    #[inline]
+    fn enter() -> Self {
+        #[cfg(not(loom))]
+        {
+            let nested = WRITING.try_with(|w| w.replace(true)).unwrap_or(false);
+            assert!(
+                !nested,
+                "a writing method of a switchboard engine was called from host code \
+                 running inside a write (a key's Hash/Eq/Ord, a state's Default, a \
+                 closure): it would wait for itself"
+            );
+        }
+        Writing(())
+    }
+}
+
+impl Drop for Writing {
+    #[inline]
+    fn drop(&mut self) {
+        #[cfg(not(loom))]
+        let _ = WRITING.try_with(|w| w.set(false));
     }
 }
 

@@ -80,7 +80,7 @@ pub(crate) struct WatchModel {
 }
 
 /// The reference: plain ordered maps.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Model {
     /// Live connections and their caps.
     pub(crate) conns: BTreeMap<u64, u64>,
@@ -103,6 +103,12 @@ pub(crate) struct Model {
 }
 
 impl Model {
+    /// The data the next `ConnectWith` gives its connection.
+    #[allow(dead_code)] // used by `host_code.rs`, not by `model.rs`
+    pub(crate) fn next_tag(&self) -> Tag {
+        Tag(self.tags + 1)
+    }
+
     pub(crate) fn subscribers(&self, t: u64) -> Vec<u64> {
         self.subs
             .get(&t)

@@ -61,7 +61,7 @@ fn check_node<K: Copy + Ord>(
         return Ok(entries[0].0);
     }
     for (child, &(min, ())) in children.iter().zip(entries) {
-        if child.header().born > h.born {
+        if child.header().born() > h.born() {
             return Err("ordset child node newer than its parent".into());
         }
         if check_node(child, level - 1, false, prev, count)? != min {

@@ -129,7 +129,11 @@ impl<K, V> Trie<K, V> {
     }
 }
 
-impl<K: Copy + Send + Sync, V: Share + Send + Sync> Share for Trie<K, V> {
+// SAFETY: a trie points to its nodes and, through its values, to theirs:
+// `share` copies the root pointer once, `release` gives every node up once
+// (a node has one parent) after releasing a copy of each value (`V`'s own
+// contract), and leaves the trie empty; no key is hashed or compared.
+unsafe impl<K: Copy + Send + Sync, V: Share + Send + Sync> Share for Trie<K, V> {
     /// A copy sharing every node: the base of a transaction, or the trie of
     /// a published graph.
     fn share(&self, _: &ShareToken) -> Self {
@@ -218,20 +222,27 @@ impl<K: Copy + Eq + Hash, V> Trie<K, V> {
                 // A branch, not a data dependency: where it is predicted
                 // (the top levels of a big trie are full), the child's load
                 // need not wait for the header's.
-                node = node.child(slot(hash, shift));
+                // SAFETY: a full node has 32 children; a slot is below 32.
+                node = unsafe { node.child(slot(hash, shift)) };
                 shift += BITS;
                 continue;
             }
             let bit = bit_for(hash, shift);
             if h.datamap & bit != 0 {
                 let children = h.nodemap.count_ones() as usize;
-                let (k, v) = node.entry(children, index_of(h.datamap, bit));
+                // SAFETY: below the collision depth a node is not counted
+                // (the trie's invariants); it has `children` children, and
+                // `bit` is set in `datamap`, so the index is below its
+                // entry count.
+                let (k, v) = unsafe { node.entry(children, index_of(h.datamap, bit)) };
                 return (k == key).then_some(v);
             }
             if h.nodemap & bit == 0 {
                 return None;
             }
-            node = node.child(index_of(h.nodemap, bit));
+            // SAFETY: `bit` is set in `nodemap`, so the index is below the
+            // child count.
+            node = unsafe { node.child(index_of(h.nodemap, bit)) };
             shift += BITS;
         }
     }
@@ -424,7 +435,7 @@ fn check_node<K: Copy + Eq + Hash, V>(
     for child in children {
         let chunk = u64::from(bits.trailing_zeros());
         bits &= bits - 1;
-        if child.header().born > h.born {
+        if child.header().born() > h.born() {
             // A child newer than its parent: the parent was written after
             // it was published.
             return Err("child node newer than its parent".into());

@@ -5,13 +5,19 @@
 
 use super::{bit_for, index_of, is_collision, BITS};
 use crate::hash::hash_of;
+use crate::store::node::Born;
 use crate::store::node::Node;
-use crate::store::reclaim::{make_mut, replace, Born, Txn};
+use crate::store::reclaim::{make_mut, replace, Txn};
 use crate::store::{share_entry, Share, ShareToken};
 use std::hash::Hash;
 
 /// A subtree holding two distinct keys whose hashes agree below `shift`.
-fn pair<K, V>(a: (K, V, u64), b: (K, V, u64), shift: u32, version: Born<'_>) -> Node<K, V> {
+fn pair<K: Copy, V: Share>(
+    a: (K, V, u64),
+    b: (K, V, u64),
+    shift: u32,
+    version: Born<'_>,
+) -> Node<K, V> {
     if is_collision(shift) {
         return Node::alloc(
             2,

@@ -1,0 +1,831 @@
+//! Guarantee 13: host code cannot break the engine.
+//!
+//! The harness (`panics_anywhere_change_nothing`) drives random operation
+//! sequences against the reference model of `model.rs` with host types
+//! whose `Hash`, `Eq`, `Ord`, `Clone`, `Default` and `Drop` panic at the
+//! N-th call (N drawn by proptest, counted over every host call the
+//! operation makes). After every caught panic: the panic came from host
+//! code; if it came before the write was published, the engine is exactly
+//! as before the call (the same version, graph, counts, watch versions),
+//! and if it came from a destructor, the write is complete and published
+//! (destructors run only after the writer lock, on the caller's thread).
+//! After every operation the snapshot validates, the change feed replays
+//! to the model's graph with no gap, and at the end of each case nothing
+//! is leaked or dropped twice: every state and data value made was dropped
+//! exactly once, and every trie node came back to the pool.
+//!
+//! The other tests are the three programs that broke the engine before
+//! (a panicking `Hash`, a panicking state destructor during reclamation,
+//! a state destructor that calls `connect`), destructors that call every
+//! writing method, a panicking command destructor, a nested write from
+//! host code, and a panicking read visitor.
+// Tests use std primitives freely; the shim rule is for the library.
+#![allow(clippy::disallowed_types)]
+
+#[path = "model/reference.rs"]
+#[allow(dead_code)] // `model.rs` uses the rest
+mod reference;
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Weak};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use reference::{Model, Op, Pick, Ret, Tag};
+use switchboard_core::{Caps, Change, ChangeFeed, Engine, SubscriberWatch};
+
+/// Where the fuse may blow: each kind of host call the engine makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Site {
+    Hash,
+    Eq,
+    Ord,
+    Clone,
+    Default,
+    Init,
+    Drop,
+}
+
+/// The payload of every planted panic.
+#[derive(Debug)]
+struct HostPanic(Site);
+
+thread_local! {
+    /// Host calls left before the planted panic (0: disarmed).
+    static LEFT: Cell<u64> = const { Cell::new(0) };
+    /// Count only the calls at this site (`None`: every call).
+    static ONLY: Cell<Option<Site>> = const { Cell::new(None) };
+    static FIRED: Cell<Option<Site>> = const { Cell::new(None) };
+    /// How often each site blew, over the harness's cases.
+    static BLOWN: Cell<[u32; 7]> = const { Cell::new([0; 7]) };
+    /// States and data values made and dropped on this thread.
+    static MADE: Cell<u64> = const { Cell::new(0) };
+    static DROPPED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Panics at the `n`-th host call from now on.
+fn arm(n: u64) {
+    LEFT.set(n);
+    ONLY.set(None);
+    FIRED.set(None);
+}
+
+/// Panics at the `n`-th host call at `site` from now on.
+fn arm_at(site: Site, n: u64) {
+    arm(n);
+    ONLY.set(Some(site));
+}
+
+/// Disarms the fuse; which site blew, if one did.
+fn disarm() -> Option<Site> {
+    LEFT.set(0);
+    FIRED.take()
+}
+
+/// One host call at `site`: panics if it is the armed one. (Not while
+/// unwinding: a destructor that panics then aborts the process, in std's
+/// collections as here.)
+fn tick(site: Site) {
+    let left = LEFT.get();
+    if left == 0 || std::thread::panicking() || ONLY.get().is_some_and(|s| s != site) {
+        return;
+    }
+    LEFT.set(left - 1);
+    if left == 1 {
+        FIRED.set(Some(site));
+        let mut blown = BLOWN.get();
+        blown[site as usize] += 1;
+        BLOWN.set(blown);
+        // `resume_unwind`: a panic without the panic hook's report.
+        resume_unwind(Box::new(HostPanic(site)));
+    }
+}
+
+/// Thread and connection ids. Seven hashes for ten ids: some keys share
+/// their whole hash, so writes reach the trie's collision nodes too.
+#[derive(Clone, Copy, Debug)]
+struct K(u64);
+
+impl Hash for K {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        tick(Site::Hash);
+        (self.0 % 7).hash(h);
+    }
+}
+
+impl PartialEq for K {
+    fn eq(&self, other: &Self) -> bool {
+        tick(Site::Eq);
+        self.0 == other.0
+    }
+}
+
+impl Eq for K {}
+
+impl PartialOrd for K {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for K {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        tick(Site::Ord);
+        self.0.cmp(&other.0)
+    }
+}
+
+/// A host value that counts itself: made, dropped.
+fn made() {
+    MADE.set(MADE.get() + 1);
+}
+
+/// A thread's state.
+#[derive(Debug)]
+struct State(());
+
+impl Default for State {
+    fn default() -> Self {
+        tick(Site::Default);
+        made();
+        State(())
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        DROPPED.set(DROPPED.get() + 1);
+        tick(Site::Drop);
+    }
+}
+
+/// A connection's data: the model's tag.
+#[derive(Debug)]
+struct Data(u64);
+
+impl Data {
+    fn new(tag: Tag) -> Self {
+        made();
+        Data(tag.0)
+    }
+}
+
+impl Default for Data {
+    fn default() -> Self {
+        tick(Site::Default);
+        Data::new(Tag::default())
+    }
+}
+
+impl Clone for Data {
+    fn clone(&self) -> Self {
+        tick(Site::Clone);
+        Data::new(Tag(self.0))
+    }
+}
+
+impl Drop for Data {
+    fn drop(&mut self) {
+        DROPPED.set(DROPPED.get() + 1);
+        tick(Site::Drop);
+    }
+}
+
+type E = Engine<K, K, State, (), Data>;
+
+const THREADS: u64 = 10;
+const CONNS: u64 = 6;
+const CAPS: u64 = 3;
+
+/// An operation of the harness: one of the model's, or a call the model
+/// reads as one of its own.
+#[derive(Clone, Copy, Debug)]
+enum HOp {
+    Model(Op),
+    /// `thread_with(t, init)`: the model's `Thread(t)`; `init` may panic.
+    ThreadWith(u64),
+    /// `data(c)`, a read: it clones the data (host `Clone`).
+    Data(u64),
+    /// `for_each_subscriber_data(t, ..)`, a read whose visitor may panic.
+    Fanout(u64),
+}
+
+fn pick() -> impl Strategy<Value = Pick> {
+    prop_oneof![Just(Pick::Current), Just(Pick::Ended), Just(Pick::Unused)]
+}
+
+fn op() -> impl Strategy<Value = HOp> {
+    let t = 0..THREADS;
+    let c = 0..CONNS;
+    prop_oneof![
+        2 => (c.clone(), 0..CAPS).prop_map(|(c, k)| HOp::Model(Op::Connect(c, k))),
+        2 => (c.clone(), 0..CAPS).prop_map(|(c, k)| HOp::Model(Op::ConnectWith(c, k))),
+        1 => c.clone().prop_map(|c| HOp::Model(Op::Disconnect(c))),
+        1 => (c.clone(), pick()).prop_map(|(c, p)| HOp::Model(Op::DisconnectIf(c, p))),
+        6 => (t.clone(), c.clone()).prop_map(|(t, c)| HOp::Model(Op::Subscribe(t, c))),
+        2 => (t.clone(), c.clone(), pick())
+            .prop_map(|(t, c, p)| HOp::Model(Op::SubscribeIf(t, c, p))),
+        3 => (t.clone(), c.clone()).prop_map(|(t, c)| HOp::Model(Op::Unsubscribe(t, c))),
+        1 => (t.clone(), c.clone(), pick())
+            .prop_map(|(t, c, p)| HOp::Model(Op::UnsubscribeIf(t, c, p))),
+        1 => t.clone().prop_map(|t| HOp::Model(Op::Thread(t))),
+        1 => t.clone().prop_map(HOp::ThreadWith),
+        1 => t.clone().prop_map(|t| HOp::Model(Op::RemoveThread(t))),
+        1 => t.clone().prop_map(|t| HOp::Model(Op::RemoveThreadIfIdle(t))),
+        1 => c.clone().prop_map(HOp::Data),
+        1 => t.prop_map(HOp::Fanout),
+    ]
+}
+
+/// Each op with the fuse armed at its N-th host call, or not armed.
+fn ops() -> impl Strategy<Value = Vec<(HOp, Option<u64>)>> {
+    prop::collection::vec((op(), prop::option::weighted(0.6, 1..12u64)), 1..50)
+}
+
+/// The graph as the change feed tells it.
+#[derive(Default)]
+struct Replica {
+    conns: BTreeMap<u64, u64>,
+    threads: BTreeSet<u64>,
+    subs: BTreeMap<u64, BTreeSet<u64>>,
+    version: u64,
+}
+
+impl Replica {
+    fn follow(&mut self, feed: &mut ChangeFeed<K, K>) -> Result<(), TestCaseError> {
+        while let Some(batch) = feed
+            .try_next()
+            .map_err(|e| TestCaseError::fail(format!("feed: {e}")))?
+        {
+            prop_assert_eq!(batch.version, self.version + 1, "a gap in the feed");
+            self.version = batch.version;
+            for change in batch.changes {
+                match change {
+                    Change::Connected { c, caps } => {
+                        self.conns.insert(c.0, caps.0);
+                    }
+                    Change::Disconnected { c } => {
+                        self.conns.remove(&c.0);
+                    }
+                    Change::Subscribed { t, c } => {
+                        self.subs.entry(t.0).or_default().insert(c.0);
+                    }
+                    Change::Unsubscribed { t, c } => {
+                        let set = self.subs.get_mut(&t.0).expect("subscribed before");
+                        set.remove(&c.0);
+                        if set.is_empty() {
+                            self.subs.remove(&t.0);
+                        }
+                    }
+                    Change::ThreadAdded { t } => {
+                        self.threads.insert(t.0);
+                    }
+                    Change::ThreadRemoved { t } => {
+                        self.threads.remove(&t.0);
+                    }
+                    Change::Occupied { .. } | Change::Vacated { .. } => {}
+                    other => return Err(TestCaseError::fail(format!("unknown {other:?}"))),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Harness {
+    engine: Arc<E>,
+    model: Model,
+    feed: ChangeFeed<K, K>,
+    replica: Replica,
+    /// One watch per live thread, as `model.rs` keeps them.
+    watches: BTreeMap<u64, SubscriberWatch>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let engine = Arc::new(E::new());
+        let feed = engine.changes();
+        Harness {
+            engine,
+            model: Model::default(),
+            feed,
+            replica: Replica::default(),
+            watches: BTreeMap::new(),
+        }
+    }
+
+    /// Runs `op` on the engine (the fuse may be armed).
+    fn run(&self, op: HOp) -> Ret {
+        let e = &self.engine;
+        match op {
+            HOp::ThreadWith(t) => {
+                e.thread_with(K(t), || {
+                    tick(Site::Init);
+                    State::default()
+                });
+                Ret::Entry
+            }
+            HOp::Data(c) => Ret::Bool(e.data(K(c)).is_some()),
+            HOp::Fanout(t) => {
+                let mut n = 0;
+                e.for_each_subscriber_data(K(t), |_, d| {
+                    n += 1;
+                    let _ = d.clone();
+                });
+                Ret::Threads(vec![n])
+            }
+            HOp::Model(op) => match op {
+                Op::Connect(c, caps) => Ret::Bool(e.connect(K(c), Caps(caps))),
+                Op::ConnectWith(c, caps) => {
+                    let data = Data::new(self.model.next_tag());
+                    e.connect_with(K(c), Caps(caps), data);
+                    Ret::Incarnation(0)
+                }
+                Op::Disconnect(c) => Ret::Threads(ids(e.disconnect(K(c)))),
+                Op::DisconnectIf(c, Pick::Exact(n)) => {
+                    Ret::Ended(e.disconnect_if(K(c), n).map(ids))
+                }
+                Op::Subscribe(t, c) => Ret::Subscribed(e.subscribe(K(t), K(c)).map(drop)),
+                Op::SubscribeIf(t, c, Pick::Exact(n)) => {
+                    Ret::Subscribed(e.subscribe_if(K(t), K(c), n).map(drop))
+                }
+                Op::Unsubscribe(t, c) => Ret::Bool(e.unsubscribe(K(t), K(c))),
+                Op::UnsubscribeIf(t, c, Pick::Exact(n)) => {
+                    Ret::Bool(e.unsubscribe_if(K(t), K(c), n))
+                }
+                Op::Thread(t) => {
+                    e.thread(K(t));
+                    Ret::Entry
+                }
+                Op::RemoveThread(t) => Ret::Bool(e.remove_thread(K(t))),
+                Op::RemoveThreadIfIdle(t) => Ret::Bool(e.remove_thread_if_idle(K(t))),
+                other => unreachable!("not generated: {other:?}"),
+            },
+        }
+    }
+
+    /// Applies `op` with the fuse at `fuse`, to the engine and (as far as
+    /// it took effect) to the model, and checks the result.
+    fn step(&mut self, op: HOp, fuse: Option<u64>) -> Result<(), TestCaseError> {
+        let op = match op {
+            HOp::Model(op) => HOp::Model(self.model.resolve(op)),
+            op => op,
+        };
+        arm(fuse.unwrap_or(0));
+        let got = catch_unwind(AssertUnwindSafe(|| self.run(op)));
+        let fired = disarm();
+        let model_op = match op {
+            HOp::Model(op) => Some(op),
+            HOp::ThreadWith(t) => Some(Op::Thread(t)),
+            HOp::Data(_) | HOp::Fanout(_) => None,
+        };
+        match got {
+            Ok(ret) => {
+                prop_assert_eq!(fired, None);
+                if let Some(op) = model_op {
+                    let expected = self.model.apply(op);
+                    let ret = match ret {
+                        Ret::Incarnation(_) => Ret::Incarnation(0),
+                        ret => ret,
+                    };
+                    prop_assert_eq!(ret, expected, "{:?}", op);
+                    self.record_incarnation(op)?;
+                }
+            }
+            Err(payload) => {
+                let Some(HostPanic(site)) = payload.downcast_ref::<HostPanic>() else {
+                    // Not a planted panic: the engine's own (an assertion).
+                    resume_unwind(payload);
+                };
+                prop_assert_eq!(fired, Some(*site));
+                if *site == Site::Drop {
+                    // A destructor runs only after the write is published:
+                    // the call took effect.
+                    if let Some(op) = model_op {
+                        self.model.apply(op);
+                        self.record_incarnation(op)?;
+                    }
+                }
+                // Any other site: the call had no effect (checked below).
+            }
+        }
+        self.check()
+    }
+
+    /// Records the incarnation a new session got, as `model.rs` does.
+    fn record_incarnation(&mut self, op: Op) -> Result<(), TestCaseError> {
+        let c = match op {
+            Op::Connect(c, _) | Op::ConnectWith(c, _) => c,
+            _ => return Ok(()),
+        };
+        let Some(session) = self.model.sessions.get_mut(&c) else {
+            return Ok(());
+        };
+        if session.incarnation != 0 && !matches!(op, Op::ConnectWith(..)) {
+            return Ok(());
+        }
+        let number = self.engine.incarnation(K(c)).unwrap_or(0);
+        prop_assert!(
+            number > self.model.max_incarnation,
+            "{:?} reused a number",
+            op
+        );
+        session.incarnation = number;
+        self.model.max_incarnation = number;
+        Ok(())
+    }
+
+    /// Compares everything observable with the model (fuse disarmed).
+    fn check(&mut self) -> Result<(), TestCaseError> {
+        let (e, m) = (&self.engine, &self.model);
+        let snap = e.snapshot();
+        if let Err(v) = snap.validate() {
+            return Err(TestCaseError::fail(format!("validate: {v}")));
+        }
+        prop_assert_eq!(e.version(), m.version, "version");
+        for c in 0..CONNS {
+            prop_assert_eq!(e.caps(K(c)).map(|k| k.0), m.conns.get(&c).copied());
+            prop_assert_eq!(
+                ids(e.threads_of(K(c))),
+                m.threads_of(c),
+                "threads_of({})",
+                c
+            );
+            let data = e.data(K(c)).map(|d| d.0);
+            prop_assert_eq!(data, m.sessions.get(&c).map(|s| s.data.0), "data({})", c);
+            let incarnation = m.sessions.get(&c).map(|s| s.incarnation);
+            prop_assert_eq!(e.incarnation(K(c)), incarnation, "incarnation({})", c);
+        }
+        for t in 0..THREADS {
+            let subs: Vec<u64> = e.subscribers(K(t)).iter().map(|c| c.0).collect();
+            prop_assert_eq!(subs, m.subscribers(t), "subscribers({})", t);
+            prop_assert_eq!(e.get_thread(K(t)).is_some(), m.threads.contains_key(&t));
+        }
+        let stats = e.stats();
+        prop_assert_eq!(stats.connections, m.conns.len());
+        prop_assert_eq!(stats.threads, m.threads.len());
+        prop_assert_eq!(stats.subscribed_threads, m.subs.len());
+        prop_assert_eq!(
+            stats.subscriptions,
+            m.subs.values().map(|s| s.len()).sum::<usize>()
+        );
+        // Watches: one per live thread, each at the model's flip count.
+        self.watches.retain(|t, _| m.threads.contains_key(t));
+        for (&t, w) in &m.threads {
+            let watch = self
+                .watches
+                .entry(t)
+                .or_insert_with(|| e.watch_subscribers(K(t)).expect("live thread"));
+            prop_assert_eq!(watch.version(), w.version, "watch({}).version()", t);
+            prop_assert_eq!(watch.get(), m.subs.contains_key(&t), "watch({}).get()", t);
+        }
+        // The feed replays to the model's graph, with no gap.
+        self.replica.follow(&mut self.feed)?;
+        prop_assert_eq!(self.replica.version, m.version, "feed version");
+        prop_assert_eq!(&self.replica.conns, &m.conns, "feed: connections");
+        prop_assert_eq!(&self.replica.subs, &m.subs, "feed: subscriptions");
+        let threads: BTreeSet<u64> = m.threads.keys().copied().collect();
+        prop_assert_eq!(&self.replica.threads, &threads, "feed: threads");
+        Ok(())
+    }
+}
+
+fn ids(v: Vec<K>) -> Vec<u64> {
+    v.into_iter().map(|k| k.0).collect()
+}
+
+/// Cases of the harness (`HOST_CODE_CASES` overrides: CI's valgrind run
+/// uses a few).
+fn cases() -> u32 {
+    std::env::var("HOST_CODE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400)
+}
+
+#[test]
+fn panics_anywhere_change_nothing() {
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    BLOWN.set([0; 7]);
+    runner
+        .run(&ops(), |ops| {
+            MADE.set(0);
+            DROPPED.set(0);
+            let mut h = Harness::new();
+            let nodes = h.engine.node_probe();
+            for (op, fuse) in ops {
+                h.step(op, fuse)?;
+            }
+            // Everything removed, then everything dropped: nothing leaked,
+            // nothing dropped twice.
+            for c in 0..CONNS {
+                h.engine.disconnect(K(c));
+            }
+            for t in 0..THREADS {
+                h.engine.remove_thread(K(t));
+            }
+            drop(h);
+            prop_assert_eq!(nodes.live_nodes(), 0, "trie nodes leaked");
+            prop_assert_eq!(DROPPED.get(), MADE.get(), "host values made vs dropped");
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The harness reached every kind of host call.
+    let blown = BLOWN.get();
+    assert!(
+        blown.iter().all(|&n| n > 0),
+        "sites blown (Hash, Eq, Ord, Clone, Default, Init, Drop): {blown:?}"
+    );
+}
+
+// ---------------------------------------------------------------- the three programs
+
+/// A thread id whose `Hash` panics once, during one `subscribe`: the host
+/// catches it and goes on, and later writes find the engine intact (before:
+/// `free(): invalid pointer` a few writes later).
+#[test]
+fn a_panicking_hash_in_subscribe_changes_nothing() {
+    let engine = E::new();
+    for c in 0..CONNS {
+        engine.connect(K(c), Caps::NONE);
+    }
+    for t in 0..THREADS {
+        engine.subscribe(K(t), K(t % CONNS)).unwrap();
+    }
+    let mut panicked = 0;
+    for n in 1..40 {
+        let before = engine.version();
+        arm_at(Site::Hash, n);
+        let r = catch_unwind(AssertUnwindSafe(|| engine.subscribe(K(3), K(5))));
+        let fired = disarm();
+        if r.is_ok() {
+            assert_eq!(fired, None);
+            engine.unsubscribe(K(3), K(5));
+            continue;
+        }
+        panicked += 1;
+        assert_eq!(fired, Some(Site::Hash));
+        assert_eq!(engine.version(), before, "the panicking call published");
+        assert!(!engine.is_subscribed(K(3), K(5)));
+        engine.snapshot().validate().unwrap();
+    }
+    assert!(
+        panicked >= 4,
+        "the fuse reached the write ({panicked} panics)"
+    );
+    // Many more writes: the store is intact.
+    for round in 0..200 {
+        let (t, c) = (K(round % THREADS), K(round % CONNS));
+        engine.subscribe(t, c).unwrap();
+        engine.unsubscribe(t, c);
+    }
+    engine.snapshot().validate().unwrap();
+}
+
+/// A state whose destructor panics, dropped when a later write reclaims a
+/// removed thread held by a snapshot (before: the process aborted with heap
+/// corruption). The panic reaches the caller of that later write, once the
+/// write is published; the engine goes on.
+#[test]
+fn a_panicking_state_destructor_unwinds_after_the_write() {
+    MADE.set(0);
+    DROPPED.set(0);
+    let engine = E::new();
+    engine.connect(K(1), Caps::NONE);
+    engine.thread(K(7));
+    let held = engine.snapshot();
+    assert!(engine.remove_thread(K(7)));
+    drop(held);
+    let before = engine.version();
+    arm_at(Site::Drop, 1);
+    let r = catch_unwind(AssertUnwindSafe(|| engine.subscribe(K(8), K(1))));
+    let fired = disarm();
+    assert_eq!(
+        fired,
+        Some(Site::Drop),
+        "the removed entry's state was dropped here"
+    );
+    assert!(r.is_err(), "its panic reached this caller");
+    assert_eq!(
+        engine.version(),
+        before + 1,
+        "after the write was published"
+    );
+    assert!(engine.is_subscribed(K(8), K(1)));
+    engine.snapshot().validate().unwrap();
+    // The next writes work, and nothing was dropped twice.
+    assert!(engine.unsubscribe(K(8), K(1)));
+    engine.connect(K(2), Caps::NONE);
+    drop(engine);
+    assert_eq!(DROPPED.get(), MADE.get());
+}
+
+// ------------------------------------------------------- destructors that write
+
+thread_local! {
+    /// The engine a `Reentrant` value writes to when dropped.
+    static TARGET: std::cell::RefCell<Weak<RE>> = const { std::cell::RefCell::new(Weak::new()) };
+    /// What the next `Reentrant` drop does.
+    static ON_DROP: Cell<Option<Write>> = const { Cell::new(None) };
+}
+
+/// A write a destructor makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Write {
+    Connect,
+    ConnectWith,
+    Disconnect,
+    DisconnectIf,
+    Subscribe,
+    SubscribeIf,
+    Unsubscribe,
+    UnsubscribeIf,
+    Thread,
+    ThreadWith,
+    RemoveThread,
+    RemoveThreadIfIdle,
+}
+
+const WRITES: [Write; 12] = [
+    Write::Connect,
+    Write::ConnectWith,
+    Write::Disconnect,
+    Write::DisconnectIf,
+    Write::Subscribe,
+    Write::SubscribeIf,
+    Write::Unsubscribe,
+    Write::UnsubscribeIf,
+    Write::Thread,
+    Write::ThreadWith,
+    Write::RemoveThread,
+    Write::RemoveThreadIfIdle,
+];
+
+/// A state and a connection data whose drop makes the write `ON_DROP` says.
+#[derive(Default)]
+struct Reentrant;
+
+impl Drop for Reentrant {
+    fn drop(&mut self) {
+        let Some(write) = ON_DROP.take() else {
+            return;
+        };
+        let Some(e) = TARGET.with_borrow(Weak::upgrade) else {
+            return;
+        };
+        let inc = e.incarnation(100);
+        match write {
+            Write::Connect => drop(e.connect(100, Caps(1))),
+            Write::ConnectWith => drop(e.connect_with(100, Caps(1), Reentrant)),
+            Write::Disconnect => drop(e.disconnect(100)),
+            Write::DisconnectIf => drop(e.disconnect_if(100, inc.unwrap_or(0))),
+            Write::Subscribe => drop(e.subscribe(50, 100)),
+            Write::SubscribeIf => drop(e.subscribe_if(50, 100, inc.unwrap_or(0))),
+            Write::Unsubscribe => drop(e.unsubscribe(50, 100)),
+            Write::UnsubscribeIf => drop(e.unsubscribe_if(50, 100, inc.unwrap_or(0))),
+            Write::Thread => drop(e.thread(51)),
+            Write::ThreadWith => drop(e.thread_with(52, Reentrant::default)),
+            Write::RemoveThread => drop(e.remove_thread(50)),
+            Write::RemoveThreadIfIdle => drop(e.remove_thread_if_idle(51)),
+        }
+    }
+}
+
+type RE = Engine<u64, u64, Reentrant, (), Reentrant>;
+
+/// What a write made by a destructor must have done.
+fn check_write(e: &RE, write: Write) {
+    let live = e.is_connected(100);
+    let subscribed = e.is_subscribed(50, 100);
+    match write {
+        Write::Connect | Write::ConnectWith => assert!(live),
+        Write::Disconnect | Write::DisconnectIf => assert!(!live),
+        Write::Subscribe | Write::SubscribeIf => assert!(subscribed),
+        Write::Unsubscribe | Write::UnsubscribeIf => assert!(!subscribed),
+        Write::Thread => assert!(e.get_thread(51).is_some()),
+        Write::ThreadWith => assert!(e.get_thread(52).is_some()),
+        Write::RemoveThread => assert!(e.get_thread(50).is_none()),
+        Write::RemoveThreadIfIdle => assert!(e.get_thread(51).is_none()),
+    }
+}
+
+/// The state and the data of a removed thread or an ended connection are
+/// dropped by the write that reclaims them; a destructor that calls any
+/// writing method of the engine then neither deadlocks nor fails, and its
+/// write takes effect (before: `connect` from a state's destructor
+/// deadlocked every writer).
+#[test]
+fn destructors_may_call_every_writing_method() {
+    for write in WRITES {
+        for via_data in [false, true] {
+            let e = Arc::new(RE::new());
+            TARGET.with_borrow_mut(|t| *t = Arc::downgrade(&e));
+            // The starting point each write needs.
+            e.connect(100, Caps::NONE);
+            e.subscribe(50, 100).unwrap();
+            if write == Write::RemoveThreadIfIdle {
+                e.thread(51);
+            }
+            if matches!(write, Write::Subscribe | Write::SubscribeIf) {
+                e.unsubscribe(50, 100);
+            }
+            if write == Write::RemoveThreadIfIdle {
+                e.unsubscribe(50, 100);
+            }
+            // The value whose drop writes: a removed thread's state, or an
+            // ended connection's data, held past its removal by a snapshot.
+            if via_data {
+                e.connect_with(7, Caps::NONE, Reentrant);
+            } else {
+                e.thread(7);
+            }
+            let held = e.snapshot();
+            if via_data {
+                e.disconnect(7);
+            } else {
+                e.remove_thread(7);
+            }
+            drop(held);
+            ON_DROP.set(Some(write));
+            // This write reclaims the value; its destructor writes.
+            e.connect(8, Caps::NONE);
+            assert_eq!(ON_DROP.get(), None, "{write:?}: the destructor ran");
+            check_write(&e, write);
+            assert!(e.is_connected(8));
+            e.snapshot().validate().unwrap();
+        }
+    }
+}
+
+// ------------------------------------------------------------ other host code
+
+/// Host code under the writer lock (here a state's `Default`) that calls a
+/// writing method gets a panic instead of waiting for itself, and the outer
+/// write unwinds with no effect.
+#[test]
+fn a_write_from_host_code_inside_a_write_panics_and_changes_nothing() {
+    #[derive(Debug)]
+    struct Nested;
+    thread_local! {
+        static ENGINE: std::cell::RefCell<Weak<Engine<u64, u64, Nested>>> =
+            const { std::cell::RefCell::new(Weak::new()) };
+    }
+    impl Default for Nested {
+        fn default() -> Self {
+            if let Some(e) = ENGINE.with_borrow(Weak::upgrade) {
+                e.connect(9, Caps::NONE);
+            }
+            Nested
+        }
+    }
+    let engine: Arc<Engine<u64, u64, Nested>> = Arc::new(Engine::new());
+    engine.connect(1, Caps::NONE);
+    ENGINE.with_borrow_mut(|e| *e = Arc::downgrade(&engine));
+    let before = engine.version();
+    let r = catch_unwind(AssertUnwindSafe(|| engine.subscribe(5, 1)));
+    let message = r.expect_err("the nested write panics");
+    let text = (message.downcast_ref::<&str>().copied())
+        .or(message.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("");
+    assert!(text.contains("inside a write"), "{text}");
+    assert_eq!(engine.version(), before);
+    assert!(!engine.is_connected(9) && engine.get_thread(5).is_none());
+    ENGINE.with_borrow_mut(|e| *e = Weak::new());
+    engine.subscribe(5, 1).unwrap();
+    engine.snapshot().validate().unwrap();
+}
+
+/// A read whose visitor panics leaves no version pinned: the nodes the
+/// writes after it replace are freed as if the read had returned.
+#[test]
+fn a_panicking_read_visitor_pins_nothing() {
+    let engine: Engine<u64, u64> = Engine::new();
+    for c in 0..40 {
+        engine.connect(c, Caps::NONE);
+        engine.subscribe(1, c).unwrap();
+    }
+    let nodes = engine.node_probe();
+    let churn = |engine: &Engine<u64, u64>| {
+        for c in 0..40 {
+            engine.unsubscribe(1, c);
+            engine.subscribe(1, c).unwrap();
+        }
+    };
+    churn(&engine);
+    let settled = nodes.live_nodes();
+    for _ in 0..8 {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            engine.for_each_subscriber(1, |_| resume_unwind(Box::new(HostPanic(Site::Eq))))
+        }));
+        assert!(r.is_err());
+    }
+    churn(&engine);
+    assert_eq!(nodes.live_nodes(), settled, "a version stayed pinned");
+}
