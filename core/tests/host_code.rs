@@ -537,10 +537,11 @@ fn panics_anywhere_change_nothing() {
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
-    // The harness reached every kind of host call.
+    // The harness reached every kind of host call (in a full run; a short
+    // one, as under valgrind, may miss the rarer ones).
     let blown = BLOWN.get();
     assert!(
-        blown.iter().all(|&n| n > 0),
+        cases() < 200 || blown.iter().all(|&n| n > 0),
         "sites blown (Hash, Eq, Ord, Clone, Default, Init, Drop): {blown:?}"
     );
 }

@@ -40,18 +40,21 @@ thread_local! {
 }
 
 impl Deferred {
-    /// An empty one (the thread's spare buffer, if it has one).
+    /// An empty one. Allocates nothing and touches no thread-local until
+    /// the first value comes.
+    #[inline]
     pub(crate) fn new() -> Self {
-        #[cfg(not(loom))]
-        let values = SPARE.try_with(|s| s.take()).unwrap_or_default();
-        #[cfg(loom)]
-        let values = Vec::new();
-        Deferred { values }
+        Deferred { values: Vec::new() }
     }
 
     /// Keeps `value` until this is dropped.
     #[inline]
     pub(crate) fn push(&mut self, value: HostValue) {
+        #[cfg(not(loom))]
+        if self.values.capacity() == 0 {
+            // The thread's spare buffer, if it has one.
+            self.values = SPARE.try_with(|s| s.take()).unwrap_or_default();
+        }
         self.values.push(value);
     }
 }

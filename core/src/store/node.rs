@@ -149,14 +149,16 @@ fn shape<K, V>(children: usize, entries: usize) -> Shape {
 }
 
 /// How many entries a node holds: one per `datamap` bit, or `datamap`
-/// itself for a counted node. The caller's `counted` must be the node's
-/// kind, which the header records: a wrong one panics here rather than
-/// size the node's parts wrongly (every access to a node's parts and every
-/// free computes its shape through this).
+/// itself for a counted node. The kind comes from the header, never from
+/// the caller, so every access to a node's parts and every free sizes the
+/// node as it was allocated; the caller's `counted` (what the structure's
+/// rules say the node is) is only checked in debug builds. (Measured: this
+/// costs fewer instructions per write than checking the caller's flag
+/// against the header.)
 #[inline]
 fn entry_count(h: &Header, counted: bool) -> usize {
-    assert!(h.counted() == counted, "a node read as the wrong kind");
-    if counted {
+    debug_assert_eq!(h.counted(), counted, "a node read as the wrong kind");
+    if h.counted() {
         h.datamap as usize
     } else {
         h.datamap.count_ones() as usize
@@ -387,7 +389,8 @@ impl<K: Copy, V: Share> Node<K, V> {
         let s = shape::<K, V>(nc, nd);
         let base = self.ptr.as_ptr().cast::<u8>();
         let entries = base.wrapping_add(s.entries).cast::<(K, V)>();
-        for i in 0..nd {
+        // Values with no drop glue (sets, `()`) have nothing to hand out.
+        for i in 0..if std::mem::needs_drop::<V>() { nd } else { 0 } {
             // SAFETY: the caller's contract; the entries were initialised
             // by `alloc` and each is moved out once, here (the memory is
             // given back below without being read again).

@@ -51,9 +51,10 @@ impl Reclaimer {
     }
 
     /// Frees every retired node that no version in `held` can see, handing
-    /// the host values they held to `later`. Runs no host code: each node
-    /// leaves the list before it is freed, so even a panic midway would
-    /// leave no freed node listed.
+    /// the host values they held to `later`. Runs no host code; and the
+    /// list is taken out of the reclaimer while it is filtered, so that even
+    /// a panic midway would leave no freed node listed (the rest would
+    /// leak, never be freed twice).
     ///
     /// # Safety
     ///
@@ -64,19 +65,19 @@ impl Reclaimer {
         held: impl Iterator<Item = Version> + Clone,
         later: &mut Deferred,
     ) {
-        let mut i = 0;
-        while i < self.retired.len() {
-            let r = &self.retired[i];
+        let mut retired = std::mem::take(&mut self.retired);
+        let pool = &self.pool;
+        retired.retain(|r| {
             if held.clone().any(|v| r.born <= v && v < r.died) {
-                i += 1;
-                continue;
+                return true;
             }
-            let r = self.retired.swap_remove(i);
             // SAFETY: no held version lies in [born, died), so no reader
-            // can reach the node (caller's contract); it was listed once
-            // and has just left the list.
-            unsafe { r.node.free(&self.pool, later) };
-        }
+            // can reach the node (caller's contract); it is listed once, and
+            // `retain` drops it from the list it returns.
+            unsafe { r.node.free(pool, later) };
+            false
+        });
+        self.retired = retired;
     }
 }
 
@@ -222,6 +223,7 @@ impl<'a> Txn<'a> {
     /// given up once, it came from this writer, and `counted` is its kind.
     /// (Giving up a node the new version still links, or giving one up
     /// twice, would free memory readers can reach.)
+    #[inline]
     pub(super) unsafe fn discard<K: Copy + Send + Sync, V: Share + Send + Sync>(
         &mut self,
         node: Node<K, V>,
