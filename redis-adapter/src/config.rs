@@ -34,6 +34,8 @@ pub struct Config {
     pub(crate) backoff_max: Duration,
     pub(crate) delivery_buffer: usize,
     pub(crate) fetch_batch: usize,
+    pub(crate) fetch_bytes: usize,
+    pub(crate) catchup_timeout: Duration,
 }
 
 impl Config {
@@ -42,7 +44,8 @@ impl Config {
     /// per thread, no history TTL, publish timeout 1 s, connect timeout 1 s,
     /// subscribe timeout 2 s, unsubscribe grace 1 s, a liveness probe every
     /// 1 s with a 2 s timeout, reconnect backoff 50 ms doubling to 2 s,
-    /// 1,024 deliveries buffered.
+    /// 1,024 deliveries buffered, catch-up reads of at most 512 entries and
+    /// 4 MiB each with a 5 s deadline.
     pub fn new(url: impl Into<String>) -> Self {
         Config {
             url: url.into(),
@@ -60,6 +63,8 @@ impl Config {
             backoff_max: Duration::from_secs(2),
             delivery_buffer: 1024,
             fetch_batch: 512,
+            fetch_bytes: 4 * 1024 * 1024,
+            catchup_timeout: Duration::from_secs(5),
         }
     }
 
@@ -148,12 +153,43 @@ impl Config {
         self
     }
 
+    /// How much one catch-up read (a node filling a gap or catching up
+    /// after a reconnect from a thread's stream) may ask for: at most
+    /// `entries` entries, and as many as fit in `bytes` at the size of the
+    /// largest entry the thread's previous read returned (the first read of
+    /// a thread asks for 8). A read that times out is retried with half as
+    /// many entries. Defaults: 512 entries, 4 MiB.
+    ///
+    /// A long backlog is read in several such slices, and the node serves
+    /// its other threads in between.
+    pub fn catchup_read(mut self, entries: usize, bytes: usize) -> Self {
+        self.fetch_batch = entries;
+        self.fetch_bytes = bytes;
+        self
+    }
+
+    /// How long one catch-up read may take (default 5 s). Catch-up reads
+    /// use a connection of their own, so this is independent of the
+    /// publish timeout. A read that times out is retried with fewer
+    /// entries, and after repeated failures later, with backoff; it never
+    /// replaces the subscription connection.
+    pub fn catchup_timeout(mut self, d: Duration) -> Self {
+        self.catchup_timeout = d;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.retention == 0 {
             return Err("retention must be at least 1".into());
         }
         if self.delivery_buffer == 0 {
             return Err("delivery_buffer must be at least 1".into());
+        }
+        if self.fetch_batch == 0 || self.fetch_bytes == 0 {
+            return Err("catchup_read needs at least 1 entry and 1 byte".into());
+        }
+        if self.catchup_timeout.is_zero() {
+            return Err("catchup_timeout must be positive".into());
         }
         if self.prefix.is_empty() || self.prefix.contains(['\r', '\n', ' ']) {
             return Err("prefix must be non-empty, without spaces or newlines".into());

@@ -51,9 +51,10 @@
 //! after a grace period once the last one has gone and the engine still
 //! shows none. Per thread it keeps the epoch and the last sequence
 //! delivered. A message that is the next one is delivered; an old one is
-//! dropped; a gap or a new epoch is filled from the stream (an XRANGE in a
-//! script that also reads the head and the epoch), and what the stream no
-//! longer has becomes an explicit [`Delivery::Reset`].
+//! dropped; a gap or a new epoch is filled from the stream (reads bounded
+//! in entries and bytes, each an XRANGE in one MULTI/EXEC with the head and
+//! the epoch, on a connection of its own with its own deadline), and what
+//! the stream no longer has becomes an explicit [`Delivery::Reset`].
 //!
 //! When the subscription connection breaks, or the liveness probe (a
 //! message to the node's own channel) does not come back in time, the

@@ -102,6 +102,9 @@ pub struct NodeStats {
     /// Times the node took the engine's occupied threads from a snapshot:
     /// once at start, then after each `Lagged` from the change feed.
     pub feed_resyncs: u64,
+    /// Catch-up reads that failed or timed out (each retried with fewer
+    /// entries, or later; never a reason to reconnect).
+    pub catchup_timeouts: u64,
 }
 
 /// The deliveries of one node, in per-thread order (see [`Delivery`]).
@@ -209,7 +212,18 @@ impl<T: ThreadKey> Node<T> {
             .set_response_timeout(config.publish_timeout)
             .set_number_of_retries(1)
             .set_max_delay(config.backoff_max.as_millis() as u64);
-        let cmd = ConnectionManager::new_with_config(client, cm_config)
+        let cmd = ConnectionManager::new_with_config(client.clone(), cm_config)
+            .await
+            .map_err(StartError::Redis)?;
+        // Catch-up reads on a connection of their own: a large read neither
+        // waits behind publishes nor makes them wait, and has its own
+        // deadline.
+        let reads_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(config.connect_timeout)
+            .set_response_timeout(config.catchup_timeout)
+            .set_number_of_retries(1)
+            .set_max_delay(config.backoff_max.as_millis() as u64);
+        let reads = ConnectionManager::new_with_config(client, reads_config)
             .await
             .map_err(StartError::Redis)?;
 
@@ -225,8 +239,8 @@ impl<T: ThreadKey> Node<T> {
         let worker = Worker {
             config: Arc::clone(&config),
             names: names.clone(),
-            scripts: Arc::clone(&scripts),
             cmd: cmd.clone(),
+            reads,
             addr,
             auth,
             probe_channel: names.probe(&id),
@@ -272,6 +286,7 @@ impl<T: ThreadKey> Node<T> {
             gap_fills: c.gap_fills.load(Ordering::Relaxed),
             probe_failures: c.probe_failures.load(Ordering::Relaxed),
             feed_resyncs: c.feed_resyncs.load(Ordering::Relaxed),
+            catchup_timeouts: c.catchup_timeouts.load(Ordering::Relaxed),
         }
     }
 
