@@ -36,6 +36,8 @@ pub struct Config {
     pub(crate) fetch_batch: usize,
     pub(crate) fetch_bytes: usize,
     pub(crate) catchup_timeout: Duration,
+    pub(crate) lease: Duration,
+    pub(crate) renew_interval: Duration,
 }
 
 impl Config {
@@ -45,7 +47,7 @@ impl Config {
     /// subscribe timeout 2 s, unsubscribe grace 1 s, a liveness probe every
     /// 1 s with a 2 s timeout, reconnect backoff 50 ms doubling to 2 s,
     /// 1,024 deliveries buffered, catch-up reads of at most 512 entries and
-    /// 4 MiB each with a 5 s deadline.
+    /// 4 MiB each with a 5 s deadline, leases of 5 s renewed every 1 s.
     pub fn new(url: impl Into<String>) -> Self {
         Config {
             url: url.into(),
@@ -65,6 +67,8 @@ impl Config {
             fetch_batch: 512,
             fetch_bytes: 4 * 1024 * 1024,
             catchup_timeout: Duration::from_secs(5),
+            lease: Duration::from_secs(5),
+            renew_interval: Duration::from_secs(1),
         }
     }
 
@@ -178,6 +182,18 @@ impl Config {
         self
     }
 
+    /// Thread ownership ([`Node::claim`](crate::Node::claim)): a lease
+    /// lasts `length` after its claim or last renewal in Redis, and its
+    /// node renews it every `renew` (which must be shorter). A node that
+    /// cannot renew learns that its lease is lost at the latest `renew`
+    /// after it expired; a thread whose owner died is claimable after at
+    /// most `length`. Defaults: 5 s, 1 s.
+    pub fn lease(mut self, length: Duration, renew: Duration) -> Self {
+        self.lease = length;
+        self.renew_interval = renew;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.retention == 0 {
             return Err("retention must be at least 1".into());
@@ -187,6 +203,12 @@ impl Config {
         }
         if self.fetch_batch == 0 || self.fetch_bytes == 0 {
             return Err("catchup_read needs at least 1 entry and 1 byte".into());
+        }
+        if self.renew_interval.is_zero() || self.renew_interval >= self.lease {
+            return Err("lease needs 0 < renew < length".into());
+        }
+        if self.lease.as_millis() > u128::from(u32::MAX) {
+            return Err("lease length too long".into());
         }
         if self.catchup_timeout.is_zero() {
             return Err("catchup_timeout must be positive".into());

@@ -100,6 +100,7 @@ mod conn;
 mod delivery;
 mod error;
 mod interest;
+mod lease;
 mod node;
 mod script;
 mod worker;
@@ -109,7 +110,8 @@ use std::str::FromStr;
 
 pub use config::Config;
 pub use delivery::{Delivery, ResetReason};
-pub use error::{PublishError, ReadyError, StartError};
+pub use error::{ClaimError, PublishError, ReadyError, RouteError, StartError};
+pub use lease::{Lease, Owner};
 pub use node::{Deliveries, Node, NodeStats, Published};
 
 /// A thread id a node can name in Redis: an engine key whose `Display`

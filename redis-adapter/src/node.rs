@@ -52,22 +52,22 @@ use crate::{Config, Delivery, PublishError, ReadyError, StartError, ThreadKey};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Node<T: ThreadKey> {
-    inner: Arc<Inner<T>>,
+    pub(crate) inner: Arc<Inner<T>>,
 }
 
-struct Inner<T> {
-    id: String,
-    config: Arc<Config>,
-    names: Names,
-    scripts: Arc<Scripts>,
-    cmd: ConnectionManager,
+pub(crate) struct Inner<T> {
+    pub(crate) id: String,
+    pub(crate) config: Arc<Config>,
+    pub(crate) names: Names,
+    pub(crate) scripts: Arc<Scripts>,
+    pub(crate) cmd: ConnectionManager,
     /// With `epoch_counter`, makes each publish's epoch candidate unique:
     /// a thread whose history is lost must get a new epoch even if the
     /// same node publishes to it first again.
     epoch_base: String,
     epoch_counter: AtomicU64,
     control: mpsc::UnboundedSender<Control<T>>,
-    counters: Arc<Counters>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl<T> std::fmt::Debug for Inner<T> {
@@ -105,6 +105,17 @@ pub struct NodeStats {
     /// Catch-up reads that failed or timed out (each retried with fewer
     /// entries, or later; never a reason to reconnect).
     pub catchup_timeouts: u64,
+    /// Leases this node won ([`Node::claim`]).
+    pub claims: u64,
+    /// Lease renewals Redis confirmed.
+    pub renewals: u64,
+    /// Leases of this node that were lost (expired unrenewed, taken over,
+    /// refused, or released).
+    pub leases_lost: u64,
+    /// Owner-only writes refused because their lease had ended: fenced
+    /// publishes (by Redis, or here when the lease was known lost) and
+    /// renewals refused by Redis.
+    pub fenced: u64,
 }
 
 /// The deliveries of one node, in per-thread order (see [`Delivery`]).
@@ -287,6 +298,10 @@ impl<T: ThreadKey> Node<T> {
             probe_failures: c.probe_failures.load(Ordering::Relaxed),
             feed_resyncs: c.feed_resyncs.load(Ordering::Relaxed),
             catchup_timeouts: c.catchup_timeouts.load(Ordering::Relaxed),
+            claims: c.claims.load(Ordering::Relaxed),
+            renewals: c.renewals.load(Ordering::Relaxed),
+            leases_lost: c.leases_lost.load(Ordering::Relaxed),
+            fenced: c.fenced.load(Ordering::Relaxed),
         }
     }
 
@@ -305,18 +320,34 @@ impl<T: ThreadKey> Node<T> {
     ///
     /// Dropping the future may or may not publish the message.
     pub async fn publish(&self, t: T, payload: &[u8]) -> Result<Published, PublishError> {
+        self.run_publish(&self.inner.scripts.publish, t, payload, None)
+            .await
+    }
+
+    /// Runs the publish script, or the fenced one with `fence` = (lease
+    /// key, token).
+    pub(crate) async fn run_publish(
+        &self,
+        script: &redis::Script,
+        t: T,
+        payload: &[u8],
+        fence: Option<(&str, u64)>,
+    ) -> Result<Published, PublishError> {
         let i = &self.inner;
         let ttl = i.config.history_ttl.map_or(0, |d| d.as_secs().max(1));
         // Relaxed: only uniqueness matters.
         let n = i.epoch_counter.fetch_add(1, Ordering::Relaxed);
         let candidate = format!("{}{n:x}", i.epoch_base);
-        let mut inv = i.scripts.publish.key(i.names.meta(&t));
+        let mut inv = script.key(i.names.meta(&t));
         inv.key(i.names.stream(&t))
             .arg(i.names.channel(&t))
             .arg(payload)
             .arg(candidate)
             .arg(i.config.retention)
             .arg(ttl);
+        if let Some((lease, token)) = fence {
+            inv.key(lease).arg(token);
+        }
         let mut cmd = i.cmd.clone();
         match tokio::time::timeout(i.config.publish_timeout, inv.invoke_async(&mut cmd)).await {
             Ok(Ok((seq, epoch))) => Ok(Published { seq, epoch }),

@@ -9,6 +9,8 @@
 //! | `p.s.{t}` | stream | one entry per message, id `{seq}-0`, field `d` = payload; capped at the retention |
 //! | `p.t.{t}` | channel | `{seq}:{epoch}:{payload}` for every message |
 //! | `p.n.{node}` | channel | the liveness probe of one node |
+//! | `p.o.{t}` | hash, expiring (the lease length) | the lease: `n` = owner node, `k` = its fencing token |
+//! | `p.f.{t}` | string, never expires | the fence: the greatest token ever given out for `t` |
 //!
 //! Invariants (kept by [`PUBLISH`], the only writer):
 //! * the hash and the stream are written in one script, so a stream entry
@@ -21,6 +23,22 @@
 //!   epoch means the thread's history was lost (Redis
 //!   restarted empty, or the keys expired), and the stream is then started
 //!   afresh so that its ids restart at `1-0`.
+//!
+//! Ownership invariants (kept by [`CLAIM`], [`RENEW`], [`RELEASE`] and the
+//! fenced publish, one script each, each checking the token):
+//! * a lease exists only with the token its claim gave out, and only until
+//!   it expires or is released: no script ever extends a lease whose token
+//!   differs, or creates one while another lives;
+//! * tokens only grow per thread: a claim gives `max(fence + 1, now)`,
+//!   with `now` Redis's own clock in microseconds (`TIME`), and stores it as
+//!   the new fence. If Redis restarts empty the fence is gone, but the
+//!   clock has moved on: the next token is still greater than every earlier
+//!   one, unless Redis's clock went backwards across the restart, or a
+//!   thread was claimed more than once per microsecond on average before
+//!   it (both stated in the crate's limits);
+//! * an owner-only write (renew, release, fenced publish) runs only if the
+//!   lease holds exactly its token: an expired lease, a released one, or
+//!   one taken over by a greater token refuses it.
 
 use std::fmt::Display;
 
@@ -47,16 +65,83 @@ redis.call('publish', ARGV[1], string.format('%d:', seq) .. epoch .. ':' .. ARGV
 return {seq, epoch}
 "#;
 
+/// Becomes `t`'s owner if no lease lives. Returns `{1, node, token}` (this
+/// claim won) or `{0, node, token}` (the live lease's owner).
+///
+/// KEYS: lease hash, fence. ARGV: node id, lease length in ms.
+pub(crate) const CLAIM: &str = r#"
+local held = redis.call('hmget', KEYS[1], 'n', 'k')
+if held[1] then
+  return {0, held[1], tonumber(held[2])}
+end
+local now = redis.call('time')
+local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local token = tonumber(redis.call('get', KEYS[2]) or '0') + 1
+if token < floor then
+  token = floor
+end
+local k = string.format('%d', token)
+redis.call('set', KEYS[2], k)
+redis.call('hset', KEYS[1], 'n', ARGV[1], 'k', k)
+redis.call('pexpire', KEYS[1], ARGV[2])
+return {1, ARGV[1], token}
+"#;
+
+/// Extends the lease if it still holds this token. Returns 1, or 0 if the
+/// lease expired, was released or was taken over.
+///
+/// KEYS: lease hash. ARGV: token, lease length in ms.
+pub(crate) const RENEW: &str = r#"
+if redis.call('hget', KEYS[1], 'k') == ARGV[1] then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"#;
+
+/// Ends the lease if it still holds this token. Returns 1, or 0 as
+/// [`RENEW`].
+///
+/// KEYS: lease hash. ARGV: token.
+pub(crate) const RELEASE: &str = r#"
+if redis.call('hget', KEYS[1], 'k') == ARGV[1] then
+  redis.call('del', KEYS[1])
+  return 1
+end
+return 0
+"#;
+
+/// Prefixed to [`PUBLISH`] for a fenced publish: refuses with a `FENCED`
+/// error unless the lease holds this token.
+///
+/// KEYS: as PUBLISH, then the lease hash. ARGV: as PUBLISH, then the token.
+const FENCE: &str = r#"
+if redis.call('hget', KEYS[3], 'k') ~= ARGV[6] then
+  return redis.error_reply('FENCED the lease of this token has ended')
+end
+"#;
+
+/// The error code of a publish refused by [`FENCE`].
+pub(crate) const FENCED: &str = "FENCED";
+
 /// The scripts, loaded once per node.
 #[derive(Debug)]
 pub(crate) struct Scripts {
     pub(crate) publish: Script,
+    pub(crate) fenced_publish: Script,
+    pub(crate) claim: Script,
+    pub(crate) renew: Script,
+    pub(crate) release: Script,
 }
 
 impl Scripts {
     pub(crate) fn new() -> Self {
         Scripts {
             publish: Script::new(PUBLISH),
+            fenced_publish: Script::new(&format!("{FENCE}{PUBLISH}")),
+            claim: Script::new(CLAIM),
+            renew: Script::new(RENEW),
+            release: Script::new(RELEASE),
         }
     }
 }
@@ -81,6 +166,12 @@ impl Names {
     }
     pub(crate) fn channel(&self, t: &impl Display) -> String {
         format!("{}.t.{t}", self.prefix)
+    }
+    pub(crate) fn lease(&self, t: &impl Display) -> String {
+        format!("{}.o.{t}", self.prefix)
+    }
+    pub(crate) fn fence(&self, t: &impl Display) -> String {
+        format!("{}.f.{t}", self.prefix)
     }
     pub(crate) fn probe(&self, node: &str) -> String {
         format!("{}.n.{node}", self.prefix)

@@ -85,6 +85,10 @@ pub(crate) struct Counters {
     pub(crate) probe_failures: AtomicU64,
     pub(crate) feed_resyncs: AtomicU64,
     pub(crate) catchup_timeouts: AtomicU64,
+    pub(crate) claims: AtomicU64,
+    pub(crate) renewals: AtomicU64,
+    pub(crate) leases_lost: AtomicU64,
+    pub(crate) fenced: AtomicU64,
 }
 
 /// One followed thread (see the module docs for its states).
