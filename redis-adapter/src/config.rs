@@ -38,6 +38,7 @@ pub struct Config {
     pub(crate) catchup_timeout: Duration,
     pub(crate) lease: Duration,
     pub(crate) renew_interval: Duration,
+    pub(crate) route_timeout: Duration,
 }
 
 impl Config {
@@ -47,7 +48,8 @@ impl Config {
     /// subscribe timeout 2 s, unsubscribe grace 1 s, a liveness probe every
     /// 1 s with a 2 s timeout, reconnect backoff 50 ms doubling to 2 s,
     /// 1,024 deliveries buffered, catch-up reads of at most 512 entries and
-    /// 4 MiB each with a 5 s deadline, leases of 5 s renewed every 1 s.
+    /// 4 MiB each with a 5 s deadline, leases of 5 s renewed every 1 s,
+    /// routed commands accepted within 2 s.
     pub fn new(url: impl Into<String>) -> Self {
         Config {
             url: url.into(),
@@ -69,6 +71,7 @@ impl Config {
             catchup_timeout: Duration::from_secs(5),
             lease: Duration::from_secs(5),
             renew_interval: Duration::from_secs(1),
+            route_timeout: Duration::from_secs(2),
         }
     }
 
@@ -191,6 +194,14 @@ impl Config {
     pub fn lease(mut self, length: Duration, renew: Duration) -> Self {
         self.lease = length;
         self.renew_interval = renew;
+        self
+    }
+
+    /// How long [`Node::send`](crate::Node::send) waits for the thread's
+    /// owner to take a command before it withdraws it and returns
+    /// `Timeout` (default 2 s). A request has its own timeout.
+    pub fn route_timeout(mut self, d: Duration) -> Self {
+        self.route_timeout = d;
         self
     }
 

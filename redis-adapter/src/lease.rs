@@ -82,10 +82,10 @@ pub struct Owner {
 /// # }
 /// ```
 pub struct Lease<T: ThreadKey> {
-    t: T,
-    token: u64,
-    node: Node<T>,
-    shared: Arc<Shared>,
+    pub(crate) t: T,
+    pub(crate) token: u64,
+    pub(crate) node: Node<T>,
+    pub(crate) shared: Arc<Shared>,
     renewer: tokio::task::JoinHandle<()>,
 }
 
@@ -101,12 +101,12 @@ impl<T: ThreadKey> std::fmt::Debug for Lease<T> {
 
 /// What a lease shares with its renewer.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     /// `true` once lost (final).
-    lost: watch::Sender<bool>,
+    pub(crate) lost: watch::Sender<bool>,
     /// Until when the lease is known to hold in Redis.
     valid_until: Mutex<Instant>,
-    counters: Arc<Counters>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Shared {
@@ -114,13 +114,13 @@ impl Shared {
         Instant::now() >= *self.valid_until.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn is_lost(&self) -> bool {
+    pub(crate) fn is_lost(&self) -> bool {
         *self.lost.borrow() || self.expired()
     }
 
     /// Marks the lease lost (once; counted once, before anyone waiting in
     /// `lost()` is woken, so that a woken task sees the count).
-    fn lose(&self) {
+    pub(crate) fn lose(&self) {
         self.lost.send_if_modified(|lost| {
             if *lost {
                 return false;

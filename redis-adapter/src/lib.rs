@@ -102,6 +102,7 @@ mod error;
 mod interest;
 mod lease;
 mod node;
+mod route;
 mod script;
 mod worker;
 
@@ -113,6 +114,7 @@ pub use delivery::{Delivery, ResetReason};
 pub use error::{ClaimError, PublishError, ReadyError, RouteError, StartError};
 pub use lease::{Lease, Owner};
 pub use node::{Deliveries, Node, NodeStats, Published};
+pub use route::{Commands, RoutedCommand};
 
 /// A thread id a node can name in Redis: an engine key whose `Display`
 /// form parses back with `FromStr` (every integer type does).

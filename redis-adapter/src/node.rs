@@ -10,6 +10,7 @@ use switchboard_core::Engine;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::interest::{spawn_driver, EngineView};
+use crate::route::Router;
 use crate::script::{Names, Scripts};
 use crate::worker::{Control, Counters, State, Worker};
 use crate::{Config, Delivery, PublishError, ReadyError, StartError, ThreadKey};
@@ -68,6 +69,7 @@ pub(crate) struct Inner<T> {
     epoch_counter: AtomicU64,
     control: mpsc::UnboundedSender<Control<T>>,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) router: Arc<Router>,
 }
 
 impl<T> std::fmt::Debug for Inner<T> {
@@ -116,6 +118,13 @@ pub struct NodeStats {
     /// publishes (by Redis, or here when the lease was known lost) and
     /// renewals refused by Redis.
     pub fenced: u64,
+    /// Commands and requests this node queued for an owner
+    /// ([`Node::send`], [`Node::request`]).
+    pub routed: u64,
+    /// Of those, the ones that failed after being queued: withdrawn
+    /// untaken at their timeout, or taken by a lease that ended before
+    /// answering.
+    pub routed_lost: u64,
 }
 
 /// The deliveries of one node, in per-thread order (see [`Delivery`]).
@@ -243,6 +252,7 @@ impl<T: ThreadKey> Node<T> {
         let names = Names::new(&config.prefix);
         let config = Arc::new(config);
         let scripts = Arc::new(Scripts::new());
+        let router = Arc::new(Router::default());
         let (control, control_rx) = mpsc::unbounded_channel();
         let (interest_tx, interest_rx) = mpsc::unbounded_channel();
         let (out, rx) = mpsc::channel(config.delivery_buffer);
@@ -255,6 +265,8 @@ impl<T: ThreadKey> Node<T> {
             addr,
             auth,
             probe_channel: names.probe(&id),
+            notice_channel: names.notices(&id),
+            router: Arc::clone(&router),
             control: control_rx,
             interest: interest_rx,
             out,
@@ -273,6 +285,7 @@ impl<T: ThreadKey> Node<T> {
             epoch_counter: AtomicU64::new(0),
             control,
             counters,
+            router,
         };
         Ok((
             Node {
@@ -302,6 +315,8 @@ impl<T: ThreadKey> Node<T> {
             renewals: c.renewals.load(Ordering::Relaxed),
             leases_lost: c.leases_lost.load(Ordering::Relaxed),
             fenced: c.fenced.load(Ordering::Relaxed),
+            routed: c.routed.load(Ordering::Relaxed),
+            routed_lost: c.routed_lost.load(Ordering::Relaxed),
         }
     }
 

@@ -11,6 +11,8 @@
 //! | `p.n.{node}` | channel | the liveness probe of one node |
 //! | `p.o.{t}` | hash, expiring (the lease length) | the lease: `n` = owner node, `k` = its fencing token |
 //! | `p.f.{t}` | string, never expires | the fence: the greatest token ever given out for `t` |
+//! | `p.i.{t}` | stream | routed commands not yet taken by `t`'s owner: fields `i` (id), `r` (reply channel), `k` (`s` send / `r` request), `d` (payload) |
+//! | `p.r.{node}` | channel | notices to one node: `a:{id}` accepted, `r:{id}:{bytes}` an answer, `l:{id}` the lease that took it ended unanswered, `w:{t}` commands wait for `t` |
 //!
 //! Invariants (kept by [`PUBLISH`], the only writer):
 //! * the hash and the stream are written in one script, so a stream entry
@@ -121,6 +123,54 @@ if redis.call('hget', KEYS[3], 'k') ~= ARGV[6] then
 end
 "#;
 
+/// Queues a routed command for `t`'s owner, if `t` has a live lease, and
+/// wakes the owner's node. Returns `{1, entry id}`, or `{0, ''}` if `t`
+/// has no owner.
+///
+/// KEYS: lease hash, inbox. ARGV: command id, reply channel, kind,
+/// payload, the notice-channel prefix (`p.r.`), the thread's name.
+pub(crate) const SEND: &str = r#"
+local owner = redis.call('hget', KEYS[1], 'n')
+if not owner then
+  return {0, ''}
+end
+local sid = redis.call('xadd', KEYS[2], '*', 'i', ARGV[1], 'r', ARGV[2], 'k', ARGV[3], 'd', ARGV[4])
+redis.call('publish', ARGV[5] .. owner, 'w:' .. ARGV[6])
+return {1, sid}
+"#;
+
+/// Takes up to `count` waiting commands for the lease holding `token`:
+/// each leaves the inbox and its sender is told it was accepted, in one
+/// step, so a command is taken by one lease at most once. Refuses with a
+/// `FENCED` error otherwise.
+///
+/// KEYS: lease hash, inbox. ARGV: token, count.
+pub(crate) const TAKE: &str = r#"
+if redis.call('hget', KEYS[1], 'k') ~= ARGV[1] then
+  return redis.error_reply('FENCED the lease of this token has ended')
+end
+local got = redis.call('xrange', KEYS[2], '-', '+', 'COUNT', ARGV[2])
+for _, e in ipairs(got) do
+  redis.call('xdel', KEYS[2], e[1])
+  local f = e[2]
+  redis.call('publish', f[4], 'a:' .. f[2])
+end
+return got
+"#;
+
+/// Answers a request, if the lease still holds `token`; otherwise tells
+/// the requester that the lease ended, and refuses with `FENCED`.
+///
+/// KEYS: lease hash. ARGV: token, reply channel, command id, answer.
+pub(crate) const REPLY: &str = r#"
+if redis.call('hget', KEYS[1], 'k') ~= ARGV[1] then
+  redis.call('publish', ARGV[2], 'l:' .. ARGV[3])
+  return redis.error_reply('FENCED the lease of this token has ended')
+end
+redis.call('publish', ARGV[2], 'r:' .. ARGV[3] .. ':' .. ARGV[4])
+return 1
+"#;
+
 /// The error code of a publish refused by [`FENCE`].
 pub(crate) const FENCED: &str = "FENCED";
 
@@ -132,6 +182,9 @@ pub(crate) struct Scripts {
     pub(crate) claim: Script,
     pub(crate) renew: Script,
     pub(crate) release: Script,
+    pub(crate) send: Script,
+    pub(crate) take: Script,
+    pub(crate) reply: Script,
 }
 
 impl Scripts {
@@ -142,6 +195,9 @@ impl Scripts {
             claim: Script::new(CLAIM),
             renew: Script::new(RENEW),
             release: Script::new(RELEASE),
+            send: Script::new(SEND),
+            take: Script::new(TAKE),
+            reply: Script::new(REPLY),
         }
     }
 }
@@ -172,6 +228,16 @@ impl Names {
     }
     pub(crate) fn fence(&self, t: &impl Display) -> String {
         format!("{}.f.{t}", self.prefix)
+    }
+    pub(crate) fn inbox(&self, t: &impl Display) -> String {
+        format!("{}.i.{t}", self.prefix)
+    }
+    /// The prefix of every node's notice channel (`p.r.`).
+    pub(crate) fn notices_prefix(&self) -> String {
+        format!("{}.r.", self.prefix)
+    }
+    pub(crate) fn notices(&self, node: &str) -> String {
+        format!("{}.r.{node}", self.prefix)
     }
     pub(crate) fn probe(&self, node: &str) -> String {
         format!("{}.n.{node}", self.prefix)

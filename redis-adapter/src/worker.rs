@@ -89,6 +89,8 @@ pub(crate) struct Counters {
     pub(crate) renewals: AtomicU64,
     pub(crate) leases_lost: AtomicU64,
     pub(crate) fenced: AtomicU64,
+    pub(crate) routed: AtomicU64,
+    pub(crate) routed_lost: AtomicU64,
 }
 
 /// One followed thread (see the module docs for its states).
@@ -138,6 +140,10 @@ pub(crate) struct Worker<T: ThreadKey> {
     pub(crate) addr: String,
     pub(crate) auth: Option<(Option<String>, String)>,
     pub(crate) probe_channel: String,
+    /// This node's notice channel (routed commands' acceptances, answers
+    /// and wake-ups), read with the probe.
+    pub(crate) notice_channel: String,
+    pub(crate) router: Arc<crate::route::Router>,
     pub(crate) control: mpsc::UnboundedReceiver<Control<T>>,
     pub(crate) interest: mpsc::UnboundedReceiver<Interest<T>>,
     pub(crate) out: mpsc::Sender<Delivery<T>>,
@@ -255,7 +261,7 @@ impl<T: ThreadKey> Worker<T> {
         }
         self.state.pending = self.state.follows.keys().copied().collect();
         self.state.progress = Instant::now();
-        let mut channels = vec![self.probe_channel.clone()];
+        let mut channels = vec![self.probe_channel.clone(), self.notice_channel.clone()];
         for &t in self.state.follows.keys() {
             *self.state.inflight.entry(t).or_default() += 1;
             channels.push(self.names.channel(&t));
@@ -372,6 +378,10 @@ impl<T: ThreadKey> Worker<T> {
     async fn on_frame(&mut self, frame: Frame) -> io::Result<bool> {
         match frame {
             Frame::Message { channel, payload } => {
+                if channel == self.notice_channel.as_bytes() {
+                    self.router.dispatch(&payload);
+                    return Ok(true);
+                }
                 if channel == self.probe_channel.as_bytes() {
                     let probe = &mut self.state.probe;
                     if payload == probe.seq.to_string().as_bytes() {
