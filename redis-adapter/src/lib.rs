@@ -62,6 +62,19 @@
 //! engine's snapshot shows occupied, and catches each up from the stream
 //! after the last sequence it delivered.
 //!
+//! # One owner per thread
+//!
+//! [`Node::claim`] makes this node a thread's owner through a lease in
+//! Redis with a fencing token that only grows per thread (across a Redis
+//! restarted empty too: the token's floor is Redis's clock). The node
+//! renews the [`Lease`] until it is released or lost; every owner-only
+//! write — renewal, release, [`Lease::publish`], taking routed commands
+//! ([`Lease::commands`]), answering a request — is one Lua script that
+//! runs only if the lease still holds its token. [`Node::send`] and
+//! [`Node::request`] route a command from any node to the owner: it is
+//! taken by one lease at most once, and its sender gets `Ok` only if it
+//! was.
+//!
 //! # Guarantees
 //!
 //! * After [`Node::ready`]`(t)` resolves, every message published to `t`
@@ -71,6 +84,10 @@
 //! * `publish` returns `Ok` only once Redis has numbered, stored and
 //!   published the message; otherwise it returns an error within the
 //!   publish timeout.
+//! * At most one lease of a thread can act: Redis refuses an owner-only
+//!   write whose token is not the live lease's, and a node learns through
+//!   [`Lease::lost`] that its lease ended, at the latest when its own
+//!   deadline for it (never later than Redis's) passes.
 //! * Memory is bounded: at most [`Config::delivery_buffer`] deliveries,
 //!   the frame being read or handled (as large as one payload) and one
 //!   socket read (16 KiB) wait in the node; a
