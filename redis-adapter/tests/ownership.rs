@@ -428,3 +428,64 @@ async fn owner_stopped_past_its_lease_is_fenced() {
     assert!(out.iter().any(|l| l.starts_with("fenced ")), "{out:?}");
     assert!(out.iter().any(|l| l.starts_with("lost fired")), "{out:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_cut_off_past_its_lease_is_fenced_after_healing() {
+    let Some(server) = RedisServer::start("owner_cut_off_past_its_lease") else {
+        return;
+    };
+    let proxy = support::proxy::Proxy::start(server.port).await;
+    // A talks to Redis through the proxy only.
+    let a = member(lease_config(&proxy.url()).publish_timeout(Duration::from_millis(300))).await;
+    let b = member(lease_config(&server.url())).await;
+    let lease = a.node.claim(6).await.unwrap();
+    lease.publish(b"a-before").await.unwrap();
+    proxy.cut();
+    let cut_at = Instant::now();
+    // A write A makes while it still believes in its lease: stuck in the
+    // partition, it times out here, and reaches Redis only after healing.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!lease.is_lost());
+    let during = lease.publish(b"a-during").await;
+    assert!(
+        matches!(during, Err(PublishError::Timeout | PublishError::Redis(_))),
+        "not known to be published: {during:?}"
+    );
+    // A learns it lost the lease by its own deadline, with no word from Redis.
+    let lost_after = cut_at.elapsed() + lost_within(&lease, Duration::from_secs(2)).await;
+    assert!(
+        lost_after <= Duration::from_millis(600 + 150),
+        "lost at the latest one renew interval after the lease expired: {lost_after:?}"
+    );
+    // B claims once Redis let A's lease expire.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let taken = loop {
+        match b.node.claim(6).await {
+            Ok(l) => break l,
+            Err(ClaimError::Owned { .. }) => {
+                assert!(Instant::now() < deadline, "A's lease expires in Redis");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(
+        lost_after <= cut_at.elapsed(),
+        "A knew before B could claim"
+    );
+    taken.publish(b"b-first").await.unwrap();
+    proxy.heal();
+    // The held write and renewals now reach Redis: refused.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(matches!(
+        lease.publish(b"a-after").await,
+        Err(PublishError::Fenced)
+    ));
+    taken.publish(b"b-second").await.unwrap();
+    assert_eq!(
+        stream(&server, 6),
+        ["a-before", "b-first", "b-second"],
+        "nothing A wrote after its lease ended landed"
+    );
+    assert!(!taken.is_lost());
+}
