@@ -281,3 +281,135 @@ async fn a_fenced_owner_takes_nothing() {
     sending.await.unwrap().expect("accepted by C");
     assert!(a.node.stats().fenced >= 1);
 }
+
+/// The child side of the SIGKILL test: owns thread 8 and answers every
+/// request until it is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_owner_child() {
+    let Ok(url) = std::env::var("SB_KILLED_OWNER_URL") else {
+        return;
+    };
+    let m = member(config(&url)).await;
+    let mut lease = m.node.claim(8).await.expect("child claims 8");
+    let mut commands = lease.commands();
+    println!("claimed {}", lease.token());
+    // Bounded: the parent kills it long before this ends.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let Ok(Some(c)) = tokio::time::timeout(Duration::from_secs(1), commands.next()).await
+        else {
+            continue;
+        };
+        let answer = [b"child:", c.payload()].concat();
+        let _ = c.reply(&answer).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_owner_is_replaced_and_no_request_is_silently_lost() {
+    let Some(server) = RedisServer::start("killed_owner_is_replaced") else {
+        return;
+    };
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "killed_owner_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SB_KILLED_OWNER_URL", server.url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the child node");
+    let stdout = child.stdout.take().unwrap();
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = KillOnDrop(child);
+    let ready = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .take(50)
+            .any(|l| l.is_ok_and(|l| l.contains("claimed ")))
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_secs(20), ready)
+            .await
+            .is_ok_and(|r| r.unwrap_or(false)),
+        "the child owns 8"
+    );
+    let b = member(config(&server.url())).await;
+    let c = member(config(&server.url())).await;
+    // B asks all along: 400 requests, one every 5 ms.
+    let node = b.node.clone();
+    let asking = tokio::spawn(async move {
+        let mut results = Vec::new();
+        for i in 0..400u32 {
+            let payload = format!("q{i}");
+            let at = Instant::now();
+            let r = node
+                .request(8, payload.as_bytes(), Duration::from_millis(500))
+                .await;
+            results.push((payload, at, r));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        results
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.0.kill().expect("SIGKILL the owner");
+    let killed = Instant::now();
+    // C needs the thread: it claims as soon as Redis lets it, then serves.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut lease = loop {
+        match c.node.claim(8).await {
+            Ok(l) => break l,
+            Err(_) => {
+                assert!(Instant::now() < deadline, "C takes over");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let failover = killed.elapsed();
+    let claimed = Instant::now();
+    let mut commands = lease.commands();
+    let serving = tokio::spawn(async move {
+        while let Some(q) = commands.next().await {
+            let answer = [b"c:", q.payload()].concat();
+            let _ = q.reply(&answer).await;
+        }
+    });
+    let results = asking.await.unwrap();
+    serving.abort();
+    let (mut by_child, mut by_c, mut failed) = (0, 0, 0);
+    for (payload, at, r) in &results {
+        match r {
+            Ok(a) if *a == [b"child:", payload.as_bytes()].concat() => by_child += 1,
+            Ok(a) if *a == [b"c:", payload.as_bytes()].concat() => {
+                by_c += 1;
+            }
+            Ok(a) => panic!("{payload} got a wrong answer {a:?}"),
+            Err(_) => {
+                failed += 1;
+                assert!(*at < claimed, "{payload}, asked after C's claim, failed");
+            }
+        }
+    }
+    println!(
+        "failover {failover:?}; {by_child} answered by the killed owner, {by_c} by the new one, {failed} failed with an error"
+    );
+    assert!(
+        failover <= Duration::from_millis(600 + 150 + 100),
+        "owned again within lease + one renew interval: {failover:?}"
+    );
+    assert_eq!(by_child + by_c + failed, results.len());
+    // Requests that met the dead owner fail (with an error) or wait for
+    // the new one: which, depends on where the kill fell in a renew
+    // interval.
+    assert!(by_child > 0 && by_c > 0, "both owners served");
+}
