@@ -57,8 +57,10 @@ pub(crate) enum Notice {
 /// commands' notices, and the command takers of its leases waiting to be
 /// woken. Shared by the node handles and the worker (which reads the
 /// channel).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Router {
+    /// Ids start at a random point: two nodes misconfigured with the same
+    /// node id (one notice channel) still do not take each other's notices.
     next_id: AtomicU64,
     waiting: Mutex<HashMap<u64, mpsc::UnboundedSender<Notice>>>,
     wakes: Mutex<HashMap<String, Arc<Notify>>>,
@@ -78,6 +80,24 @@ impl Drop for Waiting<'_> {
 
 fn lock<V>(m: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        // Half the range: ids never wrap in practice.
+        Router {
+            next_id: AtomicU64::new(h.finish() >> 1),
+            waiting: Mutex::default(),
+            wakes: Mutex::default(),
+        }
+    }
 }
 
 impl Router {
@@ -347,15 +367,23 @@ impl Taker {
     }
 }
 
-/// Unregisters a lease's wake-up when its taker ends.
+/// Unregisters a lease's wake-up when its taker ends (only its own: a
+/// later lease of the same thread on this node may have registered since).
 struct WakeGuard {
     router: Arc<Router>,
     name: String,
+    wake: Arc<Notify>,
 }
 
 impl Drop for WakeGuard {
     fn drop(&mut self) {
-        lock(&self.router.wakes).remove(&self.name);
+        let mut wakes = lock(&self.router.wakes);
+        if wakes
+            .get(&self.name)
+            .is_some_and(|w| Arc::ptr_eq(w, &self.wake))
+        {
+            wakes.remove(&self.name);
+        }
     }
 }
 
@@ -374,6 +402,7 @@ impl<T: ThreadKey> Lease<T> {
         let guard = WakeGuard {
             router: Arc::clone(&i.router),
             name,
+            wake: Arc::clone(&wake),
         };
         let (tx, rx) = mpsc::channel(TAKE_BATCH);
         let taker = Taker {
@@ -549,6 +578,30 @@ mod tests {
         assert!(rx.try_recv().is_err());
         drop(w);
         assert!(lock(&router.waiting).is_empty(), "unregistered on drop");
+    }
+
+    #[test]
+    fn an_old_takers_guard_leaves_a_newer_registration() {
+        let router = Arc::new(Router::default());
+        let (old, new) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        lock(&router.wakes).insert("9".into(), Arc::clone(&old));
+        let guard = WakeGuard {
+            router: Arc::clone(&router),
+            name: "9".into(),
+            wake: old,
+        };
+        lock(&router.wakes).insert("9".into(), Arc::clone(&new));
+        drop(guard);
+        assert!(lock(&router.wakes)
+            .get("9")
+            .is_some_and(|w| Arc::ptr_eq(w, &new)));
+        let guard = WakeGuard {
+            router: Arc::clone(&router),
+            name: "9".into(),
+            wake: new,
+        };
+        drop(guard);
+        assert!(lock(&router.wakes).is_empty());
     }
 
     #[test]
