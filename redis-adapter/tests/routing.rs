@@ -413,3 +413,203 @@ async fn killed_owner_is_replaced_and_no_request_is_silently_lost() {
     // interval.
     assert!(by_child > 0 && by_c > 0, "both owners served");
 }
+
+/// One serving event: a command received by a lease (thread, token, when).
+type ServeLog = Arc<Mutex<Vec<(u64, u64, Instant)>>>;
+
+/// An owner node: it owns whatever thread of `threads` has no owner, and
+/// serves each lease's requests until the lease is lost, logging every
+/// request it receives. Setting `stop` stops it gracefully (its leases
+/// released); aborting its task is a crash (its leases expire).
+struct OwnerNode {
+    _member: Member,
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+async fn owner_node(url: &str, threads: Vec<u64>, log: ServeLog) -> OwnerNode {
+    let m = member(config(url)).await;
+    let node = m.node.clone();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut serving = tokio::task::JoinSet::new();
+        let mut mine: BTreeSet<u64> = BTreeSet::new();
+        for _ in 0..2000 {
+            if *stopped.borrow() {
+                break;
+            }
+            while let Some(done) = serving.try_join_next() {
+                if let Ok(t) = done {
+                    mine.remove(&t);
+                }
+            }
+            for &t in &threads {
+                if mine.contains(&t) {
+                    continue;
+                }
+                let Ok(mut lease) = node.claim(t).await else {
+                    continue;
+                };
+                mine.insert(t);
+                let log = Arc::clone(&log);
+                let mut stopped = stopped.clone();
+                serving.spawn(async move {
+                    let token = lease.token();
+                    let mut commands = lease.commands();
+                    loop {
+                        tokio::select! {
+                            c = commands.next() => {
+                                let Some(c) = c else { break };
+                                log.lock().unwrap().push((t, token, Instant::now()));
+                                let answer = [c.payload(), b"!"].concat();
+                                let _ = c.reply(&answer).await;
+                            }
+                            _ = stopped.changed() => { // only ever set to true
+                                drop(commands);
+                                let _ = lease.release().await;
+                                return t;
+                            }
+                        }
+                    }
+                    t
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        while serving.join_next().await.is_some() {}
+    });
+    OwnerNode {
+        _member: m,
+        task,
+        stop,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart_keeps_one_serving_owner_per_thread() {
+    let Some(server) = RedisServer::start("rolling_restart") else {
+        return;
+    };
+    let url = server.url();
+    let threads: Vec<u64> = (20..32).collect();
+    let log: ServeLog = Arc::default();
+    let mut owners = Vec::new();
+    for _ in 0..3 {
+        owners.push(owner_node(&url, threads.clone(), Arc::clone(&log)).await);
+    }
+    let sender = member(config(&url)).await;
+    let node = sender.node.clone();
+    let ts = threads.clone();
+    let asking = tokio::spawn(async move {
+        let mut results = Vec::new();
+        for i in 0..600usize {
+            let t = ts[(i * 7) % ts.len()];
+            let payload = format!("{t}-{i}");
+            let r = node
+                .request(t, payload.as_bytes(), Duration::from_millis(800))
+                .await;
+            results.push((payload, r));
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        results
+    });
+    // Restart each owner node in turn: the first and last crash (their
+    // leases expire unrenewed), the middle one stops gracefully (it
+    // releases its leases).
+    for k in 0..3 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let old = owners.remove(0);
+        if k == 1 {
+            let _ = old.stop.send(true);
+            tokio::time::timeout(Duration::from_secs(5), old.task)
+                .await
+                .expect("a graceful stop ends")
+                .unwrap();
+        } else {
+            old.task.abort();
+            let _ = old.task.await;
+        }
+        owners.push(owner_node(&url, threads.clone(), Arc::clone(&log)).await);
+    }
+    let results = asking.await.unwrap();
+    let (mut ok, mut failed) = (0, 0);
+    for (payload, r) in &results {
+        match r {
+            Ok(a) => {
+                assert_eq!(*a, [payload.as_bytes(), b"!"].concat(), "the right answer");
+                ok += 1;
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    // From the owners' own logs: per thread, in time order, tokens never
+    // go back (no older lease served after a newer one began).
+    let mut events = log.lock().unwrap().clone();
+    events.sort_by_key(|&(t, _, at)| (t, at));
+    let mut changes = 0;
+    for w in events.windows(2) {
+        let ((t0, k0, _), (t1, k1, _)) = (w[0], w[1]);
+        if t0 == t1 {
+            assert!(k0 <= k1, "thread {t0}: token {k1} served after {k0}");
+            if k0 != k1 {
+                changes += 1;
+            }
+        }
+    }
+    println!("{ok} answered, {failed} failed; {changes} owner changes in the logs");
+    // Ownership moves only when an owner stops: at most one owner per
+    // thread to start with and one more per restart.
+    for &t in &threads {
+        let tokens: BTreeSet<u64> = events.iter().filter(|e| e.0 == t).map(|e| e.1).collect();
+        assert!(tokens.len() <= 4, "thread {t}: {} owners", tokens.len());
+    }
+    assert_eq!(ok + failed, results.len());
+    assert!(events.len() >= ok, "each answer was served");
+    assert!(
+        changes >= threads.len(),
+        "threads changed owner during the restarts"
+    );
+    assert!(ok > results.len() / 2, "most requests answered");
+    for o in owners {
+        o.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_hands_out_no_more_commands() {
+    let Some(server) = RedisServer::start("a_lost_lease_hands_out_no_more_commands") else {
+        return;
+    };
+    let a = member(config(&server.url())).await;
+    let b = member(config(&server.url())).await;
+    let mut lease = a.node.claim(10).await.unwrap();
+    let mut commands = lease.commands();
+    // Three requests taken by A's lease, not yet read by A's host.
+    let mut asking = Vec::new();
+    for i in 0..3u8 {
+        let node = b.node.clone();
+        asking.push(tokio::spawn(async move {
+            node.request(10, &[i], Duration::from_secs(3)).await
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.cmd::<i64>(&["XLEN", "sb.i.10"]) > 0 || b.node.stats().routed < 3 {
+        assert!(Instant::now() < deadline, "taken by A");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Taken over before A's host reads them.
+    let _: i64 = server.cmd(&["DEL", "sb.o.10"]);
+    let _new = b.node.claim(10).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), lease.lost())
+        .await
+        .expect("a learns it");
+    // A lost lease handles nothing more: the stream ends, and the
+    // requests it held are told so at once.
+    assert!(commands.next().await.is_none(), "no command after lost()");
+    drop(commands);
+    let started = Instant::now();
+    for r in asking {
+        assert!(matches!(r.await.unwrap(), Err(RouteError::Lost)));
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
