@@ -112,6 +112,7 @@
 #![forbid(unsafe_code)]
 
 mod catchup;
+mod commands;
 mod config;
 mod conn;
 mod delivery;
@@ -126,12 +127,12 @@ mod worker;
 use std::fmt::Display;
 use std::str::FromStr;
 
+pub use commands::{Commands, RoutedCommand};
 pub use config::Config;
 pub use delivery::{Delivery, ResetReason};
 pub use error::{ClaimError, PublishError, ReadyError, RouteError, StartError};
 pub use lease::{Lease, Owner};
 pub use node::{Deliveries, Node, NodeStats, Published};
-pub use route::{Commands, RoutedCommand};
 
 /// A thread id a node can name in Redis: an engine key whose `Display`
 /// form parses back with `FromStr` (every integer type does).
