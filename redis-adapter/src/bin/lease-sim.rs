@@ -13,8 +13,6 @@
 //! Flags: `--n N` (2000 samples per path), `--leases N` (1000),
 //! `--failovers N` (10).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,52 +21,9 @@ use switchboard_async::PendingReplyExt;
 use switchboard_core::{Engine, Reply};
 use switchboard_redis::{Config, Node};
 
-/// The redis-server this run owns.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Result<Server, String> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!("cannot run redis-server ({e}): apt-get install -y redis-server")
-            })?;
-        let server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let up = redis::Client::open(server.url())
-                .and_then(|c| c.get_connection())
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-            if up.is_ok() {
-                return Ok(server);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err("redis-server did not start".into())
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "support/server.rs"]
+mod server;
+use server::Server;
 
 /// Latencies, summarised as p50 / p99 in microseconds.
 fn summary(mut v: Vec<Duration>) -> String {
@@ -116,7 +71,7 @@ async fn main() {
         arg("--leases", 1000),
         arg("--failovers", 10),
     );
-    let server = match Server::start() {
+    let server = match Server::start(&[]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("lease-sim: {e}");
