@@ -221,6 +221,9 @@ impl Config {
         if self.lease.as_millis() > u128::from(u32::MAX) {
             return Err("lease length too long".into());
         }
+        if self.route_timeout.is_zero() {
+            return Err("route_timeout must be positive".into());
+        }
         if self.catchup_timeout.is_zero() {
             return Err("catchup_timeout must be positive".into());
         }
@@ -234,5 +237,35 @@ impl Config {
             return Err("probe interval and timeout must be positive".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoke_defaults_are_valid_and_bad_settings_are_refused() {
+        let ok = Config::new("redis://127.0.0.1:6379");
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!((ok.fetch_batch, ok.fetch_bytes), (512, 4 * 1024 * 1024));
+        assert_eq!(ok.catchup_timeout, Duration::from_secs(5));
+        assert_eq!(
+            (ok.lease, ok.renew_interval),
+            (Duration::from_secs(5), Duration::from_secs(1))
+        );
+        let ms = Duration::from_millis;
+        let bad = [
+            ok.clone().lease(ms(500), ms(500)),
+            ok.clone().lease(ms(500), Duration::ZERO),
+            ok.clone().catchup_read(0, 1),
+            ok.clone().catchup_read(1, 0),
+            ok.clone().catchup_timeout(Duration::ZERO),
+            ok.clone().route_timeout(Duration::ZERO),
+        ];
+        for c in bad {
+            assert!(c.validate().is_err(), "{c:?}");
+        }
+        assert_eq!(ok.lease(ms(600), ms(150)).validate(), Ok(()));
     }
 }
