@@ -141,7 +141,9 @@ async fn killed_owner_is_replaced_and_no_request_is_silently_lost() {
         "failover {failover:?}; {by_child} answered by the killed owner, {by_c} by the new one, {failed} failed with an error"
     );
     assert!(
-        failover <= Duration::from_millis(600 + 150 + 100),
+        // Lease + one renew interval, with slack for a loaded machine (a
+        // renewal that sets twice the lease length gives 1.2 s).
+        failover <= Duration::from_millis(600 + 150 + 200),
         "owned again within lease + one renew interval: {failover:?}"
     );
     assert_eq!(by_child + by_c + failed, results.len());
