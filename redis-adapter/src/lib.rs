@@ -117,6 +117,7 @@ mod config;
 mod conn;
 mod delivery;
 mod error;
+mod follow;
 mod interest;
 mod lease;
 mod node;
