@@ -43,8 +43,9 @@
 //! channel. The epoch is random and set once per thread; it changes only if
 //! the thread's history is lost (Redis restarted empty).
 //!
-//! Each node has two Redis connections: commands (publish, stream reads)
-//! through the `redis` crate's connection manager, and a subscription
+//! Each node has three Redis connections: commands (publish, ownership,
+//! routing) and catch-up reads (stream reads, with their own deadline),
+//! each through the `redis` crate's connection manager, and a subscription
 //! connection of its own, read with backpressure. One worker task owns the
 //! subscription connection. It SUBSCRIBEs a thread's channel when the
 //! engine reports the thread's first local subscriber, and UNSUBSCRIBEs
@@ -99,7 +100,11 @@
 //! node, Redis restarted empty, a node process killed, the subscribe race,
 //! and history trimmed past the retention; `tests/liveness.rs` a
 //! connection that stays up but stops delivering; `tests/interest.rs` that
-//! subscriptions follow the engine.
+//! subscriptions follow the engine; `tests/catchup.rs` large backlogs,
+//! slow reads and many threads caught up at once; `tests/ownership.rs`,
+//! `tests/routing.rs` and `tests/failover.rs` guarantee 14 (racing claims,
+//! stale tokens, an owner stopped, cut off or killed, Redis restarted
+//! empty, takeovers under routed load, a rolling restart).
 //!
 //! # Trade-offs
 //!
@@ -107,6 +112,9 @@
 //!   stream entry per message kept until trimmed (`retention` per thread).
 //! * A gap costs a stream read on the node that saw it; steady state costs
 //!   none.
+//! * A lease costs one small script per renew interval; a routed request
+//!   about four to five Redis round trips (two scripts on the owner's side,
+//!   one on the sender's, two notices by pub/sub).
 //! * Threads are named in Redis by their `Display` form, so `T` must
 //!   round-trip through `Display`/`FromStr` ([`ThreadKey`]).
 #![forbid(unsafe_code)]
