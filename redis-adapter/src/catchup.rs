@@ -1,50 +1,131 @@
 //! Catching a followed thread up from its stream: the baseline of a new
 //! follow, the gap after a missed message, the backlog after a reconnect,
 //! and the `Reset` for history that is gone.
+//!
+//! # Reads
+//!
+//! Each read is one MULTI/EXEC ([`read_cmd`]) on the node's catch-up
+//! connection, under [`Config::catchup_timeout`](crate::Config::catchup_timeout),
+//! asking for as many entries as fit in the configured bytes at the size of
+//! the largest entry the thread's previous read returned ([`FIRST_READ`]
+//! for a thread never read). A read that fails or times out is retried
+//! with half as many entries, up to [`TRIES`] times; then the thread is
+//! left *behind* and retried later with backoff. Neither ever touches the
+//! subscription connection: a slow or failed read is not a broken
+//! connection.
+//!
+//! A sync does at most [`READS_PER_SYNC`] reads; a longer backlog leaves
+//! the thread behind with a retry due at once, so that the worker serves
+//! its other threads between slices. While a thread is behind, a message
+//! on pub/sub that is not the next one is ignored (it is in the stream):
+//! the scheduled retry reads it in order.
 
-use std::io;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use crate::script::Fetched;
+use crate::script::{read_cmd, Fetched};
 use crate::worker::Worker;
 use crate::{Delivery, ResetReason, ThreadKey};
 
+/// Entries asked for by the first read of a thread whose entry size is not
+/// known yet.
+pub(crate) const FIRST_READ: usize = 8;
+/// Reads per sync before the worker turns to its other threads.
+pub(crate) const READS_PER_SYNC: usize = 16;
+/// Failed reads in a row (each with half the entries of the one before)
+/// before a sync gives up until a later retry.
+pub(crate) const TRIES: u32 = 4;
+/// Bytes counted per entry on top of its payload (id, field name, framing).
+const ENTRY_OVERHEAD: usize = 64;
+
+/// How a sync ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Synced {
+    /// Up to date with the head read last (or no longer followed).
+    Done,
+    /// Not yet: a retry is scheduled (`State::behind`).
+    Behind,
+    /// The host dropped its deliveries.
+    HostGone,
+}
+
+/// Why a read did not return.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    TimedOut,
+    Failed,
+}
+
 impl<T: ThreadKey> Worker<T> {
-    pub(crate) async fn fetch(&mut self, t: T, from: u64, count: usize) -> io::Result<Fetched> {
-        let mut inv = self.scripts.fetch.key(self.names.meta(&t));
-        inv.key(self.names.stream(&t)).arg(from).arg(count);
-        let mut cmd = self.cmd.clone();
-        match tokio::time::timeout(self.config.publish_timeout, inv.invoke_async(&mut cmd)).await {
+    async fn read(&mut self, t: T, from: u64, count: usize) -> Result<Fetched, ReadError> {
+        let p = read_cmd(&self.names.meta(&t), &self.names.stream(&t), from, count);
+        let mut conn = self.reads.clone();
+        match tokio::time::timeout(self.config.catchup_timeout, p.query_async(&mut conn)).await {
             Ok(Ok(f)) => Ok(f),
-            Ok(Err(e)) => Err(io::Error::other(e)),
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "fetch timed out")),
+            Ok(Err(_)) => Err(ReadError::Failed),
+            Err(_) => Err(ReadError::TimedOut),
         }
     }
 
     /// Brings `t` up to date from its stream: the baseline for a fresh
     /// follow, everything after `last` otherwise, with a `Reset` for any
-    /// history that is gone. `Ok(false)`: the host dropped its deliveries.
-    pub(crate) async fn sync(&mut self, t: T) -> io::Result<bool> {
-        let batch = self.config.fetch_batch;
-        let rounds = (self.config.retention / batch as u64) as usize + 8;
-        for _ in 0..rounds {
+    /// history that is gone. See the module docs for the bounds.
+    pub(crate) async fn sync(&mut self, t: T) -> Synced {
+        let (entries_cap, bytes_cap) = (self.config.fetch_batch, self.config.fetch_bytes);
+        let mut failed = 0;
+        let mut reads = 0;
+        loop {
             let Some(f) = self.state.follows.get(&t) else {
-                return Ok(true);
+                return Synced::Done;
             };
             let (fresh, last) = (f.fresh, f.last);
-            let r = self
-                .fetch(t, last + 1, if fresh { 0 } else { batch })
-                .await?;
+            let count = if fresh {
+                0
+            } else if f.read_count == 0 {
+                FIRST_READ.min(entries_cap)
+            } else {
+                f.read_count
+            };
+            let r = match self.read(t, last + 1, count).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // Relaxed: a statistic.
+                    self.counters
+                        .catchup_timeouts
+                        .fetch_add(1, Ordering::Relaxed);
+                    failed += 1;
+                    if let Some(f) = self.state.follows.get_mut(&t) {
+                        if matches!(e, ReadError::TimedOut) {
+                            f.read_count = (count / 2).max(1);
+                        }
+                        if failed >= TRIES {
+                            f.deferrals = f.deferrals.saturating_add(1);
+                            let wait = self.config.backoff_min * 2u32.pow(f.deferrals.min(16));
+                            let wait = wait.min(self.config.backoff_max);
+                            self.state.behind.insert(t, Instant::now() + wait);
+                            return Synced::Behind;
+                        }
+                    }
+                    continue;
+                }
+            };
+            reads += 1;
             let mut out = Vec::new();
             let Some(f) = self.state.follows.get_mut(&t) else {
-                return Ok(true);
+                return Synced::Done;
             };
+            f.deferrals = 0;
+            if let Some(largest) = r.entries.iter().map(|e| e.payload.len()).max() {
+                let fit = bytes_cap / (largest + ENTRY_OVERHEAD);
+                f.read_count = fit.clamp(1, entries_cap);
+            }
             let epoch = (!r.epoch.is_empty()).then_some(r.epoch);
             if f.fresh {
                 f.fresh = false;
                 f.epoch = epoch;
                 f.last = r.head;
-                return Ok(true);
+                self.state.behind.remove(&t);
+                return Synced::Done;
             }
             let done = match (&f.epoch, epoch) {
                 (_, None) => {
@@ -68,7 +149,7 @@ impl<T: ThreadKey> Worker<T> {
                     });
                     f.epoch = Some(e);
                     f.last = 0;
-                    false // fetch again from 1
+                    false // read again from 1
                 }
                 (_, Some(e)) => {
                     f.epoch = Some(e);
@@ -111,18 +192,64 @@ impl<T: ThreadKey> Worker<T> {
             };
             for d in out {
                 if matches!(d, Delivery::Reset { .. }) {
+                    // Relaxed: a statistic.
                     self.counters.resets.fetch_add(1, Ordering::Relaxed);
                 }
                 if self.out.send(d).await.is_err() {
-                    return Ok(false);
+                    return Synced::HostGone;
                 }
             }
             if done {
-                return Ok(true);
+                self.state.behind.remove(&t);
+                return Synced::Done;
+            }
+            if reads >= READS_PER_SYNC {
+                // The rest at the next tick, after the other threads.
+                self.state.behind.insert(t, Instant::now());
+                return Synced::Behind;
             }
         }
-        // Still behind after the bounded rounds: the rest arrives by
-        // pub/sub, and any gap there starts another sync.
-        Ok(true)
+    }
+
+    /// Syncs `t` and makes it live once its baseline is known (waking its
+    /// `ready` waiters). `false`: the host dropped its deliveries.
+    pub(crate) async fn catch_up(&mut self, t: T) -> bool {
+        if self.sync(t).await == Synced::HostGone {
+            return false;
+        }
+        if let Some(f) = self.state.follows.get_mut(&t) {
+            if !f.live && !f.fresh && !self.state.pending.contains(&t) {
+                f.live = true;
+                for w in f.waiters.drain(..) {
+                    let _ = w.send(Ok(()));
+                }
+            }
+        }
+        true
+    }
+
+    /// Retries the syncs that are due (bounded by `budget` of wall time, so
+    /// that the worker goes back to its connection). `false`: the host
+    /// dropped its deliveries.
+    pub(crate) async fn retry_behind(&mut self, budget: Duration) -> bool {
+        let now = Instant::now();
+        let mut due: Vec<(Instant, T)> = self
+            .state
+            .behind
+            .iter()
+            .filter(|(_, &at)| at <= now)
+            .map(|(&t, &at)| (at, t))
+            .collect();
+        due.sort_unstable_by_key(|&(at, _)| at);
+        for (_, t) in due {
+            if now.elapsed() > budget {
+                break;
+            }
+            self.state.behind.remove(&t);
+            if !self.catch_up(t).await {
+                return false;
+            }
+        }
+        true
     }
 }

@@ -43,6 +43,11 @@ pub enum PublishError {
     Timeout,
     /// Redis answered with an error, or the connection failed.
     Redis(redis::RedisError),
+    /// A [`Lease::publish`](crate::Lease::publish) refused: the lease has
+    /// ended (expired, released, or taken over by a greater token). Nothing
+    /// was published; Redis itself checked the token, or the lease was
+    /// already known to be lost.
+    Fenced,
 }
 
 impl fmt::Display for PublishError {
@@ -50,6 +55,7 @@ impl fmt::Display for PublishError {
         match self {
             PublishError::Timeout => f.write_str("publish timed out: not known to be published"),
             PublishError::Redis(e) => write!(f, "publish failed: {e}"),
+            PublishError::Fenced => f.write_str("publish refused: the lease has ended"),
         }
     }
 }
@@ -58,7 +64,86 @@ impl std::error::Error for PublishError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             PublishError::Redis(e) => Some(e),
-            PublishError::Timeout => None,
+            PublishError::Timeout | PublishError::Fenced => None,
+        }
+    }
+}
+
+/// Why [`Node::claim`](crate::Node::claim) or
+/// [`Lease::release`](crate::Lease::release) did not succeed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClaimError {
+    /// A live lease of the thread is held by `node` with `token` (this
+    /// node included, if it already holds one).
+    Owned {
+        /// The owner's node id.
+        node: String,
+        /// The owner's fencing token.
+        token: u64,
+    },
+    /// The lease had already ended (expired or taken over) when it was
+    /// released.
+    Lost,
+    /// No answer within the publish timeout: the claim may or may not have
+    /// been made (if it was, it expires unrenewed after the lease length).
+    Timeout,
+    /// Redis answered with an error, or the connection failed.
+    Redis(redis::RedisError),
+}
+
+impl fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClaimError::Owned { node, token } => {
+                write!(f, "thread is owned by node {node} (token {token})")
+            }
+            ClaimError::Lost => f.write_str("lease had already ended"),
+            ClaimError::Timeout => f.write_str("claim timed out"),
+            ClaimError::Redis(e) => write!(f, "claim failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClaimError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClaimError::Redis(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a question about a thread's owner, or a command to it, failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// The thread has no live lease.
+    NoOwner,
+    /// No answer in time.
+    Timeout,
+    /// The lease that took the command ended before answering.
+    Lost,
+    /// Redis answered with an error, or the connection failed.
+    Redis(redis::RedisError),
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteError::NoOwner => f.write_str("thread has no owner"),
+            RouteError::Timeout => f.write_str("owner did not answer in time"),
+            RouteError::Lost => f.write_str("owner's lease ended before it answered"),
+            RouteError::Redis(e) => write!(f, "routing failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RouteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RouteError::Redis(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -98,5 +183,19 @@ mod tests {
         let e: Box<dyn std::error::Error + Send + Sync> = Box::new(PublishError::Timeout);
         assert!(e.to_string().starts_with("publish timed out"));
         assert!(StartError::Config("x".into()).to_string().contains("x"));
+        let owned = ClaimError::Owned {
+            node: "n1".into(),
+            token: 7,
+        };
+        assert_eq!(owned.to_string(), "thread is owned by node n1 (token 7)");
+        let e: Box<dyn std::error::Error + Send + Sync> = Box::new(owned);
+        assert!(e.source().is_none());
+        assert_eq!(RouteError::NoOwner.to_string(), "thread has no owner");
+        let e: Box<dyn std::error::Error + Send + Sync> = Box::new(RouteError::Lost);
+        assert!(e.to_string().starts_with("owner's lease ended"));
+        assert_eq!(
+            PublishError::Fenced.to_string(),
+            "publish refused: the lease has ended"
+        );
     }
 }

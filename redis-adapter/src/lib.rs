@@ -43,23 +43,38 @@
 //! channel. The epoch is random and set once per thread; it changes only if
 //! the thread's history is lost (Redis restarted empty).
 //!
-//! Each node has two Redis connections: commands (publish, stream reads)
-//! through the `redis` crate's connection manager, and a subscription
+//! Each node has three Redis connections: commands (publish, ownership,
+//! routing) and catch-up reads (stream reads, with their own deadline),
+//! each through the `redis` crate's connection manager, and a subscription
 //! connection of its own, read with backpressure. One worker task owns the
 //! subscription connection. It SUBSCRIBEs a thread's channel when the
 //! engine reports the thread's first local subscriber, and UNSUBSCRIBEs
 //! after a grace period once the last one has gone and the engine still
 //! shows none. Per thread it keeps the epoch and the last sequence
 //! delivered. A message that is the next one is delivered; an old one is
-//! dropped; a gap or a new epoch is filled from the stream (an XRANGE in a
-//! script that also reads the head and the epoch), and what the stream no
-//! longer has becomes an explicit [`Delivery::Reset`].
+//! dropped; a gap or a new epoch is filled from the stream (reads bounded
+//! in entries and bytes, each an XRANGE in one MULTI/EXEC with the head and
+//! the epoch, on a connection of its own with its own deadline), and what
+//! the stream no longer has becomes an explicit [`Delivery::Reset`].
 //!
 //! When the subscription connection breaks, or the liveness probe (a
 //! message to the node's own channel) does not come back in time, the
 //! worker reconnects with backoff, resubscribes every thread that the
 //! engine's snapshot shows occupied, and catches each up from the stream
 //! after the last sequence it delivered.
+//!
+//! # One owner per thread
+//!
+//! [`Node::claim`] makes this node a thread's owner through a lease in
+//! Redis with a fencing token that only grows per thread (across a Redis
+//! restarted empty too: the token's floor is Redis's clock). The node
+//! renews the [`Lease`] until it is released or lost; every owner-only
+//! write — renewal, release, [`Lease::publish`], taking routed commands
+//! ([`Lease::commands`]), answering a request — is one Lua script that
+//! runs only if the lease still holds its token. [`Node::send`] and
+//! [`Node::request`] route a command from any node to the owner: it is
+//! taken by one lease at most once, and its sender gets `Ok` only if it
+//! was.
 //!
 //! # Guarantees
 //!
@@ -70,6 +85,10 @@
 //! * `publish` returns `Ok` only once Redis has numbered, stored and
 //!   published the message; otherwise it returns an error within the
 //!   publish timeout.
+//! * At most one lease of a thread can act: Redis refuses an owner-only
+//!   write whose token is not the live lease's, and a node learns through
+//!   [`Lease::lost`] that its lease ended, at the latest when its own
+//!   deadline for it (never later than Redis's) passes.
 //! * Memory is bounded: at most [`Config::delivery_buffer`] deliveries,
 //!   the frame being read or handled (as large as one payload) and one
 //!   socket read (16 KiB) wait in the node; a
@@ -81,7 +100,11 @@
 //! node, Redis restarted empty, a node process killed, the subscribe race,
 //! and history trimmed past the retention; `tests/liveness.rs` a
 //! connection that stays up but stops delivering; `tests/interest.rs` that
-//! subscriptions follow the engine.
+//! subscriptions follow the engine; `tests/catchup.rs` large backlogs,
+//! slow reads and many threads caught up at once; `tests/ownership.rs`,
+//! `tests/routing.rs` and `tests/failover.rs` guarantee 14 (racing claims,
+//! stale tokens, an owner stopped, cut off or killed, Redis restarted
+//! empty, takeovers under routed load, a rolling restart).
 //!
 //! # Trade-offs
 //!
@@ -89,26 +112,35 @@
 //!   stream entry per message kept until trimmed (`retention` per thread).
 //! * A gap costs a stream read on the node that saw it; steady state costs
 //!   none.
+//! * A lease costs one small script per renew interval; a routed request
+//!   about four to five Redis round trips (two scripts on the owner's side,
+//!   one on the sender's, two notices by pub/sub).
 //! * Threads are named in Redis by their `Display` form, so `T` must
 //!   round-trip through `Display`/`FromStr` ([`ThreadKey`]).
 #![forbid(unsafe_code)]
 
 mod catchup;
+mod commands;
 mod config;
 mod conn;
 mod delivery;
 mod error;
+mod follow;
 mod interest;
+mod lease;
 mod node;
+mod route;
 mod script;
 mod worker;
 
 use std::fmt::Display;
 use std::str::FromStr;
 
+pub use commands::{Commands, RoutedCommand};
 pub use config::Config;
 pub use delivery::{Delivery, ResetReason};
-pub use error::{PublishError, ReadyError, StartError};
+pub use error::{ClaimError, PublishError, ReadyError, RouteError, StartError};
+pub use lease::{Lease, Owner};
 pub use node::{Deliveries, Node, NodeStats, Published};
 
 /// A thread id a node can name in Redis: an engine key whose `Display`

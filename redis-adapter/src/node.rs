@@ -10,6 +10,7 @@ use switchboard_core::Engine;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::interest::{spawn_driver, EngineView};
+use crate::route::Router;
 use crate::script::{Names, Scripts};
 use crate::worker::{Control, Counters, State, Worker};
 use crate::{Config, Delivery, PublishError, ReadyError, StartError, ThreadKey};
@@ -52,22 +53,23 @@ use crate::{Config, Delivery, PublishError, ReadyError, StartError, ThreadKey};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Node<T: ThreadKey> {
-    inner: Arc<Inner<T>>,
+    pub(crate) inner: Arc<Inner<T>>,
 }
 
-struct Inner<T> {
-    id: String,
-    config: Arc<Config>,
-    names: Names,
-    scripts: Arc<Scripts>,
-    cmd: ConnectionManager,
+pub(crate) struct Inner<T> {
+    pub(crate) id: String,
+    pub(crate) config: Arc<Config>,
+    pub(crate) names: Names,
+    pub(crate) scripts: Arc<Scripts>,
+    pub(crate) cmd: ConnectionManager,
     /// With `epoch_counter`, makes each publish's epoch candidate unique:
     /// a thread whose history is lost must get a new epoch even if the
     /// same node publishes to it first again.
     epoch_base: String,
     epoch_counter: AtomicU64,
     control: mpsc::UnboundedSender<Control<T>>,
-    counters: Arc<Counters>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) router: Arc<Router>,
 }
 
 impl<T> std::fmt::Debug for Inner<T> {
@@ -102,6 +104,27 @@ pub struct NodeStats {
     /// Times the node took the engine's occupied threads from a snapshot:
     /// once at start, then after each `Lagged` from the change feed.
     pub feed_resyncs: u64,
+    /// Catch-up reads that failed or timed out (each retried with fewer
+    /// entries, or later; never a reason to reconnect).
+    pub catchup_timeouts: u64,
+    /// Leases this node won ([`Node::claim`]).
+    pub claims: u64,
+    /// Lease renewals Redis confirmed.
+    pub renewals: u64,
+    /// Leases of this node that were lost (expired unrenewed, taken over,
+    /// refused, or released).
+    pub leases_lost: u64,
+    /// Owner-only writes refused because their lease had ended: fenced
+    /// publishes (by Redis, or here when the lease was known lost) and
+    /// renewals refused by Redis.
+    pub fenced: u64,
+    /// Commands and requests this node queued for an owner
+    /// ([`Node::send`], [`Node::request`]).
+    pub routed: u64,
+    /// Of those, the ones that failed after being queued: withdrawn
+    /// untaken at their timeout, or taken by a lease that ended before
+    /// answering.
+    pub routed_lost: u64,
 }
 
 /// The deliveries of one node, in per-thread order (see [`Delivery`]).
@@ -209,7 +232,18 @@ impl<T: ThreadKey> Node<T> {
             .set_response_timeout(config.publish_timeout)
             .set_number_of_retries(1)
             .set_max_delay(config.backoff_max.as_millis() as u64);
-        let cmd = ConnectionManager::new_with_config(client, cm_config)
+        let cmd = ConnectionManager::new_with_config(client.clone(), cm_config)
+            .await
+            .map_err(StartError::Redis)?;
+        // Catch-up reads on a connection of their own: a large read neither
+        // waits behind publishes nor makes them wait, and has its own
+        // deadline.
+        let reads_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(config.connect_timeout)
+            .set_response_timeout(config.catchup_timeout)
+            .set_number_of_retries(1)
+            .set_max_delay(config.backoff_max.as_millis() as u64);
+        let reads = ConnectionManager::new_with_config(client, reads_config)
             .await
             .map_err(StartError::Redis)?;
 
@@ -218,6 +252,7 @@ impl<T: ThreadKey> Node<T> {
         let names = Names::new(&config.prefix);
         let config = Arc::new(config);
         let scripts = Arc::new(Scripts::new());
+        let router = Arc::new(Router::default());
         let (control, control_rx) = mpsc::unbounded_channel();
         let (interest_tx, interest_rx) = mpsc::unbounded_channel();
         let (out, rx) = mpsc::channel(config.delivery_buffer);
@@ -225,11 +260,13 @@ impl<T: ThreadKey> Node<T> {
         let worker = Worker {
             config: Arc::clone(&config),
             names: names.clone(),
-            scripts: Arc::clone(&scripts),
             cmd: cmd.clone(),
+            reads,
             addr,
             auth,
             probe_channel: names.probe(&id),
+            notice_channel: names.notices(&id),
+            router: Arc::clone(&router),
             control: control_rx,
             interest: interest_rx,
             out,
@@ -248,6 +285,7 @@ impl<T: ThreadKey> Node<T> {
             epoch_counter: AtomicU64::new(0),
             control,
             counters,
+            router,
         };
         Ok((
             Node {
@@ -272,6 +310,13 @@ impl<T: ThreadKey> Node<T> {
             gap_fills: c.gap_fills.load(Ordering::Relaxed),
             probe_failures: c.probe_failures.load(Ordering::Relaxed),
             feed_resyncs: c.feed_resyncs.load(Ordering::Relaxed),
+            catchup_timeouts: c.catchup_timeouts.load(Ordering::Relaxed),
+            claims: c.claims.load(Ordering::Relaxed),
+            renewals: c.renewals.load(Ordering::Relaxed),
+            leases_lost: c.leases_lost.load(Ordering::Relaxed),
+            fenced: c.fenced.load(Ordering::Relaxed),
+            routed: c.routed.load(Ordering::Relaxed),
+            routed_lost: c.routed_lost.load(Ordering::Relaxed),
         }
     }
 
@@ -290,18 +335,34 @@ impl<T: ThreadKey> Node<T> {
     ///
     /// Dropping the future may or may not publish the message.
     pub async fn publish(&self, t: T, payload: &[u8]) -> Result<Published, PublishError> {
+        self.run_publish(&self.inner.scripts.publish, t, payload, None)
+            .await
+    }
+
+    /// Runs the publish script, or the fenced one with `fence` = (lease
+    /// key, token).
+    pub(crate) async fn run_publish(
+        &self,
+        script: &redis::Script,
+        t: T,
+        payload: &[u8],
+        fence: Option<(&str, u64)>,
+    ) -> Result<Published, PublishError> {
         let i = &self.inner;
         let ttl = i.config.history_ttl.map_or(0, |d| d.as_secs().max(1));
         // Relaxed: only uniqueness matters.
         let n = i.epoch_counter.fetch_add(1, Ordering::Relaxed);
         let candidate = format!("{}{n:x}", i.epoch_base);
-        let mut inv = i.scripts.publish.key(i.names.meta(&t));
+        let mut inv = script.key(i.names.meta(&t));
         inv.key(i.names.stream(&t))
             .arg(i.names.channel(&t))
             .arg(payload)
             .arg(candidate)
             .arg(i.config.retention)
             .arg(ttl);
+        if let Some((lease, token)) = fence {
+            inv.key(lease).arg(token);
+        }
         let mut cmd = i.cmd.clone();
         match tokio::time::timeout(i.config.publish_timeout, inv.invoke_async(&mut cmd)).await {
             Ok(Ok((seq, epoch))) => Ok(Published { seq, epoch }),

@@ -5,8 +5,10 @@
 //!
 //! | state | meaning | leaves by |
 //! |---|---|---|
-//! | pending (`live == false`) | SUBSCRIBE sent (or to be sent on connect), not yet confirmed and synced | the last confirmation for its channel, then a sync: live |
+//! | pending (in `pending`) | SUBSCRIBE sent (or to be sent on connect), not yet confirmed | the last confirmation for its channel: a sync, then confirmed |
+//! | confirmed, not live | confirmed, but its baseline (the head, for a fresh follow) could not be read yet: in `behind` | a sync that reads it: live |
 //! | live | confirmed; `last` is the last delivered sequence in `epoch` | the connection breaking (pending again), or the grace period ending with no local subscriber (dropped, UNSUBSCRIBE sent) |
+//! | live and behind (in `behind`) | messages after `last` wait in the stream; a sync is due at the time `behind` says | a sync that reaches the head |
 //!
 //! Invariants:
 //! * for a live thread, every message of `epoch` with a sequence in
@@ -21,9 +23,17 @@
 //!   current connection and not yet confirmed; a pending thread is synced
 //!   only when its count drops to zero on a `subscribe` confirmation, so the
 //!   sync starts after Redis is known to route every later message to us;
-//! * `pending` holds exactly the followed threads that are not live; while
-//!   it is non-empty, confirmations are owed, and none arriving for the
-//!   subscribe timeout (`progress`) means the connection is not working.
+//! * `pending` holds exactly the followed threads whose SUBSCRIBE is not
+//!   confirmed on this connection; while it is non-empty, confirmations are
+//!   owed, and none arriving for the subscribe timeout (`progress`) means
+//!   the connection is not working;
+//! * a followed thread that is confirmed and not up to date is in `behind`
+//!   (a catch-up read failed, timed out, or the backlog is longer than one
+//!   sync reads): a later tick syncs it again. A read's failure never
+//!   counts against the connection;
+//! * the probe and subscribe-timeout clocks stop while the worker is busy
+//!   handling a frame or catching up (`excuse`): the connection is judged
+//!   only on time the worker spent waiting for it.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -34,15 +44,20 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::catchup::Synced;
 use crate::conn::{Frame, FrameWriter, SubConn};
 use crate::interest::{EngineView, Interest};
-use crate::script::{decode, Names, Scripts};
+use crate::script::{decode, Names};
 use crate::{Config, Delivery, ReadyError, ThreadKey};
 
 /// Channels per SUBSCRIBE command when (re)subscribing many threads.
 const SUBSCRIBE_CHUNK: usize = 128;
-/// How often the worker checks grace periods, probes and timeouts.
+/// How often the worker checks grace periods, probes and timeouts, and
+/// retries the syncs that are due.
 const TICK: Duration = Duration::from_millis(20);
+/// How long one tick may spend on due syncs before it goes back to the
+/// connection (checked between threads).
+const RETRY_BUDGET: Duration = Duration::from_millis(100);
 
 /// Between half and all of `d`, at random, so that nodes that lost Redis
 /// together do not reconnect in lockstep.
@@ -69,6 +84,13 @@ pub(crate) struct Counters {
     pub(crate) gap_fills: AtomicU64,
     pub(crate) probe_failures: AtomicU64,
     pub(crate) feed_resyncs: AtomicU64,
+    pub(crate) catchup_timeouts: AtomicU64,
+    pub(crate) claims: AtomicU64,
+    pub(crate) renewals: AtomicU64,
+    pub(crate) leases_lost: AtomicU64,
+    pub(crate) fenced: AtomicU64,
+    pub(crate) routed: AtomicU64,
+    pub(crate) routed_lost: AtomicU64,
 }
 
 /// One followed thread (see the module docs for its states).
@@ -80,16 +102,22 @@ pub(crate) struct Follow {
     /// `None`: no epoch known (fresh, or the history was lost).
     pub(crate) epoch: Option<Vec<u8>>,
     pub(crate) last: u64,
-    waiters: Vec<oneshot::Sender<Result<(), ReadyError>>>,
+    /// Entries the next catch-up read asks for (0: not known yet).
+    pub(crate) read_count: usize,
+    /// Syncs in a row that gave up after failed reads (the retry backoff).
+    pub(crate) deferrals: u32,
+    pub(crate) waiters: Vec<oneshot::Sender<Result<(), ReadyError>>>,
 }
 
 impl Follow {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Follow {
             live: false,
             fresh: true,
             epoch: None,
             last: 0,
+            read_count: 0,
+            deferrals: 0,
             waiters: Vec::new(),
         }
     }
@@ -106,11 +134,16 @@ enum Exit {
 pub(crate) struct Worker<T: ThreadKey> {
     pub(crate) config: Arc<Config>,
     pub(crate) names: Names,
-    pub(crate) scripts: Arc<Scripts>,
     pub(crate) cmd: ConnectionManager,
+    /// The catch-up connection: stream reads only, with their own timeout.
+    pub(crate) reads: ConnectionManager,
     pub(crate) addr: String,
     pub(crate) auth: Option<(Option<String>, String)>,
     pub(crate) probe_channel: String,
+    /// This node's notice channel (routed commands' acceptances, answers
+    /// and wake-ups), read with the probe.
+    pub(crate) notice_channel: String,
+    pub(crate) router: Arc<crate::route::Router>,
     pub(crate) control: mpsc::UnboundedReceiver<Control<T>>,
     pub(crate) interest: mpsc::UnboundedReceiver<Interest<T>>,
     pub(crate) out: mpsc::Sender<Delivery<T>>,
@@ -124,14 +157,16 @@ pub(crate) struct Worker<T: ThreadKey> {
 pub(crate) struct State<T> {
     pub(crate) follows: HashMap<T, Follow>,
     /// Followed threads that lost their last local subscriber, and when.
-    vacating: HashMap<T, Instant>,
-    inflight: HashMap<T, u32>,
-    /// Followed threads not live yet (SUBSCRIBE owed a confirmation, or
-    /// not sent while disconnected).
-    pending: HashSet<T>,
+    pub(crate) vacating: HashMap<T, Instant>,
+    pub(crate) inflight: HashMap<T, u32>,
+    /// Followed threads whose SUBSCRIBE is owed a confirmation (or not
+    /// sent yet while disconnected).
+    pub(crate) pending: HashSet<T>,
+    /// Confirmed threads not up to date, and when to sync them again.
+    pub(crate) behind: HashMap<T, Instant>,
     /// When the last subscribe confirmation arrived (or the first one
     /// started to be owed).
-    progress: Instant,
+    pub(crate) progress: Instant,
     probe: Probe,
 }
 
@@ -142,6 +177,7 @@ impl<T> Default for State<T> {
             vacating: HashMap::new(),
             inflight: HashMap::new(),
             pending: HashSet::new(),
+            behind: HashMap::new(),
             progress: Instant::now(),
             probe: Probe {
                 seq: 0,
@@ -219,12 +255,13 @@ impl<T: ThreadKey> Worker<T> {
         }
         self.state.vacating.clear();
         self.state.inflight.clear();
+        self.state.behind.clear();
         for &t in &occupied {
             self.state.follows.entry(t).or_insert_with(Follow::new).live = false;
         }
         self.state.pending = self.state.follows.keys().copied().collect();
         self.state.progress = Instant::now();
-        let mut channels = vec![self.probe_channel.clone()];
+        let mut channels = vec![self.probe_channel.clone(), self.notice_channel.clone()];
         for &t in self.state.follows.keys() {
             *self.state.inflight.entry(t).or_default() += 1;
             channels.push(self.names.channel(&t));
@@ -250,7 +287,10 @@ impl<T: ThreadKey> Worker<T> {
                     let Ok(frame) = frame else {
                         return Exit::Broken;
                     };
-                    match self.on_frame(frame).await {
+                    let busy = Instant::now();
+                    let handled = self.on_frame(frame).await;
+                    self.excuse(busy);
+                    match handled {
                         Ok(true) => {}
                         Ok(false) => return Exit::Shutdown,
                         Err(_) => return Exit::Broken,
@@ -268,9 +308,28 @@ impl<T: ThreadKey> Worker<T> {
                     if self.housekeep(&mut conn.writer).await.is_err() {
                         return Exit::Broken;
                     }
+                    let busy = Instant::now();
+                    let open = self.retry_behind(RETRY_BUDGET).await;
+                    self.excuse(busy);
+                    if !open {
+                        return Exit::Shutdown;
+                    }
                 }
             }
         }
+    }
+
+    /// Stops the probe and subscribe-timeout clocks for the time since
+    /// `since`, which the worker spent busy (handling a frame, catching a
+    /// thread up) rather than waiting for the connection: a long catch-up
+    /// does not make a healthy connection look dead.
+    fn excuse(&mut self, since: Instant) {
+        let now = Instant::now();
+        let d = now - since;
+        if let Some(at) = self.state.probe.sent.as_mut() {
+            *at = (*at + d).min(now);
+        }
+        self.state.progress = (self.state.progress + d).min(now);
     }
 
     /// Grace periods, subscribe timeouts and the probe. An error: the
@@ -319,6 +378,10 @@ impl<T: ThreadKey> Worker<T> {
     async fn on_frame(&mut self, frame: Frame) -> io::Result<bool> {
         match frame {
             Frame::Message { channel, payload } => {
+                if channel == self.notice_channel.as_bytes() {
+                    self.router.dispatch(&payload);
+                    return Ok(true);
+                }
                 if channel == self.probe_channel.as_bytes() {
                     let probe = &mut self.state.probe;
                     if payload == probe.seq.to_string().as_bytes() {
@@ -340,6 +403,7 @@ impl<T: ThreadKey> Worker<T> {
                     // Synced from the stream once confirmed.
                     return Ok(true);
                 }
+                let behind = self.state.behind.contains_key(&t);
                 let same_epoch = f.epoch.as_deref() == Some(wire.epoch);
                 if same_epoch && wire.seq <= f.last {
                     return Ok(true); // already delivered (by a sync)
@@ -357,29 +421,22 @@ impl<T: ThreadKey> Worker<T> {
                     };
                     return Ok(self.out.send(d).await.is_ok());
                 }
+                if behind {
+                    // In the stream; the scheduled sync reads it in order.
+                    return Ok(true);
+                }
                 // A gap, or another epoch: the stream has the truth.
+                // Relaxed: a statistic.
                 self.counters.gap_fills.fetch_add(1, Ordering::Relaxed);
-                self.sync(t).await
+                Ok(self.sync(t).await != Synced::HostGone)
             }
             Frame::Subscribed { channel } => {
                 let Some(t) = self.thread_of(&channel) else {
                     return Ok(true);
                 };
                 self.state.progress = Instant::now();
-                if self.confirm(t) {
-                    let pending = self.state.follows.get(&t).is_some_and(|f| !f.live);
-                    if pending {
-                        if !self.sync(t).await? {
-                            return Ok(false);
-                        }
-                        self.state.pending.remove(&t);
-                        if let Some(f) = self.state.follows.get_mut(&t) {
-                            f.live = true;
-                            for w in f.waiters.drain(..) {
-                                let _ = w.send(Ok(()));
-                            }
-                        }
-                    }
+                if self.confirm(t) && self.state.pending.remove(&t) {
+                    return Ok(self.catch_up(t).await);
                 }
                 Ok(true)
             }
@@ -391,128 +448,6 @@ impl<T: ThreadKey> Worker<T> {
             }
             Frame::Other => Ok(true),
         }
-    }
-
-    fn thread_of(&self, channel: &[u8]) -> Option<T> {
-        self.names.thread_of(channel)?.parse().ok()
-    }
-
-    /// Counts one confirmation; true when none is left outstanding.
-    fn confirm(&mut self, t: T) -> bool {
-        match self.state.inflight.get_mut(&t) {
-            Some(n) if *n > 1 => {
-                *n -= 1;
-                false
-            }
-            Some(_) => {
-                self.state.inflight.remove(&t);
-                true
-            }
-            None => false,
-        }
-    }
-
-    async fn on_control(&mut self, c: Control<T>, conn: Option<&mut FrameWriter>) {
-        match c {
-            Control::Ready(t, tx) => {
-                if let Some(f) = self.state.follows.get_mut(&t) {
-                    if f.live {
-                        let _ = tx.send(Ok(()));
-                    } else {
-                        f.waiters.push(tx);
-                    }
-                } else if self.view.is_occupied(t) {
-                    // The engine is ahead of the interest events.
-                    self.follow(t, conn).await;
-                    if let Some(f) = self.state.follows.get_mut(&t) {
-                        f.waiters.push(tx);
-                    }
-                } else {
-                    let _ = tx.send(Err(ReadyError::NotOccupied));
-                }
-            }
-        }
-    }
-
-    async fn on_interest(&mut self, i: Interest<T>, mut conn: Option<&mut FrameWriter>) {
-        match i {
-            Interest::Occupied(t) => self.follow(t, conn).await,
-            Interest::Vacated(t) => {
-                if self.state.follows.contains_key(&t) {
-                    self.state.vacating.entry(t).or_insert_with(Instant::now);
-                }
-            }
-            Interest::Resync(all) => {
-                let all: HashSet<T> = all.into_iter().collect();
-                let now = Instant::now();
-                for &t in self.state.follows.keys() {
-                    if !all.contains(&t) {
-                        self.state.vacating.entry(t).or_insert(now);
-                    }
-                }
-                for t in all {
-                    self.follow(t, conn.as_deref_mut()).await;
-                }
-            }
-        }
-    }
-
-    /// Follows `t` (a no-op if it already does, except that a pending
-    /// unsubscribe is called off).
-    async fn follow(&mut self, t: T, conn: Option<&mut FrameWriter>) {
-        self.state.vacating.remove(&t);
-        if self.state.follows.contains_key(&t) {
-            return;
-        }
-        self.state.follows.insert(t, Follow::new());
-        if self.state.pending.is_empty() {
-            // Nothing was owed: the timeout counts from this SUBSCRIBE.
-            self.state.progress = Instant::now();
-        }
-        self.state.pending.insert(t);
-        if let Some(conn) = conn {
-            *self.state.inflight.entry(t).or_default() += 1;
-            let packed = redis::cmd("SUBSCRIBE")
-                .arg(self.names.channel(&t))
-                .get_packed_command();
-            // A failed write surfaces as the connection breaking.
-            let _ = conn.send(&packed).await;
-        }
-    }
-
-    fn drop_follow(&mut self, t: T) {
-        self.state.pending.remove(&t);
-        if let Some(f) = self.state.follows.remove(&t) {
-            for w in f.waiters {
-                let _ = w.send(Err(ReadyError::NotOccupied));
-            }
-        }
-    }
-
-    /// Unsubscribes the threads whose grace period ended and that the
-    /// engine still shows without a local subscriber.
-    async fn expire_vacated(&mut self, conn: &mut FrameWriter, now: Instant) -> io::Result<()> {
-        let grace = self.config.unsubscribe_grace;
-        let due: Vec<T> = self
-            .state
-            .vacating
-            .iter()
-            .filter(|(_, &at)| now - at >= grace)
-            .map(|(&t, _)| t)
-            .collect();
-        for t in due {
-            self.state.vacating.remove(&t);
-            if self.view.is_occupied(t) {
-                continue; // re-checked: someone subscribed again
-            }
-            self.drop_follow(t);
-            *self.state.inflight.entry(t).or_default() += 1;
-            let packed = redis::cmd("UNSUBSCRIBE")
-                .arg(self.names.channel(&t))
-                .get_packed_command();
-            conn.send(&packed).await?;
-        }
-        Ok(())
     }
 }
 

@@ -2,8 +2,8 @@
 //! handles `Sync`), so a host can use them from any tokio task.
 
 use switchboard_redis::{
-    Config, Deliveries, Delivery, Node, NodeStats, PublishError, Published, ReadyError,
-    ResetReason, StartError,
+    ClaimError, Commands, Config, Deliveries, Delivery, Lease, Node, NodeStats, Owner,
+    PublishError, Published, ReadyError, ResetReason, RouteError, RoutedCommand, StartError,
 };
 
 fn send<T: Send>(_: &T) {}
@@ -22,6 +22,13 @@ fn smoke() {
     send_sync::<PublishError>();
     send_sync::<ReadyError>();
     send_sync::<StartError>();
+    send_sync::<Lease<u64>>();
+    send_sync::<Owner>();
+    send_sync::<ClaimError>();
+    send_sync::<RouteError>();
+    send_sync::<RoutedCommand>();
+    send_sync::<Commands<u64>>();
+    stream::<Commands<u64>>();
     stream::<Deliveries<u64>>();
 }
 
@@ -30,6 +37,22 @@ fn futures_are_send(node: Node<u64>, mut deliveries: Deliveries<u64>) {
     send(&node.publish(1, b"x"));
     send(&node.ready(1));
     send(&deliveries.recv());
+    send(&node.claim(1));
+    send(&node.owner(1));
+    send(&node.send(1, b"x"));
+    send(&node.request(1, b"x", std::time::Duration::from_secs(1)));
     let engine = std::sync::Arc::new(switchboard_core::Engine::<u64, u64>::new());
     send(&Node::start(engine, Config::new("redis://127.0.0.1:1")));
+}
+
+#[allow(dead_code)]
+fn lease_futures_are_send(lease: Lease<u64>) {
+    send(&lease.lost());
+    send(&lease.publish(b"x"));
+    send(&lease.release());
+}
+
+#[allow(dead_code)]
+fn reply_is_send(c: RoutedCommand) {
+    send(&c.reply(b"x"));
 }
