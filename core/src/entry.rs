@@ -52,12 +52,6 @@ pub struct ThreadEntry<T, S, M> {
     watch: Arc<WatchCell>,
 }
 
-impl<T: Key, S: Default, M> ThreadEntry<T, S, M> {
-    pub(crate) fn new(id: T, registry: &StdArc<Registry<T>>) -> Self {
-        Self::with_state(id, registry, S::default())
-    }
-}
-
 impl<T: Key, S, M> ThreadEntry<T, S, M> {
     pub(crate) fn with_state(id: T, registry: &StdArc<Registry<T>>, state: S) -> Self {
         ThreadEntry {

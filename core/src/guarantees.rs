@@ -138,3 +138,31 @@
 //!     `incarnations.rs` (`connect_with` replacing an incarnation racing
 //!     a `subscribe_if` naming the old one leaves no zombie edge; a fan-out
 //!     after the replacement returned never yields the old data).
+//! 13. **Host code cannot break the engine.** A write runs inside one store
+//!     transaction that lists every node it makes; host code that panics
+//!     unwinds through it uncommitted, which frees those nodes, takes the
+//!     nodes it retired off the retired list and publishes nothing, so the
+//!     graph, the version number, the change log, the counts and the
+//!     watches are as before, and the writer mutex is released by the
+//!     unwind. Values a freed node held (thread entries, connection data)
+//!     and values a write creates go to a list the writing thread drops
+//!     after the mutex (`store/deferred.rs`), so no host destructor runs
+//!     under it; watch flips after a publish look nothing up. A write from
+//!     host code running inside a write panics instead of deadlocking. A
+//!     read's hazard pin is cleared by its drop, on an unwind too.
+//!     Checked by: `host_code.rs` (a proptest harness against the reference
+//!     model whose keys, states and data panic in `Hash`, `Eq`, `Ord`,
+//!     `Clone`, `Default`, `Drop` or `thread_with`'s init at the N-th call:
+//!     after each caught panic the engine agrees with the model as if the
+//!     call had not been made, or, for a destructor, as if it had completed;
+//!     the snapshot validates, the change feed replays to the model with no
+//!     gap, watch versions match, and at the end no node and no host value
+//!     is leaked or dropped twice; also run under valgrind in CI), the three
+//!     programs that broke the engine (a panicking `Hash` in `subscribe`, a
+//!     panicking state destructor in reclamation, destructors that call
+//!     each writing method), a nested write from host code, and a panicking
+//!     read visitor (no version stays pinned); `shutdown.rs`
+//!     (`every_live_handle_of_a_thread_counts_until_dropped`); store unit
+//!     tests `hazard::tests` (`the_scan_sees_a_pin_at_every_depth`,
+//!     `a_panicking_read_unpins`); loom: `store::hazard::loom_model`
+//!     (`a_pin_in_the_last_slot_of_a_panicking_read_is_seen_then_cleared`).

@@ -374,7 +374,7 @@ pub use changes::{Change, ChangeBatch};
 pub use config::Config;
 #[doc(hidden)]
 pub use engine::NodeProbe;
-pub use engine::{Engine, Key};
+pub use engine::{Batch, Engine, Key};
 pub use entry::ThreadEntry;
 pub use error::{
     InvariantViolation, Lagged, NoListener, NotConnected, RecvError, RecvTimeoutError, ReplyError,

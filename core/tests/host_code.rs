@@ -202,7 +202,7 @@ const CAPS: u64 = 3;
 
 /// An operation of the harness: one of the model's, or a call the model
 /// reads as one of its own.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum HOp {
     Model(Op),
     /// `thread_with(t, init)`: the model's `Thread(t)`; `init` may panic.
@@ -211,6 +211,8 @@ enum HOp {
     Data(u64),
     /// `for_each_subscriber_data(t, ..)`, a read whose visitor may panic.
     Fanout(u64),
+    /// The model's ops (no incarnation-checked ones) in one `batch`.
+    Batch(Vec<Op>),
 }
 
 fn pick() -> impl Strategy<Value = Pick> {
@@ -236,7 +238,24 @@ fn op() -> impl Strategy<Value = HOp> {
         1 => t.clone().prop_map(|t| HOp::Model(Op::RemoveThread(t))),
         1 => t.clone().prop_map(|t| HOp::Model(Op::RemoveThreadIfIdle(t))),
         1 => c.clone().prop_map(HOp::Data),
-        1 => t.prop_map(HOp::Fanout),
+        1 => t.clone().prop_map(HOp::Fanout),
+        3 => prop::collection::vec(batch_op(), 1..6).prop_map(HOp::Batch),
+    ]
+}
+
+/// An op a batch may hold.
+fn batch_op() -> impl Strategy<Value = Op> {
+    let t = 0..THREADS;
+    let c = 0..CONNS;
+    prop_oneof![
+        1 => (c.clone(), 0..CAPS).prop_map(|(c, k)| Op::Connect(c, k)),
+        1 => (c.clone(), 0..CAPS).prop_map(|(c, k)| Op::ConnectWith(c, k)),
+        1 => c.clone().prop_map(Op::Disconnect),
+        3 => (t.clone(), c.clone()).prop_map(|(t, c)| Op::Subscribe(t, c)),
+        2 => (t.clone(), c).prop_map(|(t, c)| Op::Unsubscribe(t, c)),
+        1 => t.clone().prop_map(Op::Thread),
+        1 => t.clone().prop_map(Op::RemoveThread),
+        1 => t.prop_map(Op::RemoveThreadIfIdle),
     ]
 }
 
@@ -317,10 +336,88 @@ impl Harness {
         }
     }
 
+    /// Runs `ops` as one batch (the fuse may be armed).
+    fn run_batch(&self, ops: &[Op]) -> Vec<Ret> {
+        let mut tag = self.model.next_tag().0;
+        self.engine.batch(|b| {
+            ops.iter()
+                .map(|&op| match op {
+                    Op::Connect(c, caps) => Ret::Bool(b.connect(K(c), Caps(caps))),
+                    Op::ConnectWith(c, caps) => {
+                        b.connect_with(K(c), Caps(caps), Data::new(Tag(tag)));
+                        tag += 1;
+                        Ret::Incarnation(0)
+                    }
+                    Op::Disconnect(c) => Ret::Threads(ids(b.disconnect(K(c)))),
+                    Op::Subscribe(t, c) => Ret::Subscribed(b.subscribe(K(t), K(c)).map(drop)),
+                    Op::Unsubscribe(t, c) => Ret::Bool(b.unsubscribe(K(t), K(c))),
+                    Op::Thread(t) => {
+                        b.thread(K(t));
+                        Ret::Entry
+                    }
+                    Op::RemoveThread(t) => Ret::Bool(b.remove_thread(K(t))),
+                    Op::RemoveThreadIfIdle(t) => Ret::Bool(b.remove_thread_if_idle(K(t))),
+                    other => unreachable!("not generated in a batch: {other:?}"),
+                })
+                .collect()
+        })
+    }
+
+    /// Applies `ops` to the model as one batch: one version if any of them
+    /// changed the graph. Returns what each op returns.
+    fn model_batch(&mut self, ops: &[Op]) -> Vec<Ret> {
+        let before = self.model.version;
+        let watches_before: BTreeMap<u64, (u64, bool)> = (self.model.threads.iter())
+            .map(|(&t, w)| (t, (w.version, self.model.subs.contains_key(&t))))
+            .collect();
+        let mut removed = BTreeSet::new();
+        let rets = ops
+            .iter()
+            .map(|&op| {
+                let ret = self.model.apply(op);
+                if let (Op::RemoveThread(t) | Op::RemoveThreadIfIdle(t), Ret::Bool(true)) =
+                    (op, &ret)
+                {
+                    removed.insert(t);
+                }
+                ret
+            })
+            .collect();
+        self.model.version = before + u64::from(self.model.version > before);
+        // A watch hears the batch's net change only: one flip if its thread
+        // has subscribers after the batch and did not before, or the other
+        // way round; a thread's new entry starts at 0.
+        for (&t, w) in self.model.threads.iter_mut() {
+            let occupied = self.model.subs.contains_key(&t);
+            w.version = match watches_before.get(&t) {
+                Some(&(v, was)) if !removed.contains(&t) => v + u64::from(was != occupied),
+                _ => {
+                    w.seen = 0;
+                    u64::from(occupied)
+                }
+            };
+        }
+        for t in removed {
+            // The harness's watch was on the removed entry.
+            self.watches.remove(&t);
+        }
+        // Sessions the batch started: their numbers, from the engine.
+        for &op in ops {
+            if let Op::Connect(c, _) | Op::ConnectWith(c, _) = op {
+                if let Some(s) = self.model.sessions.get_mut(&c) {
+                    s.incarnation = self.engine.incarnation(K(c)).unwrap_or(0);
+                    self.model.max_incarnation = self.model.max_incarnation.max(s.incarnation);
+                }
+            }
+        }
+        rets
+    }
+
     /// Runs `op` on the engine (the fuse may be armed).
     fn run(&self, op: HOp) -> Ret {
         let e = &self.engine;
         match op {
+            HOp::Batch(_) => unreachable!("run_batch"),
             HOp::ThreadWith(t) => {
                 e.thread_with(K(t), || {
                     tick(Site::Init);
@@ -370,17 +467,20 @@ impl Harness {
     /// Applies `op` with the fuse at `fuse`, to the engine and (as far as
     /// it took effect) to the model, and checks the result.
     fn step(&mut self, op: HOp, fuse: Option<u64>) -> Result<(), TestCaseError> {
+        if let HOp::Batch(ops) = op {
+            return self.step_batch(&ops, fuse);
+        }
         let op = match op {
             HOp::Model(op) => HOp::Model(self.model.resolve(op)),
             op => op,
         };
         arm(fuse.unwrap_or(0));
-        let got = catch_unwind(AssertUnwindSafe(|| self.run(op)));
+        let got = catch_unwind(AssertUnwindSafe(|| self.run(op.clone())));
         let fired = disarm();
         let model_op = match op {
             HOp::Model(op) => Some(op),
             HOp::ThreadWith(t) => Some(Op::Thread(t)),
-            HOp::Data(_) | HOp::Fanout(_) => None,
+            HOp::Data(_) | HOp::Fanout(_) | HOp::Batch(_) => None,
         };
         match got {
             Ok(ret) => {
@@ -410,6 +510,37 @@ impl Harness {
                     }
                 }
                 // Any other site: the call had no effect (checked below).
+            }
+        }
+        self.check()
+    }
+
+    /// [`step`](Self::step) for a batch: all of it or none of it.
+    fn step_batch(&mut self, ops: &[Op], fuse: Option<u64>) -> Result<(), TestCaseError> {
+        arm(fuse.unwrap_or(0));
+        let got = catch_unwind(AssertUnwindSafe(|| self.run_batch(ops)));
+        let fired = disarm();
+        match got {
+            Ok(rets) => {
+                prop_assert_eq!(fired, None);
+                let expected = self.model_batch(ops);
+                let rets: Vec<Ret> = rets
+                    .into_iter()
+                    .map(|r| match r {
+                        Ret::Incarnation(_) => Ret::Incarnation(0),
+                        r => r,
+                    })
+                    .collect();
+                prop_assert_eq!(rets, expected, "batch {:?}", ops);
+            }
+            Err(payload) => {
+                let Some(HostPanic(site)) = payload.downcast_ref::<HostPanic>() else {
+                    resume_unwind(payload);
+                };
+                prop_assert_eq!(fired, Some(*site));
+                if *site == Site::Drop {
+                    self.model_batch(ops);
+                }
             }
         }
         self.check()

@@ -10,12 +10,9 @@
 //! (graph invariant 7), so an operation naming it finds nothing to do.
 
 use super::Engine;
-use crate::changes::{Change, ChangeBuf};
 use crate::entry::ThreadEntry;
-use crate::graph::{ConnNode, Tries};
-use crate::store::{HostValue, Txn};
-use crate::sync::{Arc, StdArc};
-use crate::watch::WatchCell;
+use crate::graph::ConnNode;
+use crate::sync::StdArc;
 use crate::{Caps, Key, NotConnected};
 
 impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
@@ -35,56 +32,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// this write's reclamation gives up, are dropped after the lock, on this
     /// thread.
     pub fn disconnect(&self, c: C) -> Vec<T> {
-        self.write(
-            |g, txn, log| match Self::remove_conn(g, txn, log, c, None) {
-                Some(emptied) => (true, emptied),
-                None => (false, Emptied::default()),
-            },
-            |_, emptied| emptied.flip(),
-        )
-        .threads
-    }
-
-    /// Removes `c` (if live, and in `incarnation` if given) with every edge
-    /// of it, recording the changes `disconnect` makes. Returns the threads
-    /// it left without any subscriber, or `None` if nothing changed.
-    fn remove_conn(
-        g: &mut Tries<T, C, D>,
-        txn: &mut Txn<'_>,
-        log: &mut ChangeBuf<T, C>,
-        c: C,
-        incarnation: Option<u64>,
-    ) -> Option<Emptied<T>> {
-        let live = g.conns.get(&c)?;
-        if incarnation.is_some_and(|i| i != live.incarnation) {
-            return None;
-        }
-        let mut emptied = Emptied::default();
-        let subs = &mut g.subs;
-        let threads = &g.threads;
-        g.conns.remove_with(&c, txn, |node, txn| {
-            for t in node.threads.iter() {
-                let Some(set) = subs.get_mut(&t, txn) else {
-                    debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
-                    continue;
-                };
-                set.remove(&c, txn);
-                log.push(Change::Unsubscribed { t, c });
-                if set.is_empty() {
-                    subs.remove(&t, txn);
-                    log.push(Change::Vacated { t });
-                    emptied.threads.push(t);
-                    if let Some(e) = threads.get(&t) {
-                        emptied.watches.push(Self::entry_of(e).watch_arc());
-                    }
-                }
-                // The reverse edge left with `c`; check the forward one
-                // (`check_edge` once `c` is out of `conns`).
-                debug_assert!(!subs.get(&t).is_some_and(|s| s.contains(&c) || s.is_empty()));
-            }
-        })?;
-        log.push(Change::Disconnected { c });
-        Some(emptied)
+        self.write_op(|e| e.disconnect(c, None)).unwrap_or_default()
     }
 
     /// Makes `c` live with `caps` in a new incarnation carrying `data`, and
@@ -124,21 +72,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// write's reclamation frees, are dropped after the lock, on this thread.
     pub fn connect_with(&self, c: C, caps: Caps, data: D) -> u64 {
         // Held by this frame until the write returns: whatever happens in
-        // it, the data's last drop is here, after the writer lock.
+        // it, the data's last drop is here or in a node, never under the
+        // writer lock.
         let data = ConnNode::<T, D>::wrap_data(data);
-        let (incarnation, _) = self.write(
-            |g, txn, log| {
-                let emptied = Self::remove_conn(g, txn, log, c, None).unwrap_or_default();
-                g.incarnations += 1;
-                let incarnation = g.incarnations;
-                g.conns
-                    .insert(c, ConnNode::new(caps, incarnation, data.clone()), txn);
-                log.push(Change::Connected { c, caps });
-                (true, (incarnation, emptied))
-            },
-            |_, (_, emptied)| emptied.flip(),
-        );
-        incarnation
+        self.write_op(|e| e.connect_with(c, caps, data.clone()).0)
     }
 
     /// Disconnects `c` as [`disconnect`](Self::disconnect) does, but only
@@ -165,18 +102,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     ///
     /// as [`disconnect`](Self::disconnect).
     pub fn disconnect_if(&self, c: C, incarnation: u64) -> Option<Vec<T>> {
-        self.write(
-            |g, txn, log| {
-                let emptied = Self::remove_conn(g, txn, log, c, Some(incarnation));
-                (emptied.is_some(), emptied)
-            },
-            |_, emptied| {
-                if let Some(emptied) = emptied {
-                    emptied.flip();
-                }
-            },
-        )
-        .map(|emptied| emptied.threads)
+        self.write_op(|e| e.disconnect(c, Some(incarnation)))
     }
 
     /// Subscribes `c` to `t` as [`subscribe`](Self::subscribe) does, but
@@ -277,55 +203,6 @@ impl<
     /// the writer lock. Values this write's reclamation frees are dropped
     /// after the lock, on this thread.
     pub fn connect(&self, c: C, caps: Caps) -> bool {
-        self.write(
-            |g, txn, log| match g.conns.get(&c) {
-                Some(node) if node.caps == caps => (false, false),
-                Some(_) => {
-                    if let Some(node) = g.conns.get_mut(&c, txn) {
-                        node.caps = caps;
-                    }
-                    log.push(Change::Connected { c, caps });
-                    (true, false)
-                }
-                None => {
-                    g.incarnations += 1;
-                    let data = ConnNode::<T, D>::wrap_data(D::default());
-                    if let Some(d) = &data {
-                        txn.keep_until_unlocked(StdArc::clone(d) as HostValue);
-                    }
-                    g.conns
-                        .insert(c, ConnNode::new(caps, g.incarnations, data), txn);
-                    log.push(Change::Connected { c, caps });
-                    (true, true)
-                }
-            },
-            |_, _| {},
-        )
-    }
-}
-
-/// The threads a write left without any subscriber, ascending, with their
-/// watch cells, looked up during the write so that flipping them once it
-/// is published runs no host code (no key is hashed or compared then).
-pub(super) struct Emptied<T> {
-    pub(super) threads: Vec<T>,
-    watches: Vec<Arc<WatchCell>>,
-}
-
-impl<T> Default for Emptied<T> {
-    fn default() -> Self {
-        Emptied {
-            threads: Vec::new(),
-            watches: Vec::new(),
-        }
-    }
-}
-
-impl<T> Emptied<T> {
-    /// Flips each watch to `false` (after the publish).
-    pub(super) fn flip(&self) {
-        for w in &self.watches {
-            w.set(false);
-        }
+        self.write_op(|e| e.connect(c, caps, D::default))
     }
 }

@@ -25,18 +25,23 @@
 //! dropped snapshots is freed by the next write at the latest. No code here
 //! shares, frees or publishes nodes: it only says what a write changes.
 
+mod batch;
 mod connections;
+mod ops;
 mod versions;
+
+pub use batch::Batch;
+use ops::{Edit, Effects};
 
 pub use versions::NodeProbe;
 
-use crate::changes::{Change, ChangeBuf, ChangeLog};
+use crate::changes::{ChangeBuf, ChangeLog};
 use crate::entry::ThreadEntry;
-use crate::graph::{ConnNode, ErasedEntry, Graph, Tries};
+use crate::graph::{ConnNode, ErasedEntry, Graph};
 use crate::reader::Reader;
 use crate::shutdown::{Registry, ShutdownReport, ShutdownWait};
 use crate::snapshot::{Snapshot, Subscribers};
-use crate::store::{SubscriberSet, Txn, Versions};
+use crate::store::Versions;
 use crate::sync::{Arc, StdArc};
 use crate::view::{read_api, View};
 use crate::watch::SubscriberWatch;
@@ -124,47 +129,44 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     }
 
     fn entry_of(erased: &ErasedEntry) -> &ThreadEntry<T, S, M> {
-        erased
-            .downcast_ref()
-            .expect("every entry in this engine's graph has this engine's types")
+        ops::entry_of(erased)
     }
 
     fn entry_arc(erased: &ErasedEntry) -> StdArc<ThreadEntry<T, S, M>> {
-        StdArc::clone(erased)
-            .downcast()
-            .expect("every entry in this engine's graph has this engine's types")
+        ops::entry_arc(erased)
     }
 
-    /// Runs `f` on a copy of the latest tries under the writer mutex, as
-    /// one transaction, and publishes the result if `f` says it changed
-    /// anything. `f` returns `(changed, output)`, records each change it
-    /// makes, in order, in the `ChangeBuf`, and must not copy a node or
-    /// record a change unless it changes something. The changes go to the
-    /// change log once the graph is published; `after` then runs on the
-    /// published graph (still under the mutex) to notify watches.
-    fn write<R>(
-        &self,
-        f: impl FnOnce(&mut Tries<T, C, D>, &mut Txn<'_>, &mut ChangeBuf<T, C>) -> (bool, R),
-        after: impl FnOnce(&Graph<T, C, D>, &R),
-    ) -> R {
-        self.current.write(
-            |next, txn, changes| {
-                changes.clear();
-                let (changed, out) = f(next, txn, changes);
-                debug_assert_eq!(
-                    changed,
-                    !changes.is_empty(),
-                    "a write records changes iff it changes the graph"
-                );
-                next.edges = changes.edges_after(next.edges);
-                (changed, out)
+    /// Runs `op` on a copy of the latest tries under the writer mutex, as
+    /// one transaction, and publishes the result if it recorded any change
+    /// (an operation records each change it makes, in order, and copies no
+    /// node unless it changes something). The changes go to the change log
+    /// once the graph is published, then the watches flip (still under the
+    /// mutex, so both happen in publish order); removed threads' listeners
+    /// are cleared after the mutex.
+    fn write_op<R>(&self, op: impl FnOnce(&mut Edit<'_, '_, T, C, S, M, D>) -> R) -> R {
+        let (out, effects) = self.current.write(
+            |g, txn, log| {
+                log.clear();
+                let mut effects = Effects::new();
+                let out = op(&mut Edit {
+                    engine: self,
+                    g: &mut *g,
+                    txn,
+                    log: &mut *log,
+                    effects: &mut effects,
+                });
+                let changed = !log.is_empty();
+                g.edges = log.edges_after(g.edges);
+                (changed, (out, effects))
             },
-            |graph, changes, out| {
+            |graph, log, (_, effects)| {
                 // Only now: a feed that receives this batch sees its graph.
-                self.log.append(graph.version, changes);
-                after(graph, out);
+                self.log.append(graph.version, log);
+                effects.published();
             },
-        )
+        );
+        effects.unlocked();
+        out
     }
 
     // -------------------------------------------------------------- subscriptions
@@ -207,52 +209,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         if let Some(e) = present {
             return Ok(e);
         }
-        self.write(
-            |g, txn, log| {
-                let Some(conn) = g.conns.get(&c).filter(|n| live(n)) else {
-                    return (false, Err(NotConnected));
-                };
-                if conn.threads.contains(&t) {
-                    let e = g.threads.get(&t).map(|e| (Self::entry_arc(e), false));
-                    return (false, e.ok_or(NotConnected));
-                }
-                if let Some(conn) = g.conns.get_mut(&c, txn) {
-                    conn.threads.insert(t, txn);
-                }
-                let entry = match g.threads.get(&t) {
-                    Some(e) => Self::entry_arc(e),
-                    None => {
-                        let e = StdArc::new(ThreadEntry::new(t, &self.registry));
-                        txn.keep_until_unlocked(StdArc::clone(&e) as ErasedEntry);
-                        g.threads.insert(t, StdArc::clone(&e) as ErasedEntry, txn);
-                        log.push(Change::ThreadAdded { t });
-                        e
-                    }
-                };
-                let first = match g.subs.get_mut(&t, txn) {
-                    Some(set) => {
-                        set.insert(c, txn);
-                        false
-                    }
-                    None => {
-                        g.subs.insert(t, SubscriberSet::one(c), txn);
-                        true
-                    }
-                };
-                log.push(Change::Subscribed { t, c });
-                if first {
-                    log.push(Change::Occupied { t });
-                }
-                debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
-                (true, Ok((entry, first)))
-            },
-            |_, out| {
-                if let Ok((entry, true)) = out {
-                    entry.watch_cell().set(true);
-                }
-            },
-        )
-        .map(|(entry, _)| entry)
+        self.write_op(|e| e.subscribe(t, c, incarnation, S::default))
     }
 
     /// Removes the edge `t`–`c`. Returns whether it existed. The thread entry
@@ -270,44 +227,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// Removes the edge `t`–`c` if it exists (and, if `incarnation` is
     /// given, only while `c` is live in it). Returns whether it did.
     fn unsubscribe_where(&self, t: T, c: C, incarnation: Option<u64>) -> bool {
-        let (existed, _) = self.write(
-            |g, txn, log| {
-                let Some(conn) = g.conns.get(&c) else {
-                    return (false, (false, None));
-                };
-                if incarnation.is_some_and(|i| i != conn.incarnation) {
-                    return (false, (false, None));
-                }
-                if !conn.threads.contains(&t) {
-                    return (false, (false, None));
-                }
-                if let Some(conn) = g.conns.get_mut(&c, txn) {
-                    conn.threads.remove(&t, txn);
-                }
-                let mut emptied = false;
-                if let Some(set) = g.subs.get_mut(&t, txn) {
-                    set.remove(&c, txn);
-                    emptied = set.is_empty();
-                }
-                log.push(Change::Unsubscribed { t, c });
-                let mut watch = None;
-                if emptied {
-                    g.subs.remove(&t, txn);
-                    log.push(Change::Vacated { t });
-                    // Looked up now: the flip after the publish runs no
-                    // host code.
-                    watch = g.threads.get(&t).map(|e| Self::entry_of(e).watch_arc());
-                }
-                debug_assert_eq!(g.check_edge(&t, &c), Ok(()));
-                (true, (true, watch))
-            },
-            |_, (_, watch)| {
-                if let Some(w) = watch {
-                    w.set(false);
-                }
-            },
-        );
-        existed
+        self.write_op(|e| e.unsubscribe(t, c, incarnation))
     }
 
     /// The subscribers of `t` at this instant, ascending: a frozen view.
@@ -375,20 +295,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         if let Some(e) = self.get_thread(t) {
             return e;
         }
-        self.write(
-            |g, txn, log| match g.threads.get(&t) {
-                Some(e) => (false, Self::entry_arc(e)),
-                None => {
-                    let state = init();
-                    let e = StdArc::new(ThreadEntry::with_state(t, &self.registry, state));
-                    txn.keep_until_unlocked(StdArc::clone(&e) as ErasedEntry);
-                    g.threads.insert(t, StdArc::clone(&e) as ErasedEntry, txn);
-                    log.push(Change::ThreadAdded { t });
-                    (true, e)
-                }
-            },
-            |_, _| {},
-        )
+        self.write_op(|e| e.thread_with(t, init))
     }
 
     /// The entry of `t`, if it exists. Never locks.
@@ -405,53 +312,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         idle_only: bool,
         only: Option<&ThreadEntry<T, S, M>>,
     ) -> bool {
-        let removed = self.write(
-            |g, txn, log| {
-                if idle_only && g.subs.contains_key(&t) {
-                    return (false, None);
-                }
-                if let Some(only) = only {
-                    let current = g.threads.get(&t).map(Self::entry_of);
-                    if !current.is_some_and(|e| std::ptr::eq(e, only)) {
-                        return (false, None);
-                    }
-                }
-                let Some(entry) = g.threads.remove(&t, txn) else {
-                    return (false, None);
-                };
-                let conns = &mut g.conns;
-                let vacated = g.subs.remove_with(&t, txn, |set, txn| {
-                    for c in set.iter() {
-                        if let Some(conn) = conns.get_mut(&c, txn) {
-                            conn.threads.remove(&t, txn);
-                        }
-                        log.push(Change::Unsubscribed { t, c });
-                        // The forward edge left with `t`'s set; check the
-                        // reverse one (`check_edge` once it is out of `subs`).
-                        debug_assert!(!conns.get(&c).is_some_and(|n| n.threads.contains(&t)));
-                    }
-                });
-                if vacated.is_some() {
-                    log.push(Change::Vacated { t });
-                }
-                log.push(Change::ThreadRemoved { t });
-                (true, Some(entry))
-            },
-            |_, entry| {
-                if let Some(e) = entry {
-                    let watch = Self::entry_of(e).watch_cell();
-                    watch.set(false);
-                    watch.close();
-                }
-            },
-        );
-        match removed {
-            Some(e) => {
-                Self::entry_of(&e).clear_listener();
-                true
-            }
-            None => false,
-        }
+        self.write_op(|e| e.remove_thread(t, idle_only, only))
     }
 
     /// Removes `t`: drops its edges both ways, clears its listener (the

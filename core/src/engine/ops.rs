@@ -1,0 +1,369 @@
+//! The engine's writes, each one operation on the graph a transaction is
+//! building ([`Edit`]): a writing method of `Engine` runs one inside a
+//! write of its own, `Engine::batch` runs any number inside one.
+//!
+//! An operation changes the copy of the tries, records its changes in the
+//! write's `ChangeBuf`, and notes in [`Effects`] what must happen once the
+//! write is published: watch flips (with the cells looked up now, so that
+//! nothing is hashed or compared after the publish) and removed entries,
+//! whose watches close and whose listeners are cleared after the lock.
+
+use super::Engine;
+use crate::changes::{Change, ChangeBuf};
+use crate::entry::ThreadEntry;
+use crate::graph::{ConnNode, ErasedEntry, Tries};
+use crate::store::{HostValue, SubscriberSet, Txn};
+use crate::sync::{Arc, StdArc};
+use crate::watch::WatchCell;
+use crate::{Caps, Key, NotConnected};
+
+/// A thread entry as the engine hands it out.
+pub(super) type Entry<T, S, M> = StdArc<ThreadEntry<T, S, M>>;
+
+/// The entry behind a graph's erased one.
+pub(super) fn entry_of<T: Key, S: 'static, M: 'static>(e: &ErasedEntry) -> &ThreadEntry<T, S, M> {
+    e.downcast_ref()
+        .expect("every entry in this engine's graph has this engine's types")
+}
+
+/// [`entry_of`], shared.
+pub(super) fn entry_arc<T: Key, S: Send + 'static, M: Send + 'static>(
+    e: &ErasedEntry,
+) -> Entry<T, S, M> {
+    StdArc::clone(e)
+        .downcast()
+        .expect("every entry in this engine's graph has this engine's types")
+}
+
+/// What a write must do once it is published (see the module docs).
+/// Allocates nothing for a write with at most one flip and one removal.
+pub(super) struct Effects<T, S, M> {
+    flips: Small<(Arc<WatchCell>, bool)>,
+    removed: Small<Entry<T, S, M>>,
+}
+
+/// A list that holds its first item inline.
+struct Small<X> {
+    first: Option<X>,
+    more: Vec<X>,
+}
+
+impl<X> Small<X> {
+    const fn new() -> Self {
+        Small {
+            first: None,
+            more: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, x: X) {
+        if self.first.is_none() {
+            self.first = Some(x);
+        } else {
+            self.more.push(x);
+        }
+    }
+
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &X> {
+        self.first.iter().chain(&self.more)
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+}
+
+impl<T: Key, S, M> Effects<T, S, M> {
+    pub(super) const fn new() -> Self {
+        Effects {
+            flips: Small::new(),
+            removed: Small::new(),
+        }
+    }
+
+    /// Runs once the write is published, under the writer lock (so in
+    /// publish order): each watch ends on the value the published graph
+    /// gives it (a thread occupied and vacated again within one write
+    /// flips nothing), then removed threads' watches close. Runs no host
+    /// code but the watchers' wakers.
+    pub(super) fn published(&self) {
+        if self.flips.len() <= 1 {
+            if let Some((cell, value)) = &self.flips.first {
+                cell.set(*value);
+            }
+        } else {
+            // The last flip of each cell is its value in the new graph.
+            let mut done: Vec<*const WatchCell> = Vec::with_capacity(self.flips.len());
+            for (cell, value) in self.flips.iter().rev() {
+                let p = Arc::as_ptr(cell);
+                if !done.contains(&p) {
+                    done.push(p);
+                    cell.set(*value);
+                }
+            }
+        }
+        for e in self.removed.iter() {
+            e.watch_cell().close();
+        }
+    }
+
+    /// After the lock: clears the listeners of removed threads (their
+    /// tokens fire, their queues close). Returns whether any was removed.
+    pub(super) fn unlocked(self) -> bool {
+        let any = self.removed.len() > 0;
+        for e in self.removed.first.into_iter().chain(self.removed.more) {
+            e.clear_listener();
+        }
+        any
+    }
+}
+
+/// One operation's view of a write in progress: the engine, the tries being
+/// built, the transaction, the change buffer and the effects to run after.
+pub(super) struct Edit<'a, 't, T: Key, C: Key, S, M, D: Send + Sync + 'static> {
+    pub(super) engine: &'a Engine<T, C, S, M, D>,
+    pub(super) g: &'a mut Tries<T, C, D>,
+    pub(super) txn: &'a mut Txn<'t>,
+    pub(super) log: &'a mut ChangeBuf<T, C>,
+    pub(super) effects: &'a mut Effects<T, S, M>,
+}
+
+impl<T, C, S, M, D> Edit<'_, '_, T, C, S, M, D>
+where
+    T: Key,
+    C: Key,
+    S: Send + 'static,
+    M: Send + 'static,
+    D: Send + Sync + 'static,
+{
+    fn entry_of(e: &ErasedEntry) -> &ThreadEntry<T, S, M> {
+        entry_of(e)
+    }
+
+    fn entry_arc(e: &ErasedEntry) -> Entry<T, S, M> {
+        entry_arc(e)
+    }
+
+    /// A new entry for `t` with state `init()`, in the graph.
+    fn add_thread(&mut self, t: T, init: impl FnOnce() -> S) -> Entry<T, S, M> {
+        let e = StdArc::new(ThreadEntry::with_state(t, &self.engine.registry, init()));
+        self.txn
+            .keep_until_unlocked(StdArc::clone(&e) as ErasedEntry);
+        self.g
+            .threads
+            .insert(t, StdArc::clone(&e) as ErasedEntry, self.txn);
+        self.log.push(Change::ThreadAdded { t });
+        e
+    }
+
+    /// `subscribe(t, c)`, only while `c` is live in `incarnation` if given.
+    pub(super) fn subscribe(
+        &mut self,
+        t: T,
+        c: C,
+        incarnation: Option<u64>,
+        init: impl FnOnce() -> S,
+    ) -> Result<Entry<T, S, M>, NotConnected> {
+        let Some(conn) = self.g.conns.get(&c) else {
+            return Err(NotConnected);
+        };
+        if incarnation.is_some_and(|i| i != conn.incarnation) {
+            return Err(NotConnected);
+        }
+        if conn.threads.contains(&t) {
+            return self
+                .g
+                .threads
+                .get(&t)
+                .map(Self::entry_arc)
+                .ok_or(NotConnected);
+        }
+        if let Some(conn) = self.g.conns.get_mut(&c, self.txn) {
+            conn.threads.insert(t, self.txn);
+        }
+        let entry = match self.g.threads.get(&t) {
+            Some(e) => Self::entry_arc(e),
+            None => self.add_thread(t, init),
+        };
+        let first = match self.g.subs.get_mut(&t, self.txn) {
+            Some(set) => {
+                set.insert(c, self.txn);
+                false
+            }
+            None => {
+                self.g.subs.insert(t, SubscriberSet::one(c), self.txn);
+                true
+            }
+        };
+        self.log.push(Change::Subscribed { t, c });
+        if first {
+            self.log.push(Change::Occupied { t });
+            self.effects.flips.push((entry.watch_arc(), true));
+        }
+        debug_assert_eq!(self.g.check_edge(&t, &c), Ok(()));
+        Ok(entry)
+    }
+
+    /// Removes the edge `t`–`c` if it exists (and, if `incarnation` is
+    /// given, only while `c` is live in it). Returns whether it did.
+    pub(super) fn unsubscribe(&mut self, t: T, c: C, incarnation: Option<u64>) -> bool {
+        let Some(conn) = self.g.conns.get(&c) else {
+            return false;
+        };
+        if incarnation.is_some_and(|i| i != conn.incarnation) || !conn.threads.contains(&t) {
+            return false;
+        }
+        if let Some(conn) = self.g.conns.get_mut(&c, self.txn) {
+            conn.threads.remove(&t, self.txn);
+        }
+        let mut emptied = false;
+        if let Some(set) = self.g.subs.get_mut(&t, self.txn) {
+            set.remove(&c, self.txn);
+            emptied = set.is_empty();
+        }
+        self.log.push(Change::Unsubscribed { t, c });
+        if emptied {
+            self.g.subs.remove(&t, self.txn);
+            self.log.push(Change::Vacated { t });
+            if let Some(e) = self.g.threads.get(&t) {
+                self.effects
+                    .flips
+                    .push((Self::entry_of(e).watch_arc(), false));
+            }
+        }
+        debug_assert_eq!(self.g.check_edge(&t, &c), Ok(()));
+        true
+    }
+
+    /// The entry of `t`, created with `init()` if it does not exist.
+    pub(super) fn thread_with(&mut self, t: T, init: impl FnOnce() -> S) -> Entry<T, S, M> {
+        match self.g.threads.get(&t) {
+            Some(e) => Self::entry_arc(e),
+            None => self.add_thread(t, init),
+        }
+    }
+
+    /// Removes `t` if it exists, and if `idle_only`, has no subscriber, and
+    /// if `only`, its entry is that one.
+    pub(super) fn remove_thread(
+        &mut self,
+        t: T,
+        idle_only: bool,
+        only: Option<&ThreadEntry<T, S, M>>,
+    ) -> bool {
+        if idle_only && self.g.subs.contains_key(&t) {
+            return false;
+        }
+        if let Some(only) = only {
+            let current = self.g.threads.get(&t).map(Self::entry_of);
+            if !current.is_some_and(|e| std::ptr::eq(e, only)) {
+                return false;
+            }
+        }
+        let Some(erased) = self.g.threads.remove(&t, self.txn) else {
+            return false;
+        };
+        let entry = Self::entry_arc(&erased);
+        self.txn.keep_until_unlocked(erased);
+        let (conns, log) = (&mut self.g.conns, &mut *self.log);
+        let vacated = self.g.subs.remove_with(&t, self.txn, |set, txn| {
+            for c in set.iter() {
+                if let Some(conn) = conns.get_mut(&c, txn) {
+                    conn.threads.remove(&t, txn);
+                }
+                log.push(Change::Unsubscribed { t, c });
+                // The forward edge left with `t`'s set; check the reverse
+                // one (`check_edge` once it is out of `subs`).
+                debug_assert!(!conns.get(&c).is_some_and(|n| n.threads.contains(&t)));
+            }
+        });
+        if vacated.is_some() {
+            self.log.push(Change::Vacated { t });
+        }
+        self.log.push(Change::ThreadRemoved { t });
+        self.effects.flips.push((entry.watch_arc(), false));
+        self.effects.removed.push(entry);
+        true
+    }
+
+    /// Makes `c` live with `caps` (a new incarnation with `data()` if it was
+    /// not live, else new caps). Returns whether it was newly live.
+    pub(super) fn connect(&mut self, c: C, caps: Caps, data: impl FnOnce() -> D) -> bool {
+        match self.g.conns.get(&c) {
+            Some(node) if node.caps == caps => false,
+            Some(_) => {
+                if let Some(node) = self.g.conns.get_mut(&c, self.txn) {
+                    node.caps = caps;
+                }
+                self.log.push(Change::Connected { c, caps });
+                false
+            }
+            None => {
+                self.g.incarnations += 1;
+                let data = ConnNode::<T, D>::wrap_data(data());
+                if let Some(d) = &data {
+                    self.txn.keep_until_unlocked(StdArc::clone(d) as HostValue);
+                }
+                let node = ConnNode::new(caps, self.g.incarnations, data);
+                self.g.conns.insert(c, node, self.txn);
+                self.log.push(Change::Connected { c, caps });
+                true
+            }
+        }
+    }
+
+    /// Ends `c`'s live incarnation, if any, and starts a new one with
+    /// `caps` and `data` (as `ConnNode::wrap_data` made it). Returns its
+    /// number.
+    pub(super) fn connect_with(
+        &mut self,
+        c: C,
+        caps: Caps,
+        data: Option<StdArc<D>>,
+    ) -> (u64, Vec<T>) {
+        let emptied = self.disconnect(c, None).unwrap_or_default();
+        self.g.incarnations += 1;
+        let incarnation = self.g.incarnations;
+        self.g
+            .conns
+            .insert(c, ConnNode::new(caps, incarnation, data), self.txn);
+        self.log.push(Change::Connected { c, caps });
+        (incarnation, emptied)
+    }
+
+    /// Removes `c` (if live, and in `incarnation` if given) with every edge
+    /// of it. Returns the threads it left without any subscriber,
+    /// ascending, or `None` if nothing changed.
+    pub(super) fn disconnect(&mut self, c: C, incarnation: Option<u64>) -> Option<Vec<T>> {
+        let live = self.g.conns.get(&c)?;
+        if incarnation.is_some_and(|i| i != live.incarnation) {
+            return None;
+        }
+        let mut emptied = Vec::new();
+        let (subs, threads, log) = (&mut self.g.subs, &self.g.threads, &mut *self.log);
+        let flips = &mut self.effects.flips;
+        self.g.conns.remove_with(&c, self.txn, |node, txn| {
+            for t in node.threads.iter() {
+                let Some(set) = subs.get_mut(&t, txn) else {
+                    debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
+                    continue;
+                };
+                set.remove(&c, txn);
+                log.push(Change::Unsubscribed { t, c });
+                if set.is_empty() {
+                    subs.remove(&t, txn);
+                    log.push(Change::Vacated { t });
+                    emptied.push(t);
+                    if let Some(e) = threads.get(&t) {
+                        flips.push((Self::entry_of(e).watch_arc(), false));
+                    }
+                }
+                // The reverse edge left with `c`; check the forward one
+                // (`check_edge` once `c` is out of `conns`).
+                debug_assert!(!subs.get(&t).is_some_and(|s| s.contains(&c) || s.is_empty()));
+            }
+        })?;
+        self.log.push(Change::Disconnected { c });
+        Some(emptied)
+    }
+}
