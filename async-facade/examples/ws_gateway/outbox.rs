@@ -4,7 +4,8 @@
 //!
 //! Slow-consumer policy: a push never blocks and never waits. If the
 //! outbox is full, the frame is dropped and the connection is closed
-//! (close code 1008, "slow consumer"): a client that cannot keep up loses
+//! (the socket is dropped without a close frame: a client that does not
+//! drain its socket would not read one): a client that cannot keep up loses
 //! its connection, never its place in the order of what it did receive,
 //! and never slows a fan-out or another client. Every frame of one
 //! connection goes through its one outbox, so a client sees its answers

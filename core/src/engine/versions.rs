@@ -56,8 +56,9 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         }
     }
 
-    /// The engine's counters, all from one published version: O(1), no
-    /// lock, no scan, no allocation.
+    /// The engine's counters: the graph's from one published version (no
+    /// lock, no scan), the listener counts from the listener registry
+    /// (under its mutex, held for two loads). O(1), no allocation.
     pub fn stats(&self) -> Stats {
         let g = self.current.load();
         let (listeners, live_listener_handles) = self.listener_counts();
