@@ -231,3 +231,29 @@ fn readers_see_a_batch_whole_or_not_at_all() {
     let watch = e.watch_subscribers(1).unwrap();
     assert!(!watch.get());
 }
+
+/// A state type with no `Default`: `subscribe_with` and `thread_with`
+/// serve it, in a batch and outside; `init` runs only for a new entry.
+#[test]
+fn a_state_without_default() {
+    struct Room(&'static str);
+    let e: Engine<u64, u64, Room> = Engine::new();
+    e.connect(1, Caps::NONE);
+    let room = e.batch(|b| {
+        let room = b.subscribe_with(7, 1, || Room("seven")).unwrap();
+        b.thread_with(8, || Room("eight"));
+        b.subscribe_with(7, 1, || unreachable!("7 exists")).unwrap();
+        room
+    });
+    assert_eq!(room.state().0, "seven");
+    let again = e.subscribe_with(7, 1, || unreachable!("7 exists")).unwrap();
+    assert!(Arc::ptr_eq(&room, &again));
+    assert_eq!(
+        e.thread_with(8, || unreachable!("8 exists")).state().0,
+        "eight"
+    );
+    assert!(e
+        .subscribe_with(9, 2, || unreachable!("2 is not live"))
+        .is_err());
+    assert!(e.get_thread(9).is_none());
+}

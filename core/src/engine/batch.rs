@@ -114,7 +114,7 @@ fn once<X>(f: impl FnOnce() -> X) -> impl FnMut() -> X {
     move || (f.take().expect("called once"))()
 }
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
+impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
     Batch<'_, T, C, S, M, D>
 {
     /// [`Engine::connect`], in the batch.
@@ -146,8 +146,27 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     ///
     /// [`NotConnected`] if `c` is not live at this point of the batch; then
     /// this call changes nothing.
-    pub fn subscribe(&mut self, t: T, c: C) -> Result<Entry<T, S, M>, NotConnected> {
+    pub fn subscribe(&mut self, t: T, c: C) -> Result<Entry<T, S, M>, NotConnected>
+    where
+        S: Default,
+    {
         self.ops.subscribe(t, c, None, &mut S::default)
+    }
+
+    /// [`Engine::subscribe_with`], in the batch: `init` runs only if the
+    /// entry is created.
+    ///
+    /// # Errors
+    ///
+    /// [`NotConnected`] if `c` is not live at this point of the batch; then
+    /// this call changes nothing.
+    pub fn subscribe_with(
+        &mut self,
+        t: T,
+        c: C,
+        init: impl FnOnce() -> S,
+    ) -> Result<Entry<T, S, M>, NotConnected> {
+        self.ops.subscribe(t, c, None, &mut once(init))
     }
 
     /// [`Engine::subscribe_if`], in the batch.
@@ -161,7 +180,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         t: T,
         c: C,
         incarnation: u64,
-    ) -> Result<Entry<T, S, M>, NotConnected> {
+    ) -> Result<Entry<T, S, M>, NotConnected>
+    where
+        S: Default,
+    {
         self.ops.subscribe(t, c, Some(incarnation), &mut S::default)
     }
 
@@ -176,7 +198,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     }
 
     /// [`Engine::thread`], in the batch.
-    pub fn thread(&mut self, t: T) -> Entry<T, S, M> {
+    pub fn thread(&mut self, t: T) -> Entry<T, S, M>
+    where
+        S: Default,
+    {
         self.ops.thread_with(t, &mut S::default)
     }
 
@@ -225,7 +250,7 @@ impl<T: Key, C: Key, S, M, D: Send + Sync + 'static> fmt::Debug for Batch<'_, T,
     }
 }
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
+impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
     Engine<T, C, S, M, D>
 {
     /// Runs `f` on a [`Batch`] of this engine's writing methods and

@@ -15,7 +15,7 @@ use crate::graph::ConnNode;
 use crate::sync::StdArc;
 use crate::{Caps, Key, NotConnected};
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
+impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
     Engine<T, C, S, M, D>
 {
     /// Drops `c` and all its subscriptions. Returns the threads it left
@@ -136,8 +136,11 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         t: T,
         c: C,
         incarnation: u64,
-    ) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected> {
-        self.subscribe_where(t, c, Some(incarnation))
+    ) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected>
+    where
+        S: Default,
+    {
+        self.subscribe_where(t, c, Some(incarnation), S::default)
     }
 
     /// Removes the edge `t`–`c` as [`unsubscribe`](Self::unsubscribe)
@@ -170,13 +173,8 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     }
 }
 
-impl<
-        T: Key,
-        C: Key,
-        S: Default + Send + 'static,
-        M: Send + 'static,
-        D: Default + Send + Sync + 'static,
-    > Engine<T, C, S, M, D>
+impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Default + Send + Sync + 'static>
+    Engine<T, C, S, M, D>
 {
     /// Marks `c` live with `caps`. Returns `true` if it was not live
     /// before: then it starts a new incarnation (see

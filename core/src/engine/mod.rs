@@ -60,7 +60,10 @@ impl<K: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static> Key for K {
 /// The connection/thread state engine. Share it as `Arc<Engine<..>>`.
 ///
 /// * `T`: thread id, `C`: connection id.
-/// * `S`: per-thread host state ([`ThreadEntry::state`]).
+/// * `S`: per-thread host state ([`ThreadEntry::state`]). It needs
+///   `Default` only for the methods that create an entry with a default
+///   state (`subscribe`, `subscribe_if`, `thread`); `thread_with` and
+///   `subscribe_with` serve any state.
 /// * `M`: the command type listeners receive ([`ThreadEntry::send`]).
 /// * `D`: per-connection host data (an outbox sender, say), handed to the
 ///   fan-out by [`for_each_subscriber_data`](Self::for_each_subscriber_data);
@@ -102,15 +105,15 @@ pub struct Engine<T: Key, C: Key, S = (), M = (), D: Send + Sync + 'static = ()>
     _entries: PhantomData<fn() -> (S, M)>,
 }
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
-    Default for Engine<T, C, S, M, D>
+impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'static> Default
+    for Engine<T, C, S, M, D>
 {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
+impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
     Engine<T, C, S, M, D>
 {
     /// An empty engine, with the default [`Config`].
@@ -185,8 +188,45 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// takes no lock) and, if it creates the entry, `S::default()`, under the
     /// writer lock. Values this write's reclamation frees are dropped after
     /// the lock, on this thread.
-    pub fn subscribe(&self, t: T, c: C) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected> {
-        self.subscribe_where(t, c, None)
+    pub fn subscribe(&self, t: T, c: C) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected>
+    where
+        S: Default,
+    {
+        self.subscribe_where(t, c, None, S::default)
+    }
+
+    /// [`subscribe`](Self::subscribe) for a state type with no
+    /// `Default`: if the thread's entry is created, its state is `init()`
+    /// (run only then, under the writer lock, as
+    /// [`thread_with`](Self::thread_with)'s).
+    ///
+    /// # Errors
+    ///
+    /// [`NotConnected`] if `c` is not live; then nothing changes and `init`
+    /// does not run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use switchboard_core::{Caps, Engine};
+    ///
+    /// struct Room { name: String } // no `Default`
+    /// let engine: Engine<u64, u64, Room> = Engine::new();
+    /// engine.connect(1, Caps::NONE);
+    /// let room = engine.subscribe_with(7, 1, || Room { name: "lobby".into() }).unwrap();
+    /// assert_eq!(room.state().name, "lobby");
+    /// ```
+    ///
+    /// # Host code
+    ///
+    /// as [`subscribe`](Self::subscribe), with `init` for `S::default()`.
+    pub fn subscribe_with(
+        &self,
+        t: T,
+        c: C,
+        init: impl FnOnce() -> S,
+    ) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected> {
+        self.subscribe_where(t, c, None, init)
     }
 
     /// `subscribe`, only while `c` is live in `incarnation` if given.
@@ -195,6 +235,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         t: T,
         c: C,
         incarnation: Option<u64>,
+        init: impl FnOnce() -> S,
     ) -> Result<StdArc<ThreadEntry<T, S, M>>, NotConnected> {
         let live = |n: &ConnNode<T, D>| !matches!(incarnation, Some(i) if i != n.incarnation);
         // Fast path: the edge is already there (a valid linearization
@@ -209,7 +250,7 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
         if let Some(e) = present {
             return Ok(e);
         }
-        self.write_op(|e| e.subscribe(t, c, incarnation, S::default))
+        self.write_op(|e| e.subscribe(t, c, incarnation, init))
     }
 
     /// Removes the edge `t`–`c`. Returns whether it existed. The thread entry
@@ -263,7 +304,10 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
     /// # Host code
     ///
     /// as [`thread_with`](Self::thread_with), with `S::default()` as `init`.
-    pub fn thread(&self, t: T) -> StdArc<ThreadEntry<T, S, M>> {
+    pub fn thread(&self, t: T) -> StdArc<ThreadEntry<T, S, M>>
+    where
+        S: Default,
+    {
         self.thread_with(t, S::default)
     }
 

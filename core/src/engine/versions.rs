@@ -7,7 +7,7 @@ use crate::store::NodeCount;
 use crate::sync::Arc;
 use crate::{Key, Lagged, Stats};
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
+impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
     Engine<T, C, S, M, D>
 {
     // ------------------------------------------------------ versions and changes
