@@ -86,7 +86,15 @@ impl<T: Key, S, M> Effects<T, S, M> {
     /// gives it (a thread occupied and vacated again within one write
     /// flips nothing), then removed threads' watches close. Runs no host
     /// code but the watchers' wakers.
+    #[inline]
     pub(super) fn published(&self) {
+        if self.flips.first.is_none() && self.removed.first.is_none() {
+            return; // the common write: nothing to tell
+        }
+        self.tell();
+    }
+
+    fn tell(&self) {
         if self.flips.len() <= 1 {
             if let Some((cell, value)) = &self.flips.first {
                 cell.set(*value);
@@ -109,12 +117,16 @@ impl<T: Key, S, M> Effects<T, S, M> {
 
     /// After the lock: clears the listeners of removed threads (their
     /// tokens fire, their queues close). Returns whether any was removed.
+    #[inline]
     pub(super) fn unlocked(self) -> bool {
-        let any = self.removed.len() > 0;
-        for e in self.removed.first.into_iter().chain(self.removed.more) {
+        let Some(first) = self.removed.first else {
+            return false; // the common write: nothing removed
+        };
+        first.clear_listener();
+        for e in self.removed.more {
             e.clear_listener();
         }
-        any
+        true
     }
 }
 
