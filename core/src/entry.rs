@@ -8,8 +8,8 @@
 //! handles the host still holds keep working on the detached entry, but the
 //! engine never hands it out again.
 
-use crate::engine::Key;
 use crate::error::{NoListener, SendError};
+use crate::key::Key;
 use crate::listener::{Listener, ListenerHome};
 use crate::queue::{PendingSend, QueueConfig};
 use crate::reply::{self, PendingReply, Reply};

@@ -3,8 +3,8 @@
 
 use crate::changes::{ChangeBatch, ChangeLog, Lookup};
 use crate::error::Lagged;
+use crate::key::Key;
 use crate::sync::Arc;
-use crate::Key;
 use std::fmt;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};

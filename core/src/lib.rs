@@ -354,6 +354,7 @@ mod feed;
 mod graph;
 pub mod guarantees;
 mod hash;
+mod key;
 mod listener;
 mod queue;
 mod reader;
@@ -374,13 +375,14 @@ pub use changes::{Change, ChangeBatch};
 pub use config::Config;
 #[doc(hidden)]
 pub use engine::NodeProbe;
-pub use engine::{Batch, Engine, Key};
+pub use engine::{Batch, Engine};
 pub use entry::ThreadEntry;
 pub use error::{
     InvariantViolation, Lagged, NoListener, NotConnected, RecvError, RecvTimeoutError, ReplyError,
     ReplyTimeoutError, SendError, TryRecvError, WatchError,
 };
 pub use feed::ChangeFeed;
+pub use key::Key;
 pub use listener::Listener;
 pub use queue::{PendingSend, QueueConfig};
 pub use reader::Reader;

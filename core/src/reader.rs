@@ -1,11 +1,12 @@
 //! [`Reader`]: a read handle for one OS thread (a worker thread of the
 //! host) that caches the current graph.
 
+use crate::caps::Caps;
 use crate::graph::Graph;
+use crate::key::Key;
 use crate::snapshot::Subscribers;
 use crate::sync::Cached;
 use crate::view::{read_api, View};
-use crate::{Caps, Key};
 use std::fmt;
 
 /// A read handle for one worker thread (an OS thread) of the host: the

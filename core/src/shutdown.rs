@@ -19,7 +19,7 @@
 //! changes while holding its own lock); shutdown takes the slots out of
 //! `current` under the registry's lock and clears them after releasing it.
 
-use crate::engine::Key;
+use crate::key::Key;
 use crate::sync::StdArc;
 use crate::waiters::{WaitKey, WaitList};
 use std::collections::{BTreeMap, HashMap};

@@ -1,12 +1,13 @@
 //! Frozen views of the graph: [`Snapshot`] (all of it) and [`Subscribers`]
 //! (one thread's subscriber set).
 
+use crate::caps::Caps;
 use crate::error::InvariantViolation;
 use crate::graph::Graph;
+use crate::key::Key;
 use crate::store::{PinnedSubscribers, SetIter, SubscriberSet};
 use crate::sync::{Arc, Guard};
 use crate::view::{read_api, View};
-use crate::{Caps, Key};
 use std::fmt;
 
 /// The subscribers of one thread at one instant, ascending. Returned by

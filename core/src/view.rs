@@ -16,9 +16,10 @@
 //! two) per level, `log32 n` levels. No read method takes a lock or writes
 //! shared memory; those that return a `Vec` say so.
 
+use crate::caps::Caps;
 use crate::graph::{unit, ConnNode, Graph};
+use crate::key::Key;
 use crate::store::SubscriberSet;
-use crate::{Caps, Key};
 
 /// The read methods of one graph version (see the module docs).
 pub(crate) struct View<'g, T: Key, C: Key, D = ()> {

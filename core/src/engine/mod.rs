@@ -47,15 +47,10 @@ use crate::view::{read_api, View};
 use crate::watch::SubscriberWatch;
 use crate::{Caps, Config, NotConnected};
 use std::fmt;
-use std::hash::Hash;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-/// What a thread or connection id must be: a small copyable key (a `u64`
-/// newtype in practice). Implemented for every type that qualifies.
-pub trait Key: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static {}
-
-impl<K: Copy + Eq + Hash + Ord + Send + Sync + fmt::Debug + 'static> Key for K {}
+use crate::key::Key;
 
 /// The connection/thread state engine. Share it as `Arc<Engine<..>>`.
 ///

@@ -16,7 +16,8 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
     /// for each write that changed the graph (a write that changes nothing
     /// publishes nothing and takes no number). Never locks.
     pub fn version(&self) -> u64 {
-        self.current.load().version
+        // The natural read: a hazard pin for the call (no shared write).
+        self.current.read(|g| g.version)
     }
 
     /// A [`ChangeFeed`] at the current version: it yields the batch of
@@ -60,14 +61,23 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
     /// lock, no scan), the listener counts from the listener registry
     /// (under its mutex, held for two loads). O(1), no allocation.
     pub fn stats(&self) -> Stats {
-        let g = self.current.load();
+        let (version, connections, threads, subscribed_threads, subscriptions) =
+            self.current.read(|g| {
+                (
+                    g.version,
+                    g.conns.len(),
+                    g.threads.len(),
+                    g.subs.len(),
+                    g.edges,
+                )
+            });
         let (listeners, live_listener_handles) = self.listener_counts();
         Stats {
-            version: g.version,
-            connections: g.conns.len(),
-            threads: g.threads.len(),
-            subscribed_threads: g.subs.len(),
-            subscriptions: g.edges,
+            version,
+            connections,
+            threads,
+            subscribed_threads,
+            subscriptions,
             listeners,
             live_listener_handles,
         }
