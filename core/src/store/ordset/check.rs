@@ -1,6 +1,7 @@
 //! The B+tree's invariant check (module docs, "Invariants").
 
-use super::{low_mask, max_size, min_size, OrdNode, OrdTree, MAX_HEIGHT};
+use super::write::low_mask;
+use super::{max_size, min_size, OrdNode, OrdTree, MAX_HEIGHT};
 
 impl<K: Copy + Ord> OrdTree<K> {
     /// Checks the invariants (module docs); returns a description of the
