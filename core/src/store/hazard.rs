@@ -59,7 +59,7 @@
 //! # Slots
 //!
 //! Each thread claims one [`Block`] of [`SLOTS`] slots from a process-wide
-//! [`Registry`] the first time it pins, and gives it back when it exits. A
+//! [`SlotRegistry`] the first time it pins, and gives it back when it exits. A
 //! pin takes the block's first null slot: only the owning thread writes a
 //! non-null address to its block, so a null slot is free. Pins nest (a read
 //! inside a callback of another read); past [`SLOTS`] nested pins, or while
@@ -168,14 +168,14 @@ impl Drop for Pin<'_> {
 ///
 /// Invariant: every block on the list came from `Box::into_raw` and is
 /// freed only by the registry's drop (the list only grows).
-pub(super) struct Registry {
+pub(super) struct SlotRegistry {
     head: AtomicPtr<Block>,
 }
 
-impl Registry {
+impl SlotRegistry {
     #[cfg(not(loom))]
     const fn new() -> Self {
-        Registry {
+        SlotRegistry {
             head: AtomicPtr::new(ptr::null_mut()),
         }
     }
@@ -183,7 +183,7 @@ impl Registry {
     /// A new, empty registry (the loom model's; the process has one).
     #[cfg(loom)]
     pub(super) fn new() -> Self {
-        Registry {
+        SlotRegistry {
             head: AtomicPtr::new(ptr::null_mut()),
         }
     }
@@ -244,7 +244,7 @@ impl Registry {
     }
 }
 
-impl Drop for Registry {
+impl Drop for SlotRegistry {
     fn drop(&mut self) {
         let mut next = self.head.load(Ordering::Acquire);
         while !next.is_null() {
@@ -258,12 +258,12 @@ impl Drop for Registry {
 
 #[cfg(not(loom))]
 mod process {
-    use super::{Block, Pin, Registry};
+    use super::{Block, Pin, SlotRegistry};
     use crate::sync::AtomicPtr;
     use std::cell::Cell;
 
     /// The process's slots (never dropped).
-    static REGISTRY: Registry = Registry::new();
+    static REGISTRY: SlotRegistry = SlotRegistry::new();
 
     /// The calling thread's block, claimed at its first pin and given
     /// back when the thread exits.
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn given_back_blocks_are_claimed_again() {
-        let registry = Registry::new();
+        let registry = SlotRegistry::new();
         let a = registry.claim();
         let b = registry.claim();
         assert!(!ptr::eq(a, b), "a claimed block is not handed out twice");
@@ -364,7 +364,7 @@ mod tests {
     /// address in every slot, where a scan missing a slot still finds it).
     #[test]
     fn the_scan_sees_a_pin_at_every_depth() {
-        let registry = Registry::new();
+        let registry = SlotRegistry::new();
         let block = registry.claim();
         let mut values = [0u64; SLOTS];
         let cells: Vec<AtomicPtr<()>> = values.iter_mut().map(cell_of).collect();
@@ -393,7 +393,7 @@ mod tests {
     /// A read that panics under a pin unpins on the way out.
     #[test]
     fn a_panicking_read_unpins() {
-        let registry = Registry::new();
+        let registry = SlotRegistry::new();
         let block = registry.claim();
         let mut v = 5u64;
         let cell = cell_of(&mut v);
@@ -410,7 +410,7 @@ mod tests {
 
     #[test]
     fn a_block_declines_only_when_full_and_frees_its_slots() {
-        let registry = Registry::new();
+        let registry = SlotRegistry::new();
         let block = registry.claim();
         let mut v = 4u64;
         let cell = cell_of(&mut v);
@@ -476,7 +476,7 @@ mod loom_model {
     #[test]
     fn two_claims_never_share_a_block() {
         loom::model(|| {
-            let registry = Arc::new(Registry::new());
+            let registry = Arc::new(SlotRegistry::new());
             registry.claim().give_back();
             let claim = || {
                 let registry = Arc::clone(&registry);
@@ -493,7 +493,7 @@ mod loom_model {
     #[test]
     fn a_pin_in_the_last_slot_of_a_panicking_read_is_seen_then_cleared() {
         loom::model(|| {
-            let registry = Arc::new(Registry::new());
+            let registry = Arc::new(SlotRegistry::new());
             let other = Arc::new(AtomicPtr::new(version(9)));
             let first = version(1);
             let cell = Arc::new(AtomicPtr::new(first));
@@ -543,7 +543,7 @@ mod loom_model {
     #[test]
     fn a_version_a_slot_holds_is_never_freed() {
         loom::model(|| {
-            let registry = Arc::new(Registry::new());
+            let registry = Arc::new(SlotRegistry::new());
             let first = version(1);
             let cell = Arc::new(AtomicPtr::new(first));
             let reader = {

@@ -106,7 +106,7 @@ impl<K: Copy + Ord, const INLINE: usize> PinnedSet<K, INLINE> {
     }
 }
 
-/// Room for the erased value: every [`Keep`] type is at most this big.
+/// Room for the erased value: every [`HoldsVersion`] type is at most this big.
 type Words = [MaybeUninit<usize>; 3];
 
 /// Something that keeps one graph version alive while it exists.
@@ -115,13 +115,13 @@ type Words = [MaybeUninit<usize>; 3];
 ///
 /// Implemented only by the types below, whose values are owned references
 /// to one `Arc`'d version (dropping them releases it).
-pub(crate) unsafe trait Keep: Send + Sync + 'static + Sized {
+pub(crate) unsafe trait HoldsVersion: Send + Sync + 'static + Sized {
     /// A new pin of the same version.
     fn duplicate(&self) -> VersionPin;
 }
 
 // SAFETY: an `Arc` keeps its value alive.
-unsafe impl<G: Send + Sync + 'static> Keep for Arc<G> {
+unsafe impl<G: Send + Sync + 'static> HoldsVersion for Arc<G> {
     fn duplicate(&self) -> VersionPin {
         VersionPin::new(Arc::clone(self))
     }
@@ -130,14 +130,14 @@ unsafe impl<G: Send + Sync + 'static> Keep for Arc<G> {
 // SAFETY: a load guard keeps the loaded value alive: its debt is paid (a
 // reference count taken for it) before the writer could observe the count
 // without it (`sync.rs`, `ArcSwap::swap`).
-unsafe impl<G: Send + Sync + 'static> Keep for Guard<Arc<G>> {
+unsafe impl<G: Send + Sync + 'static> HoldsVersion for Guard<Arc<G>> {
     fn duplicate(&self) -> VersionPin {
         // A guard cannot be copied: a copy holds a full reference instead.
         VersionPin::new(Arc::clone(self))
     }
 }
 
-/// A type-erased [`Keep`] value, stored inline.
+/// A type-erased [`HoldsVersion`] value, stored inline.
 ///
 /// Invariant: `words` holds a valid value of the type `drop` and `clone`
 /// were instantiated for, owned by this pin.
@@ -147,7 +147,7 @@ pub(crate) struct VersionPin {
     clone: unsafe fn(&Words) -> VersionPin,
 }
 
-// SAFETY: the erased value is `Send + Sync` (`Keep`'s bounds).
+// SAFETY: the erased value is `Send + Sync` (`HoldsVersion`'s bounds).
 unsafe impl Send for VersionPin {}
 // SAFETY: as above; `&VersionPin` only allows `clone`, which reads the
 // value through a shared reference, sound because it is `Sync`.
@@ -156,7 +156,7 @@ unsafe impl Sync for VersionPin {}
 impl VersionPin {
     /// Erases `value` (a move of two or three words, no allocation).
     #[inline]
-    pub(crate) fn new<P: Keep>(value: P) -> Self {
+    pub(crate) fn new<P: HoldsVersion>(value: P) -> Self {
         const {
             assert!(mem::size_of::<P>() <= mem::size_of::<Words>());
             assert!(mem::align_of::<P>() <= mem::align_of::<Words>());
@@ -185,7 +185,7 @@ unsafe fn drop_erased<P>(words: &mut Words) {
 /// # Safety
 ///
 /// `words` holds a valid `P`.
-unsafe fn clone_erased<P: Keep>(words: &Words) -> VersionPin {
+unsafe fn clone_erased<P: HoldsVersion>(words: &Words) -> VersionPin {
     // SAFETY: the caller's contract.
     unsafe { &*words.as_ptr().cast::<P>() }.duplicate()
 }
