@@ -93,7 +93,9 @@
 //! * Reads cost about what an uncontended mutex'd `HashMap` costs and scale
 //!   with readers; a write costs about a microsecond (a path copy plus
 //!   reclamation) instead of a few hundred nanoseconds. Pick this for
-//!   read-mostly fan-out; `benches/README.md` has the numbers.
+//!   read-mostly fan-out; `benches/README.md` has the numbers. Writes that
+//!   belong together (a client's resume, a storm of disconnects) go in one
+//!   [`Engine::batch`]: one publish, one change-log entry, one reclamation.
 //! * A held [`Snapshot`] pins the trie nodes of its version; hold it for a
 //!   request, not a session. A [`Reader`] pins the version it read last,
 //!   and a [`Subscribers`] of more than four members the version it came
