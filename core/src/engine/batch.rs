@@ -88,7 +88,7 @@ where
         if let Some(d) = &data {
             self.txn.keep_until_unlocked(StdArc::clone(d) as HostValue);
         }
-        Edit::connect_with(self, c, caps, data).0
+        Edit::connect_with(self, c, caps, data)
     }
 
     fn disconnect(&mut self, c: C, incarnation: Option<u64>) -> Option<Vec<T>> {

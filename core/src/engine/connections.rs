@@ -75,7 +75,7 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
         // it, the data's last drop is here or in a node, never under the
         // writer lock.
         let data = ConnNode::<T, D>::wrap_data(data);
-        self.write_op(|e| e.connect_with(c, caps, data.clone()).0)
+        self.write_op(|e| e.connect_with(c, caps, data.clone()))
     }
 
     /// Disconnects `c` as [`disconnect`](Self::disconnect) does, but only

@@ -101,11 +101,9 @@ impl<T: Key, S, M> Effects<T, S, M> {
             }
         } else {
             // The last flip of each cell is its value in the new graph.
-            let mut done: Vec<*const WatchCell> = Vec::with_capacity(self.flips.len());
+            let mut done = std::collections::HashSet::with_capacity(self.flips.len());
             for (cell, value) in self.flips.iter().rev() {
-                let p = Arc::as_ptr(cell);
-                if !done.contains(&p) {
-                    done.push(p);
+                if done.insert(Arc::as_ptr(cell)) {
                     cell.set(*value);
                 }
             }
@@ -116,17 +114,16 @@ impl<T: Key, S, M> Effects<T, S, M> {
     }
 
     /// After the lock: clears the listeners of removed threads (their
-    /// tokens fire, their queues close). Returns whether any was removed.
+    /// tokens fire, their queues close).
     #[inline]
-    pub(super) fn unlocked(self) -> bool {
+    pub(super) fn unlocked(self) {
         let Some(first) = self.removed.first else {
-            return false; // the common write: nothing removed
+            return; // the common write: nothing removed
         };
         first.clear_listener();
         for e in self.removed.more {
             e.clear_listener();
         }
-        true
     }
 }
 
@@ -327,20 +324,15 @@ where
     /// Ends `c`'s live incarnation, if any, and starts a new one with
     /// `caps` and `data` (as `ConnNode::wrap_data` made it). Returns its
     /// number.
-    pub(super) fn connect_with(
-        &mut self,
-        c: C,
-        caps: Caps,
-        data: Option<StdArc<D>>,
-    ) -> (u64, Vec<T>) {
-        let emptied = self.disconnect(c, None).unwrap_or_default();
+    pub(super) fn connect_with(&mut self, c: C, caps: Caps, data: Option<StdArc<D>>) -> u64 {
+        self.disconnect(c, None);
         self.g.incarnations += 1;
         let incarnation = self.g.incarnations;
         self.g
             .conns
             .insert(c, ConnNode::new(caps, incarnation, data), self.txn);
         self.log.push(Change::Connected { c, caps });
-        (incarnation, emptied)
+        incarnation
     }
 
     /// Removes `c` (if live, and in `incarnation` if given) with every edge
