@@ -27,6 +27,7 @@
 
 mod batch;
 mod connections;
+mod listeners;
 mod ops;
 mod versions;
 
@@ -39,7 +40,7 @@ use crate::changes::{ChangeBuf, ChangeLog};
 use crate::entry::ThreadEntry;
 use crate::graph::{ConnNode, ErasedEntry, Graph};
 use crate::reader::Reader;
-use crate::shutdown::{Registry, ShutdownReport, ShutdownWait};
+use crate::shutdown::Registry;
 use crate::snapshot::{Snapshot, Subscribers};
 use crate::store::Versions;
 use crate::sync::{Arc, StdArc};
@@ -48,7 +49,6 @@ use crate::watch::SubscriberWatch;
 use crate::{Caps, Config, NotConnected};
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::Duration;
 
 use crate::key::Key;
 
@@ -404,64 +404,6 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
     /// as [`remove_thread`](Self::remove_thread).
     pub fn remove_entry_if_idle(&self, entry: &StdArc<ThreadEntry<T, S, M>>) -> bool {
         self.remove_thread_where(entry.id(), true, Some(entry))
-    }
-
-    /// Shuts the engine's listeners down and waits for them: from now on
-    /// [`set_listener`](ThreadEntry::set_listener) returns a listener that
-    /// is already cancelled and closed; every current listener is cleared
-    /// (its token fires, its queue closes); then this waits until every
-    /// [`Listener`](crate::Listener) handle of this engine, of any
-    /// generation, has been dropped, or until `timeout`. The graph and the
-    /// entries stay as they are.
-    ///
-    /// The report names the threads whose listener handles were still alive
-    /// when the wait ended; empty means no listener of this engine is
-    /// running and none can start (guarantee 11). Calling it again waits
-    /// again.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::{sync::Arc, time::Duration};
-    /// use switchboard_core::Engine;
-    ///
-    /// let engine: Arc<Engine<u64, u64, (), u32>> = Arc::new(Engine::new());
-    /// let listener = engine.thread(1).set_listener(&engine);
-    /// let task = std::thread::spawn(move || while listener.recv().is_ok() {});
-    ///
-    /// let report = engine.shutdown(Duration::from_secs(5));
-    /// assert!(report.still_running.is_empty());
-    /// task.join().unwrap();
-    /// assert!(engine.is_shut_down());
-    /// let late = engine.thread(2).set_listener(&engine);
-    /// assert!(late.is_cancelled() && late.recv().is_err());
-    /// ```
-    pub fn shutdown(&self, timeout: Duration) -> ShutdownReport<T> {
-        self.begin_shutdown().wait_timeout(timeout)
-    }
-
-    /// Starts [`shutdown`](Self::shutdown) (no new listener, every current
-    /// one cleared) without waiting: the returned handle waits, blocking or
-    /// polled (the async facade's `shutdown_async`).
-    pub fn begin_shutdown(&self) -> ShutdownWait<T> {
-        for slot in self.registry.shut_down() {
-            slot.clear();
-        }
-        ShutdownWait::new(StdArc::clone(&self.registry))
-    }
-
-    /// Whether [`shutdown`](Self::shutdown) has begun.
-    pub fn is_shut_down(&self) -> bool {
-        self.registry.is_shut_down()
-    }
-
-    /// Clears every thread's listener; entries stay. New listeners can
-    /// still start (see [`shutdown`](Self::shutdown) for the end of
-    /// service).
-    pub fn clear_all_listeners(&self) {
-        let g = self.current.load();
-        g.threads
-            .for_each(|_, e| Self::entry_of(e).clear_listener());
     }
 
     /// A watch on whether `t` has subscribers; `None` if `t` does not exist.
