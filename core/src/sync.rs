@@ -26,7 +26,7 @@
 //!   a reader racing the first writer), not `std`'s implementation.
 //! * A `SeqCst` load, store or read-modify-write is modelled as `AcqRel`
 //!   by loom; the engine relies on no `SeqCst`-only property of one. The
-//!   hazard slots (`store/hazard.rs`) rely on `fence(SeqCst)`, which loom
+//!   hazard slots (`store/hazard/`) rely on `fence(SeqCst)`, which loom
 //!   does model; their own loom model checks them (the engine's reads
 //!   under loom take `ArcSwap` guards instead).
 //! * `StdArc` (host-facing handles) stays `std::sync::Arc` under loom, so
@@ -168,7 +168,7 @@ mod imp {
     }
 
     /// An atomic pointer (the hazard slots and the version cell's mirror,
-    /// `store/hazard.rs`). `new` is `const`, for the process's slot
+    /// `store/hazard/`). `new` is `const`, for the process's slot
     /// registry.
     pub(crate) struct AtomicPtr<T>(std::sync::atomic::AtomicPtr<T>);
 
@@ -343,7 +343,7 @@ pub(crate) mod loom_channel;
 mod imp {
     //! loom's checked primitives behind the production API.
     /// Used by the hazard slots' loom model (the only hazard code built
-    /// under loom, `store/hazard.rs`).
+    /// under loom, `store/hazard/`).
     #[cfg(test)]
     pub(crate) use loom::sync::atomic::fence;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};

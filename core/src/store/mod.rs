@@ -22,7 +22,7 @@
 //! | `trie/` | the hash trie |
 //! | `ordset/` | the B+tree |
 //! | `set.rs` | [`SortedSet`]: inline up to a few members, else an `OrdTree` |
-//! | `hazard.rs` | hazard slots: the per-thread pins of `Versions::read`, and the writer's scan of them |
+//! | `hazard/` | hazard slots: the per-thread pins of `Versions::read`, and the writer's scan of them |
 //! | `pin.rs` | [`PinnedSet`]: a set read out of a version, with the pin that keeps the version alive (`Subscribers`) |
 //! | `versions.rs` | [`Versions`]: the cell readers load, the writer mutex, the latest roots, the retired versions and the reclaimer; `write` (copy, publish, retire, collect) and the teardown |
 //!
@@ -107,7 +107,7 @@
 //!    old version's strong count counts every reader still holding it by
 //!    a guard or an `Arc`. Hazard pins are not counted: the writer stores
 //!    the new address in the mirror, and `retire` then keeps any version
-//!    a slot holds. Edge (`hazard.rs`, H1-H3): the reader's store to its
+//!    a slot holds. Edge (`hazard/`, H1-H3): the reader's store to its
 //!    slot and the writer's store to the mirror are each followed by a
 //!    `SeqCst` fence, so either the writer's scan reads the reader's slot
 //!    (the pin, or a later `Release` store sequenced after the reader's

@@ -120,7 +120,7 @@ impl<G: Publish> Writer<G> {
         // version. The cell and its mirror no longer do (both were
         // replaced), every reader that loaded it from the cell before the
         // swap is counted (`swap` paid its debts), and a reader pinning it
-        // through the mirror shows in a slot (`hazard.rs`, H2): nobody can
+        // through the mirror shows in a slot (`hazard/`, H2): nobody can
         // reach it again, and dropping this last reference happens after
         // every reader's reads of it ("Reclamation", steps 2-4). A pin never
         // becomes a count (`read` lends `&G` only), so the two checks may
@@ -151,7 +151,7 @@ impl<G: Publish> Drop for Owner<G> {
     }
 }
 
-/// Whether a reader's hazard slot pins the version at `g` (`hazard.rs`,
+/// Whether a reader's hazard slot pins the version at `g` (`hazard/`,
 /// H2). Loom builds read only through guards (see `Versions::read`).
 fn pinned<G>(g: *const G) -> bool {
     #[cfg(not(loom))]
@@ -225,7 +225,7 @@ impl<G: Publish> Versions<G> {
     }
 
     /// Runs `read` on the latest version, kept alive for the call by a
-    /// hazard pin (`hazard.rs`: a plain store, one fence, a plain store
+    /// hazard pin (`hazard/`: a plain store, one fence, a plain store
     /// after), or by an `ArcSwap` guard where the thread has no free slot
     /// (pins nested more than four deep) and in loom builds. The natural
     /// read of `Engine`: it never writes shared memory.
