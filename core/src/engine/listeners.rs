@@ -11,7 +11,7 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
     Engine<T, C, S, M, D>
 {
     /// Shuts the engine's listeners down and waits for them: from now on
-    /// [`set_listener`](ThreadEntry::set_listener) returns a listener that
+    /// [`set_listener`](crate::ThreadEntry::set_listener) returns a listener that
     /// is already cancelled and closed; every current listener is cleared
     /// (its token fires, its queue closes); then this waits until every
     /// [`Listener`](crate::Listener) handle of this engine, of any

@@ -2,7 +2,7 @@
 //! that copies the latest roots, publishes a version and frees nodes.
 //!
 //! The engine reads through [`Versions::read`] (a hazard pin for one call,
-//! `hazard.rs`), [`Versions::load`] and [`Versions::cached`], and
+//! `hazard/`), [`Versions::load`] and [`Versions::cached`], and
 //! writes through [`Versions::write`], which copies the latest roots,
 //! hands the copy to the engine inside one [`Txn`], publishes it, retires
 //! the version it replaced and collects the nodes no held version can see.
