@@ -16,6 +16,7 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub(crate) change_log: usize,
+    pub(crate) hash_seed: Option<u64>,
 }
 
 impl Config {
@@ -36,12 +37,62 @@ impl Config {
         self.change_log = versions;
         self
     }
+
+    /// Places keys in the engine's tries by a hash seeded with `seed`, the
+    /// same in every run and process, instead of a random seed per engine
+    /// (the default). For reproducible runs (benchmarks, a failing test's
+    /// replay) only: a gateway whose thread or connection ids come from
+    /// clients keeps the random seed, so that nobody can build ids that
+    /// collide in the trie (colliding ids make its operations linear in
+    /// their number).
+    ///
+    /// ```
+    /// use switchboard_core::{Config, Engine};
+    ///
+    /// let engine: Engine<u64, u64> = Engine::with_config(Config::default().hash_seed(7));
+    /// engine.thread(1);
+    /// assert!(engine.get_thread(1).is_some());
+    /// ```
+    pub fn hash_seed(mut self, seed: u64) -> Self {
+        self.hash_seed = Some(seed);
+        self
+    }
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             change_log: Self::DEFAULT_CHANGE_LOG,
+            hash_seed: None,
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{Config, Engine};
+
+    /// Where `engine`'s tries place the ids 0..64.
+    fn placement(engine: &Engine<u64, u64>) -> Vec<u64> {
+        let graph = engine.latest();
+        (0..64u64)
+            .map(|t| {
+                let (a, b) = (graph.threads.hasher(), graph.conns.hasher());
+                assert_eq!(a.hash(&t), b.hash(&t), "one seed for every trie");
+                a.hash(&t)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fixed_seed_gives_every_engine_the_same_placement() {
+        let seeded = |s| placement(&Engine::with_config(Config::default().hash_seed(s)));
+        assert_eq!(seeded(9), seeded(9));
+        assert_ne!(seeded(9), seeded(10), "the seed changes nothing");
+    }
+
+    #[test]
+    fn without_a_seed_every_engine_draws_its_own() {
+        assert_ne!(placement(&Engine::new()), placement(&Engine::new()));
     }
 }

@@ -31,6 +31,7 @@
 //! on every publish); [`Graph::validate`] checks everything.
 
 use crate::changes::ChangeBuf;
+use crate::hash::KeyHasher;
 use crate::store::{Keep, Publish, Roots, SubscriberSet, ThreadSet, Trie, Version};
 use crate::sync::StdArc;
 use crate::Caps;
@@ -179,17 +180,15 @@ where
     C: Copy + Ord + Send + Sync + 'static,
     D: Send + Sync + 'static,
 {
-    fn empty() -> Self {
-        Tries::new()
-    }
 }
 
 impl<T: Copy + Ord, C: Copy + Ord, D> Tries<T, C, D> {
-    pub(crate) const fn new() -> Self {
+    /// Empty tries, placing keys by `hasher` (the engine's seed).
+    pub(crate) fn new(hasher: &KeyHasher) -> Self {
         Tries {
-            threads: Trie::new(),
-            subs: Trie::new(),
-            conns: Trie::new(),
+            threads: Trie::with_hasher(hasher.clone()),
+            subs: Trie::with_hasher(hasher.clone()),
+            conns: Trie::with_hasher(hasher.clone()),
             edges: 0,
             incarnations: 0,
         }

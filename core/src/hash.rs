@@ -1,78 +1,122 @@
-//! A cheap, well-mixed 64-bit hash for the trie's keys.
+//! The trie's keyed hash.
 //!
-//! Keys are small `Copy` ids (u64 newtypes in practice), so the hasher
-//! folds each written word with one multiply by an odd constant and folds
-//! the high half down, so the low bits the trie consumes first (five per
-//! level) depend on the whole id. Two instructions on the read path instead
-//! of SipHash's dozens. Not DoS-resistant: ids are chosen by the host, not
-//! by clients.
+//! Gateways name threads and connections by what clients send (room names,
+//! session ids), so the trie's placement must not be predictable: with an
+//! unkeyed hash, keys wider than a word (`(u64, u64)`, `[u8; 16]`) can be
+//! built to collide completely, and colliding keys make the trie's
+//! operations linear in their number. Every engine therefore hashes with a
+//! seed of its own: random at [`Engine::new`](crate::Engine::new), or the
+//! one [`Config::hash_seed`](crate::Config::hash_seed) names for
+//! reproducible runs.
+//!
+//! The hash is foldhash's fast variant (the default hasher of `hashbrown`):
+//! a word key costs one 64×64→128-bit multiply of the key with the seeds,
+//! folded (high half XOR low half), so the low bits the trie consumes first
+//! (five per level) depend on every key bit and on the seed. It is
+//! "minimally DoS-resistant" in foldhash's words: it defeats collisions
+//! built without knowing the seed, not an attacker who can read the
+//! process's memory or time many lookups to recover it.
 
-use std::hash::{Hash, Hasher};
+use foldhash::fast::SeedableRandomState;
+use foldhash::SharedSeed;
+use std::hash::{BuildHasher, Hash};
 
-const K: u64 = 0x9E37_79B9_7F4A_7C15;
+/// How an engine's tries place keys: a seeded hash state, the same for
+/// every version of the engine's tries (a key's place never changes while
+/// the engine lives).
+#[derive(Clone, Debug)]
+pub(crate) struct KeyHasher(SeedableRandomState);
 
-#[derive(Default)]
-struct FoldHasher(u64);
-
-impl Hasher for FoldHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
+impl KeyHasher {
+    /// A random seed (per engine, and per process for the shared part).
+    pub(crate) fn random() -> Self {
+        KeyHasher(SeedableRandomState::random())
     }
 
-    #[inline]
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(23) ^ x).wrapping_mul(K);
+    /// A fixed seed: the same placement in every run and process.
+    pub(crate) fn seeded(seed: u64) -> Self {
+        KeyHasher(SeedableRandomState::with_seed(
+            seed,
+            SharedSeed::global_fixed(),
+        ))
     }
 
-    #[inline]
-    fn write_u32(&mut self, x: u32) {
-        self.write_u64(u64::from(x));
+    /// The hash of `key`.
+    #[inline(always)]
+    pub(crate) fn hash<K: Hash + ?Sized>(&self, key: &K) -> u64 {
+        self.0.hash_one(key)
     }
-
-    #[inline]
-    fn write_u8(&mut self, x: u8) {
-        self.write_u64(u64::from(x));
-    }
-
-    #[inline]
-    fn write_usize(&mut self, x: usize) {
-        self.write_u64(x as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        // The fold already multiplied by an odd constant (a bijection on
-        // every run of low bits); folding the high half down lets every
-        // input bit reach the low bits the trie consumes first.
-        let h = self.0;
-        h ^ (h >> 32) ^ (h >> 47)
-    }
-}
-
-/// The trie hash of `key`.
-#[inline]
-pub(crate) fn hash_of<K: Hash + ?Sized>(key: &K) -> u64 {
-    let mut h = FoldHasher::default();
-    key.hash(&mut h);
-    h.finish()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::hash_of;
+pub(crate) mod tests {
+    use super::KeyHasher;
+    use std::collections::HashSet;
 
     #[test]
     fn distinct_small_ids_spread_over_the_low_bits() {
-        let mut seen = [0u32; 32];
-        for id in 0u64..3200 {
-            seen[(hash_of(&id) & 31) as usize] += 1;
+        for hasher in [
+            KeyHasher::seeded(0),
+            KeyHasher::seeded(7),
+            KeyHasher::random(),
+        ] {
+            let mut seen = [0u32; 32];
+            for id in 0u64..3200 {
+                seen[(hasher.hash(&id) & 31) as usize] += 1;
+            }
+            // 100 expected per bucket; a poor mixer puts everything in a few.
+            assert!(seen.iter().all(|&n| (50..=150).contains(&n)), "{seen:?}");
         }
-        // 100 expected per bucket; a poor mixer puts everything in a few.
-        assert!(seen.iter().all(|&n| (50..=150).contains(&n)), "{seen:?}");
+    }
+
+    /// The unkeyed hash the trie used before: fold each word in with one
+    /// multiply, fold the high half down. Kept here as the attack target.
+    fn unkeyed(words: &[u64]) -> u64 {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let h = words
+            .iter()
+            .fold(0u64, |h, &x| (h.rotate_left(23) ^ x).wrapping_mul(K));
+        h ^ (h >> 32) ^ (h >> 47)
+    }
+
+    /// `n` two-word keys that all have one unkeyed hash: the second word
+    /// cancels whatever the first one did to the state.
+    pub(crate) fn colliding_wide_keys(n: u64) -> Vec<(u64, u64)> {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        const TARGET: u64 = 0x0123_4567_89ab_cdef;
+        (1..=n)
+            .map(|a| (a, TARGET ^ a.wrapping_mul(K).rotate_left(23)))
+            .collect()
+    }
+
+    #[test]
+    fn wide_keys_built_to_collide_unkeyed_do_not_collide_seeded() {
+        let keys = colliding_wide_keys(2000);
+        // The attack works on the unkeyed hash: one hash for all.
+        let unkeyed: HashSet<u64> = keys.iter().map(|&(a, b)| unkeyed(&[a, b])).collect();
+        assert_eq!(unkeyed.len(), 1);
+        for hasher in [
+            KeyHasher::seeded(0),
+            KeyHasher::seeded(1),
+            KeyHasher::random(),
+        ] {
+            let hashes: HashSet<u64> = keys.iter().map(|k| hasher.hash(k)).collect();
+            assert_eq!(hashes.len(), keys.len(), "seeded hashes collide");
+            // And they spread over the trie's first level.
+            let mut seen = [0u32; 32];
+            for k in &keys {
+                seen[(hasher.hash(k) & 31) as usize] += 1;
+            }
+            assert!(seen.iter().all(|&n| (20..=110).contains(&n)), "{seen:?}");
+        }
+    }
+
+    #[test]
+    fn a_seed_fixes_the_placement_and_seeds_differ() {
+        let keys: Vec<u64> = (0..64).collect();
+        let of = |h: &KeyHasher| keys.iter().map(|k| h.hash(k)).collect::<Vec<_>>();
+        assert_eq!(of(&KeyHasher::seeded(42)), of(&KeyHasher::seeded(42)));
+        assert_ne!(of(&KeyHasher::seeded(42)), of(&KeyHasher::seeded(43)));
+        assert_ne!(of(&KeyHasher::random()), of(&KeyHasher::random()));
     }
 }

@@ -48,6 +48,9 @@
 //! pool the writer owns, so a write never touches a line a reader is
 //! reading. A replaced node is given back by the writer once no graph
 //! version a reader still holds can see it; readers never free anything.
+//! Keys are placed by a hash seeded per engine (random unless
+//! [`Config::hash_seed`] fixes it), so ids that clients choose cannot be
+//! built to collide in the trie.
 //!
 //! The crate's `unsafe` code is the node store (`src/store/`: node layout,
 //! transactions and reclamation, the pool, the hash trie, the B+tree, the

@@ -38,7 +38,8 @@ pub use versions::NodeProbe;
 
 use crate::changes::{ChangeBuf, ChangeLog};
 use crate::entry::ThreadEntry;
-use crate::graph::{ConnNode, ErasedEntry, Graph};
+use crate::graph::{ConnNode, ErasedEntry, Graph, Tries};
+use crate::hash::KeyHasher;
 use crate::reader::Reader;
 use crate::shutdown::Registry;
 use crate::snapshot::{Snapshot, Subscribers};
@@ -118,12 +119,22 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
 
     /// An empty engine set up by `config`.
     pub fn with_config(config: Config) -> Self {
+        let hasher = match config.hash_seed {
+            Some(seed) => KeyHasher::seeded(seed),
+            None => KeyHasher::random(),
+        };
         Engine {
-            current: Versions::new(ChangeBuf::new()),
+            current: Versions::new(ChangeBuf::new(), || Tries::new(&hasher)),
             registry: StdArc::new(Registry::new()),
             log: Arc::new(ChangeLog::new(config.change_log)),
             _entries: PhantomData,
         }
+    }
+
+    /// The latest version (the crate's unit tests).
+    #[cfg(test)]
+    pub(crate) fn latest(&self) -> crate::sync::Guard<Arc<Graph<T, C, D>>> {
+        self.current.load()
     }
 
     fn entry_of(erased: &ErasedEntry) -> &ThreadEntry<T, S, M> {

@@ -20,10 +20,7 @@ use std::ptr::NonNull;
 
 /// The roots of a version (the engine's tries): shared into each new
 /// version, released into a teardown when the last version goes.
-pub(crate) trait Roots: Share + Send + Sync + 'static {
-    /// The roots of an empty graph.
-    fn empty() -> Self;
-}
+pub(crate) trait Roots: Share + Send + Sync + 'static {}
 
 /// A published version as readers see it (the engine's `Graph`): the store
 /// builds one with [`wrap`](Publish::wrap) for every version it publishes.
@@ -204,19 +201,20 @@ fn address<G>(g: &Arc<G>) -> *mut () {
 }
 
 impl<G: Publish> Versions<G> {
-    /// An empty graph, published as version 0, with `extra` kept for the
-    /// writer.
-    pub(crate) fn new(extra: G::Extra) -> Self {
+    /// An empty graph (`empty` makes its roots: one copy for the writer,
+    /// one for version 0), published as version 0, with `extra` kept for
+    /// the writer.
+    pub(crate) fn new(extra: G::Extra, empty: impl Fn() -> G::Roots) -> Self {
         let owner = Arc::new(Owner {
             writer: Mutex::new(Writer {
-                latest: G::Roots::empty(),
+                latest: empty(),
                 version: 0,
                 retired: Vec::new(),
                 reclaimer: Reclaimer::default(),
                 extra,
             }),
         });
-        let first = wrap(&owner, G::Roots::empty(), 0);
+        let first = wrap(&owner, empty(), 0);
         Versions {
             mirror: Mirror(AtomicPtr::new(address(&first))),
             cell: ArcSwap::new(first),
@@ -380,11 +378,7 @@ mod tests {
 
     type Sets = Trie<u64, SubscriberSet<u64>>;
 
-    impl Roots for Sets {
-        fn empty() -> Self {
-            Trie::new()
-        }
-    }
+    impl Roots for Sets {}
 
     /// A version as the engine's `Graph` is: roots, number, `Keep`.
     struct TestGraph {
@@ -428,7 +422,7 @@ mod tests {
 
     #[test]
     fn teardown_frees_every_node_after_the_last_version() {
-        let v = Versions::<TestGraph>::new(());
+        let v = Versions::<TestGraph>::new((), Trie::new);
         let nodes = v.node_count();
         for key in 0..40 {
             fill(&v, key, 30);
@@ -472,6 +466,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "must keep its `Keep`")]
     fn a_version_that_drops_its_keep_is_not_published() {
-        let _ = Versions::<Forgetful>::new(());
+        let _ = Versions::<Forgetful>::new((), Trie::new);
     }
 }

@@ -49,7 +49,7 @@ use super::reclaim::{make_mut, Txn};
 #[cfg(test)]
 use super::Version;
 use super::{Share, ShareToken};
-use crate::hash::hash_of;
+use crate::hash::KeyHasher;
 use std::hash::Hash;
 
 const BITS: u32 = 5;
@@ -63,6 +63,9 @@ const MASK: u64 = (1 << BITS) - 1;
 pub(crate) struct Trie<K, V> {
     root: Option<Node<K, V>>,
     len: usize,
+    /// The keyed hash every key of this trie is placed by (the engine's
+    /// seed; the same for every version of the trie).
+    hasher: KeyHasher,
 }
 
 // SAFETY: a trie is a tree of nodes, immutable once published, holding `K`s
@@ -95,9 +98,25 @@ fn is_collision(shift: u32) -> bool {
 }
 
 impl<K, V> Trie<K, V> {
-    /// An empty map.
-    pub(crate) const fn new() -> Self {
-        Trie { root: None, len: 0 }
+    /// An empty map whose keys are placed by `hasher`.
+    pub(crate) fn with_hasher(hasher: KeyHasher) -> Self {
+        Trie {
+            root: None,
+            len: 0,
+            hasher,
+        }
+    }
+
+    /// An empty map with a fixed seed (store tests).
+    #[cfg(test)]
+    pub(crate) fn new() -> Self {
+        Self::with_hasher(KeyHasher::seeded(0))
+    }
+
+    /// The hash this trie places keys by (tests of the engine's seed).
+    #[cfg(test)]
+    pub(crate) fn hasher(&self) -> &KeyHasher {
+        &self.hasher
     }
 
     /// Number of keys.
@@ -111,6 +130,7 @@ impl<K, V> Trie<K, V> {
         Trie {
             root: self.root,
             len: self.len,
+            hasher: self.hasher.clone(),
         }
     }
 
@@ -140,6 +160,7 @@ unsafe impl<K: Copy + Send + Sync, V: Share + Send + Sync> Share for Trie<K, V> 
         Trie {
             root: self.root,
             len: self.len,
+            hasher: self.hasher.clone(),
         }
     }
 
@@ -208,7 +229,7 @@ impl<K: Copy + Eq + Hash, V> Trie<K, V> {
     /// The lookup itself, inlined into each `get` variant.
     #[inline(always)]
     fn get_portable(&self, key: &K) -> Option<&V> {
-        let hash = hash_of(key);
+        let hash = self.hasher.hash(key);
         let mut node = self.root.as_ref()?;
         let mut shift = 0;
         loop {
@@ -269,7 +290,7 @@ impl<K: Copy + Eq + Hash, V> Trie<K, V> {
     pub(crate) fn check(&self) -> Result<(), String> {
         let mut count = 0;
         if let Some(root) = &self.root {
-            check_node(root, 0, 0, true, &mut count)?;
+            check_node(&self.hasher, root, 0, 0, true, &mut count)?;
         }
         if count != self.len {
             return Err(format!(
@@ -292,7 +313,7 @@ where
         if !self.contains_key(key) {
             return None;
         }
-        let hash = hash_of(key);
+        let hash = self.hasher.hash(key);
         let mut node = self.root.as_mut()?;
         let mut shift = 0;
         loop {
@@ -315,9 +336,9 @@ where
     /// Inserts `key -> value`, returning the previous value, released
     /// ([`Share::release`]: it points to no node any more).
     pub(crate) fn insert(&mut self, key: K, value: V, txn: &mut Txn<'_>) -> Option<V> {
-        let hash = hash_of(&key);
+        let hash = self.hasher.hash(&key);
         let old = match &mut self.root {
-            Some(root) => insert_in(root, hash, 0, key, value, txn),
+            Some(root) => insert_in(&self.hasher, root, hash, 0, key, value, txn),
             None => {
                 txn.touched = true;
                 let root = Node::alloc(
@@ -375,7 +396,7 @@ where
             return None;
         }
         let root = self.root.as_mut()?;
-        let old = remove_in(root, hash_of(key), 0, key, txn);
+        let old = remove_in(root, self.hasher.hash(key), 0, key, txn);
         debug_assert!(old.is_some());
         self.len -= 1;
         if self.len == 0 {
@@ -390,6 +411,7 @@ where
 }
 
 fn check_node<K: Copy + Eq + Hash, V>(
+    hasher: &KeyHasher,
     node: &Node<K, V>,
     prefix: u64,
     shift: u32,
@@ -403,8 +425,8 @@ fn check_node<K: Copy + Eq + Hash, V>(
         if h.nodemap != 0 || entries.len() < 2 {
             return Err("collision node with children or fewer than two entries".into());
         }
-        let h0 = hash_of(&entries[0].0);
-        if entries.iter().any(|(k, _)| hash_of(k) != h0) || h0 != prefix {
+        let h0 = hasher.hash(&entries[0].0);
+        if entries.iter().any(|(k, _)| hasher.hash(k) != h0) || h0 != prefix {
             return Err("collision node with differing hashes".into());
         }
         *count += entries.len();
@@ -426,7 +448,7 @@ fn check_node<K: Copy + Eq + Hash, V>(
         let chunk = u64::from(bits.trailing_zeros());
         bits &= bits - 1;
         let here = prefix | (chunk << shift);
-        if hash_of(k) & prefix_mask != here & prefix_mask {
+        if hasher.hash(k) & prefix_mask != here & prefix_mask {
             return Err("key stored under the wrong hash prefix".into());
         }
         *count += 1;
@@ -440,7 +462,14 @@ fn check_node<K: Copy + Eq + Hash, V>(
             // it was published.
             return Err("child node newer than its parent".into());
         }
-        check_node(child, prefix | (chunk << shift), shift + BITS, false, count)?;
+        check_node(
+            hasher,
+            child,
+            prefix | (chunk << shift),
+            shift + BITS,
+            false,
+            count,
+        )?;
     }
     Ok(())
 }

@@ -147,3 +147,47 @@ fn values_are_dropped_exactly_once() {
     }
     assert_eq!(StdArc::strong_count(&value), 1);
 }
+
+/// The deepest level a key sits at (0: the root), and how many keys sit in
+/// collision nodes.
+fn shape<K, V>(t: &Trie<K, V>) -> (u32, usize) {
+    fn walk<K, V>(node: &Node<K, V>, shift: u32, deepest: &mut u32, collided: &mut usize) {
+        let collision = is_collision(shift);
+        let (children, entries) = node.parts(collision);
+        if !entries.is_empty() {
+            *deepest = (*deepest).max(shift / BITS);
+        }
+        if collision {
+            *collided += entries.len();
+        }
+        for child in children {
+            walk(child, shift + BITS, deepest, collided);
+        }
+    }
+    let (mut deepest, mut collided) = (0, 0);
+    if let Some(root) = &t.root {
+        walk(root, 0, &mut deepest, &mut collided);
+    }
+    (deepest, collided)
+}
+
+#[test]
+fn wide_keys_built_to_collide_unkeyed_spread_in_a_seeded_trie() {
+    let keys = crate::hash::tests::colliding_wide_keys(2000);
+    let mut w: Writer<(u64, u64), u64> = Writer::new();
+    for (i, &k) in keys.iter().enumerate() {
+        w.write(|t, x| t.insert(k, i as u64, x));
+    }
+    w.latest.check().unwrap();
+    let (deepest, collided) = shape(&w.latest);
+    // 2000 well-spread keys over 32-way levels: about three levels deep.
+    assert_eq!(collided, 0, "keys in collision nodes");
+    assert!(deepest <= 5, "keys {deepest} levels deep");
+    // The forced-collision key type does reach collision nodes (the
+    // measure above can see them).
+    let mut weak = Writer::new();
+    for i in 0..30 {
+        weak.write(|t, x| t.insert(Weak(i), i, x));
+    }
+    assert_eq!(shape(&weak.latest).1, 30);
+}

@@ -4,7 +4,7 @@
 //! when two keys meet. Readers never run this code.
 
 use super::{bit_for, index_of, is_collision, BITS};
-use crate::hash::hash_of;
+use crate::hash::KeyHasher;
 use crate::store::node::Born;
 use crate::store::node::Node;
 use crate::store::reclaim::{make_mut, replace, Txn};
@@ -56,6 +56,7 @@ fn pair<K: Copy, V: Share>(
 }
 
 pub(super) fn insert_in<K, V>(
+    hasher: &KeyHasher,
     node: &mut Node<K, V>,
     hash: u64,
     shift: u32,
@@ -95,7 +96,7 @@ where
     if nodemap & bit != 0 {
         let (children, _) = make_mut(node, false, txn);
         let child = &mut children[index_of(nodemap, bit)];
-        return insert_in(child, hash, shift + BITS, key, value, txn);
+        return insert_in(hasher, child, hash, shift + BITS, key, value, txn);
     }
     let (children, entries) = node.parts(false);
     if datamap & bit == 0 {
@@ -124,7 +125,7 @@ where
     // Another key holds the slot: both move down into a new child.
     let (k, v) = share_entry(&entries[at]);
     let child = pair(
-        (k, v, hash_of(&k)),
+        (k, v, hasher.hash(&k)),
         (key, value, hash),
         shift + BITS,
         version,
