@@ -6,13 +6,14 @@
 //! log is a bounded ring: it keeps the last `change_log` batches
 //! ([`Config::change_log`](crate::Config::change_log)), and a feed that
 //! falls further behind is told so ([`Lagged`](crate::Lagged)) instead of
-//! holding the writer back. The log owns every use of its locks,
-//! condition variables and waiter lists (`lookup`, `wait`, `poll`,
-//! `deregister`, `append`).
+//! holding the writer back. The log owns every use of its stripes' wait
+//! lists (`waiters.rs`: `lookup`, `wait`, `poll`, `deregister`, `append`).
 //!
 //! # Structure
 //!
-//! The ring is split into a few *stripes*, each a small mutex: version `v`
+//! The ring is split into a few *stripes*, each a small
+//! [`WaitList`] (a mutex over the stripe's state, its async waiters and
+//! its sleeping threads): version `v`
 //! lives in stripe `v % stripes`. A feed following the head copies batch
 //! `v` out of one stripe while the writer appends `v + 1` to the next one,
 //! so the two do not contend. The writer can wait on a stripe's mutex only
@@ -34,8 +35,9 @@
 //!    published and not in `batches`, it was dropped from the ring.
 //! 3. Together the stripes hold at least the last `window` versions:
 //!    `per_stripe = ceil(window / stripes)`.
-//! 4. Every registered waker and sleeper waits for the next version to be
-//!    appended, which belongs to this stripe: a feed waits only when its
+//! 4. Every waker registered and thread asleep in the stripe's wait list
+//!    waits for the next version to be appended, which belongs to this
+//!    stripe: a feed waits only when its
 //!    next version is not appended yet, and a feed's next version is never
 //!    beyond the next one to be appended. So that append wakes all of them.
 //!
@@ -45,15 +47,15 @@
 //!   locks the stripe to append `v`; a feed finds `v` only under that
 //!   stripe's mutex. So whoever receives batch `v` and then loads a
 //!   snapshot sees version `v` or later (loom: `change_feed.rs`).
-//! * `head` (Release store after the append, Acquire load in `try_next`)
+//! * `head` (Release store with the append, Acquire load in `try_next`)
 //!   is only a fast path: "nothing new" without locking, and the retention
 //!   window check. Every decision that matters is re-made under the
 //!   stripe's mutex.
-//! * A waiting feed checks its version under the stripe's mutex and then
-//!   registers its waker (or sleeps on the stripe's condition variable)
+//! * A waiting feed checks its version under the stripe's lock and then
+//!   registers its waker (or sleeps on the list's condition variable)
 //!   before unlocking; the writer appends and takes the wakers under the
-//!   same mutex. So a wait either sees the batch or is woken by its append:
-//!   no lost wake-up (loom: `change_feed.rs`).
+//!   same lock: the wait list's protocol. So a wait either sees the batch
+//!   or is woken by its append: no lost wake-up (loom: `change_feed.rs`).
 //!
 //! # Cost to a writer
 //!
@@ -63,10 +65,11 @@
 //! once that batch is dropped), one Release store. A retained batch costs
 //! 16 bytes plus its changes (24 bytes each with `u64` ids).
 
-use crate::sync::{AtomicU64, Condvar, Mutex, Ordering};
-use crate::Caps;
+use crate::caps::Caps;
+use crate::sync::{AtomicU64, Ordering};
+use crate::waiters::{WaitKey, WaitList};
 use std::collections::VecDeque;
-use std::task::Waker;
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 /// One change of the graph, as a [`ChangeFeed`](crate::ChangeFeed) reports it.
@@ -162,14 +165,14 @@ fn reuse<X>(buf: &mut Vec<X>) {
 }
 
 /// The writer's scratch space for one write: the changes recorded so far,
-/// the edge count's delta, and a spare waker list (swapped with a stripe's
-/// on append, so waking allocates nothing). Lives in the writer's state,
-/// under the writer mutex.
+/// the edge count's delta, and a spare waker list (a stripe's wakers are
+/// gathered there on append, so waking allocates nothing once it has
+/// grown). Lives in the writer's state, under the writer mutex.
 pub(crate) struct ChangeBuf<T, C> {
     changes: Vec<Change<T, C>>,
     added: usize,
     removed: usize,
-    wakers: Vec<(u64, Waker)>,
+    wakers: Vec<Waker>,
 }
 
 impl<T: Copy, C: Copy> ChangeBuf<T, C> {
@@ -210,30 +213,6 @@ impl<T: Copy, C: Copy> ChangeBuf<T, C> {
     }
 }
 
-/// Who waits for a stripe's next version.
-#[derive(Default)]
-struct Waiters {
-    /// Async waiters, by feed id: at most one waker per feed.
-    wakers: Vec<(u64, Waker)>,
-    /// Threads asleep on the stripe's condition variable.
-    sleepers: usize,
-}
-
-impl Waiters {
-    /// Registers `waker` for feed `id`, replacing the feed's previous one.
-    fn register(&mut self, id: u64, waker: &Waker) {
-        match self.wakers.iter_mut().find(|(i, _)| *i == id) {
-            Some((_, w)) if w.will_wake(waker) => {}
-            Some((_, w)) => w.clone_from(waker),
-            None => self.wakers.push((id, waker.clone())),
-        }
-    }
-
-    fn deregister(&mut self, id: u64) {
-        self.wakers.retain(|(i, _)| *i != id);
-    }
-}
-
 /// One stripe's state: see the module's invariants.
 struct StripeState<T, C> {
     /// The changes of the retained batches, back to back, oldest first.
@@ -244,7 +223,6 @@ struct StripeState<T, C> {
     /// start (counting dropped changes too).
     batches: VecDeque<(u64, u64)>,
     last: u64,
-    waiters: Waiters,
 }
 
 /// What the log says about a version.
@@ -311,12 +289,10 @@ impl<T: Copy, C: Copy> StripeState<T, C> {
     }
 }
 
-/// A stripe, alone on its cache line(s).
+/// A stripe, alone on its cache line(s): its state under a wait list,
+/// whose async waiters and sleeping threads wait for its next append.
 #[repr(align(64))]
-struct Stripe<T, C> {
-    state: Mutex<StripeState<T, C>>,
-    ready: Condvar,
-}
+struct Stripe<T, C>(WaitList<StripeState<T, C>>);
 
 /// The engine's bounded log of published batches. See the module docs.
 pub(crate) struct ChangeLog<T, C> {
@@ -326,8 +302,6 @@ pub(crate) struct ChangeLog<T, C> {
     window: u64,
     per_stripe: usize,
     stripes: Box<[Stripe<T, C>]>,
-    /// Feed ids, for waker registrations.
-    next_id: AtomicU64,
 }
 
 impl<T: Copy, C: Copy> ChangeLog<T, C> {
@@ -335,15 +309,13 @@ impl<T: Copy, C: Copy> ChangeLog<T, C> {
     pub(crate) fn new(window: usize) -> Self {
         let count = window.clamp(1, MAX_STRIPES);
         let stripes = (0..count)
-            .map(|_| Stripe {
-                state: Mutex::new(StripeState {
+            .map(|_| {
+                Stripe(WaitList::new(StripeState {
                     changes: VecDeque::new(),
                     dropped: 0,
                     batches: VecDeque::new(),
                     last: 0,
-                    waiters: Waiters::default(),
-                }),
-                ready: Condvar::new(),
+                }))
             })
             .collect();
         ChangeLog {
@@ -351,11 +323,11 @@ impl<T: Copy, C: Copy> ChangeLog<T, C> {
             window: window as u64,
             per_stripe: window.div_ceil(count),
             stripes,
-            next_id: AtomicU64::new(0),
         }
     }
 
-    fn stripe_of(&self, v: u64) -> usize {
+    /// The stripe version `v` lives in.
+    pub(crate) fn stripe_of(&self, v: u64) -> usize {
         // The remainder is below `stripes.len()`, a usize.
         (v % self.stripes.len() as u64) as usize
     }
@@ -369,33 +341,19 @@ impl<T: Copy, C: Copy> ChangeLog<T, C> {
     /// Appends the batch of `version`, just published, and wakes whoever
     /// waits for it. Writer only, under the writer mutex, in version order.
     pub(crate) fn append(&self, version: u64, buf: &mut ChangeBuf<T, C>) {
-        let stripe = &self.stripes[self.stripe_of(version)];
-        let sleepers = {
-            let mut s = stripe.state.lock();
-            if self.per_stripe > 0 {
-                s.push(version, &buf.changes, self.per_stripe);
-            }
-            s.last = version;
-            std::mem::swap(&mut s.waiters.wakers, &mut buf.wakers);
-            s.waiters.sleepers > 0
-        };
-        // Release: a feed that sees this head finds the batch in its stripe
-        // (it re-checks under the mutex anyway; see the module docs).
-        self.head.store(version, Ordering::Release);
-        if sleepers {
-            stripe.ready.notify_all();
+        let mut s = self.stripes[self.stripe_of(version)].0.lock();
+        if self.per_stripe > 0 {
+            s.push(version, &buf.changes, self.per_stripe);
         }
-        buf.wakers.drain(..).for_each(|(_, w)| w.wake());
+        s.last = version;
+        // Release: a feed that sees this head finds the batch in its stripe
+        // (it re-checks under the lock anyway; see the module docs).
+        self.head.store(version, Ordering::Release);
+        s.wake_all_into(&mut buf.wakers);
     }
 }
 
 impl<T: Copy, C: Copy> ChangeLog<T, C> {
-    /// A fresh feed id, to tell waker registrations apart.
-    pub(crate) fn new_id(&self) -> u64 {
-        // Relaxed: the id only has to be unique.
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
     /// Version `v`, if published: locks its stripe only if the head says
     /// it is published and within the window.
     pub(crate) fn lookup(&self, v: u64) -> Lookup<T, C> {
@@ -407,55 +365,43 @@ impl<T: Copy, C: Copy> ChangeLog<T, C> {
         if head - v >= self.window {
             return Lookup::Gone;
         }
-        self.stripes[self.stripe_of(v)]
-            .state
-            .lock()
-            .lookup(v, self.stripes.len() as u64)
+        let stripes = self.stripes.len() as u64;
+        self.stripes[self.stripe_of(v)].0.lock().lookup(v, stripes)
     }
 
     /// Version `v`, waiting until `deadline` (`None`: untimed) for its
     /// append; `NotYet` if none came in time.
     pub(crate) fn wait(&self, v: u64, deadline: Option<Instant>) -> Lookup<T, C> {
         let stripes = self.stripes.len() as u64;
-        let stripe = &self.stripes[self.stripe_of(v)];
-        let mut s = stripe.state.lock();
-        loop {
-            let found = s.lookup(v, stripes);
-            if !matches!(found, Lookup::NotYet) {
-                return found;
-            }
-            s.waiters.sleepers += 1;
-            let timed_out;
-            (s, timed_out) = match deadline {
-                Some(deadline) => stripe.ready.wait_until(s, deadline),
-                None => (stripe.ready.wait(s), false),
-            };
-            s.waiters.sleepers -= 1;
-            if timed_out {
-                return s.lookup(v, stripes);
-            }
-        }
+        let found =
+            self.stripes[self.stripe_of(v)]
+                .0
+                .wait(deadline, |s| match s.lookup(v, stripes) {
+                    Lookup::NotYet => None,
+                    found => Some(found),
+                });
+        found.unwrap_or(Lookup::NotYet)
     }
 
-    /// Version `v`, or, if it is not published yet, registers `waker` for
-    /// its append as feed `id` (replacing that feed's previous waker) and
-    /// returns the stripe it is registered in.
-    pub(crate) fn poll(&self, v: u64, id: u64, waker: &Waker) -> Result<Lookup<T, C>, usize> {
-        let index = self.stripe_of(v);
-        let mut s = self.stripes[index].state.lock();
-        // Checked under the mutex: a batch appended before we took it is
-        // visible now; one appended after finds our waker.
-        match s.lookup(v, self.stripes.len() as u64) {
-            Lookup::NotYet => {
-                s.waiters.register(id, waker);
-                Err(index)
-            }
-            found => Ok(found),
-        }
+    /// Version `v`, or, if it is not published yet, `Pending` with `waker`
+    /// registered in `key`'s slot of `v`'s stripe (see
+    /// [`stripe_of`](Self::stripe_of)) for its append. A key that holds a
+    /// slot of another stripe must be [deregistered](Self::deregister)
+    /// there first.
+    pub(crate) fn poll(&self, v: u64, key: &WaitKey, waker: &Waker) -> Poll<Lookup<T, C>> {
+        let stripes = self.stripes.len() as u64;
+        // Checked under the stripe's lock: a batch appended before we took
+        // it is visible now; one appended after finds our waker.
+        self.stripes[self.stripe_of(v)]
+            .0
+            .poll(key, waker, |s| match s.lookup(v, stripes) {
+                Lookup::NotYet => None,
+                found => Some(found),
+            })
     }
 
-    /// Removes feed `id`'s waker from stripe `index`, if it is still there.
-    pub(crate) fn deregister(&self, index: usize, id: u64) {
-        self.stripes[index].state.lock().waiters.deregister(id);
+    /// Frees `key`'s slot in stripe `index`, if it holds one there.
+    pub(crate) fn deregister(&self, index: usize, key: &WaitKey) {
+        self.stripes[index].0.deregister(key);
     }
 }

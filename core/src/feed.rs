@@ -5,6 +5,7 @@ use crate::changes::{ChangeBatch, ChangeLog, Lookup};
 use crate::error::Lagged;
 use crate::key::Key;
 use crate::sync::Arc;
+use crate::waiters::WaitKey;
 use std::fmt;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -54,9 +55,9 @@ pub struct ChangeFeed<T: Key, C: Key> {
     /// The last version delivered (or the one the feed started at).
     version: u64,
     lagged: bool,
-    /// Identifies this feed's waker registration.
-    id: u64,
-    /// The stripe this feed last registered a waker in.
+    /// This feed's waker slot, in the wait list of stripe `registered`.
+    key: WaitKey,
+    /// The stripe whose wait list `key` may hold a slot of.
     registered: Option<usize>,
 }
 
@@ -64,7 +65,7 @@ impl<T: Key, C: Key> ChangeFeed<T, C> {
     /// A feed whose next batch is that of `version + 1`.
     pub(crate) fn new(log: Arc<ChangeLog<T, C>>, version: u64) -> Self {
         ChangeFeed {
-            id: log.new_id(),
+            key: WaitKey::new(),
             log,
             version,
             lagged: false,
@@ -158,14 +159,20 @@ impl<T: Key, C: Key> ChangeFeed<T, C> {
         let found = match self.try_next() {
             Ok(Some(b)) => return Poll::Ready(Ok(b)),
             Err(e) => return Poll::Ready(Err(e)),
-            Ok(None) => self.log.poll(self.version + 1, self.id, cx.waker()),
+            Ok(None) => {
+                // Registered in another stripe (for an earlier version):
+                // leave it first, so the key holds one slot of one list.
+                let stripe = self.log.stripe_of(self.version + 1);
+                if let Some(old) = self.registered.filter(|&old| old != stripe) {
+                    self.log.deregister(old, &self.key);
+                }
+                self.registered = Some(stripe);
+                self.log.poll(self.version + 1, &self.key, cx.waker())
+            }
         };
         match found {
-            Err(stripe) => {
-                self.registered = Some(stripe);
-                Poll::Pending
-            }
-            Ok(found) => match self.settle(found) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(found) => match self.settle(found) {
                 Ok(Some(b)) => Poll::Ready(Ok(b)),
                 Err(e) => Poll::Ready(Err(e)),
                 Ok(None) => unreachable!("the log settled a published version"),
@@ -185,7 +192,7 @@ impl<T: Key, C: Key> Clone for ChangeFeed<T, C> {
 impl<T: Key, C: Key> Drop for ChangeFeed<T, C> {
     fn drop(&mut self) {
         if let Some(stripe) = self.registered {
-            self.log.deregister(stripe, self.id);
+            self.log.deregister(stripe, &self.key);
         }
     }
 }

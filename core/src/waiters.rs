@@ -1,5 +1,5 @@
-//! The one waiter list: every watch, cancel token, reply, listener queue and
-//! the engine's shutdown park their waiters here.
+//! The one waiter list: every watch, cancel token, reply, listener queue,
+//! change-log stripe and the engine's shutdown park their waiters here.
 //!
 //! A [`WaitList<S>`] is a mutex around some state `S` plus a slab of async
 //! waiter slots, and a condition variable for blocked threads. It is the
@@ -194,6 +194,25 @@ impl<S> WaitGuard<'_, S> {
             self.list.cond.notify_all();
         }
         wakers.wake();
+    }
+
+    /// As [`wake_all`](Self::wake_all), gathering the wakers in `spare`
+    /// instead of a fresh list: a caller that keeps `spare` between calls
+    /// (the change log's writer) allocates nothing once it has grown to the
+    /// number of waiters. `spare` is empty again on return.
+    pub(crate) fn wake_all_into(mut self, spare: &mut Vec<Waker>) {
+        spare.extend(
+            self.guard
+                .slots
+                .iter_mut()
+                .filter_map(|slot| slot.as_mut().and_then(Option::take)),
+        );
+        let blocked = self.guard.blocked > 0;
+        drop(self.guard);
+        if blocked {
+            self.list.cond.notify_all();
+        }
+        spare.drain(..).for_each(Waker::wake);
     }
 
     /// Wakes every waiter (after a change made through this guard), then

@@ -354,6 +354,41 @@ fn many_short_lived_waiters_do_not_grow_the_waiter_list() {
     );
 }
 
+/// A feed registered for version `v` (in `v`'s stripe of the log) that
+/// then takes `v` without polling (`try_next`) registers for `v + 1` in the
+/// next stripe: it leaves the first one's list, so each publish wakes it
+/// once and a dropped feed is woken by nothing.
+#[test]
+fn a_feed_moving_across_stripes_holds_one_registration() {
+    let e = E::new();
+    let mut feed = e.changes();
+    let (count, w) = counting_waker();
+    for v in 1..=100u64 {
+        assert!(feed
+            .poll_next_batch(&mut Context::from_waker(&w))
+            .is_pending());
+        e.connect(v, Caps::NONE);
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            v as usize,
+            "woken once each"
+        );
+        assert_eq!(feed.try_next().unwrap().unwrap().version, v);
+    }
+    assert!(feed
+        .poll_next_batch(&mut Context::from_waker(&w))
+        .is_pending());
+    drop(feed);
+    for c in 200..300 {
+        e.connect(c, Caps::NONE);
+    }
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        100,
+        "a dropped feed was woken"
+    );
+}
+
 #[test]
 fn stats_and_snapshot_counts_are_the_graphs() {
     let e = E::new();
