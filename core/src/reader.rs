@@ -67,16 +67,35 @@ impl<'e, T: Key, C: Key, D: Send + Sync + 'static> Reader<'e, T, C, D> {
     );
 
     /// The subscribers of `t` at this instant, ascending (as
-    /// [`Engine::subscribers`](crate::Engine::subscribers)). Up to four are
-    /// copied from the version this reader holds; a larger set is read from
-    /// the engine's current version, kept alive by a load guard (a slot of
-    /// this thread's own), never by a shared reference count.
+    /// [`Engine::subscribers`](crate::Engine::subscribers)), read from the
+    /// version this reader holds, like every other read of a `Reader`. Up
+    /// to four are copied out; a larger set stays in place, kept alive by a
+    /// load guard on that same version (a slot of this thread's own), never
+    /// by a shared reference count.
     #[inline]
     pub fn subscribers(&mut self, t: T) -> Subscribers<C> {
-        let set = View::new(self.cache.load()).subscriber_set(&t);
-        Subscribers::unpinned(set).unwrap_or_else(|| Subscribers::pinned(self.cache.guard(), &t))
+        for _ in 0..PIN_TRIES {
+            let graph = self.cache.load();
+            if let Some(copied) = Subscribers::copied(graph, &t) {
+                return copied;
+            }
+            let held = graph.version;
+            let guard = self.cache.guard();
+            if guard.version == held {
+                return Subscribers::pinned(guard, &t);
+            }
+            // The engine published between the two loads: the guard is on
+            // a newer version than this reader holds. Take that one too.
+        }
+        // A writer publishing faster than two loads, every time: pin the
+        // held version with a reference of its own.
+        Subscribers::shared(self.cache.load(), &t)
     }
 }
+
+/// How often [`Reader::subscribers`] tries to guard the version it holds
+/// before it takes a reference to it instead.
+const PIN_TRIES: usize = 3;
 
 impl<T: Key, C: Key, D> fmt::Debug for Reader<'_, T, C, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

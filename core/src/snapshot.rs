@@ -5,7 +5,7 @@ use crate::caps::Caps;
 use crate::error::InvariantViolation;
 use crate::graph::Graph;
 use crate::key::Key;
-use crate::store::{PinnedSubscribers, SetIter, SubscriberSet};
+use crate::store::{PinnedSubscribers, SetIter};
 use crate::sync::{Arc, Guard};
 use crate::view::{read_api, View};
 use std::fmt;
@@ -50,12 +50,6 @@ pub struct Subscribers<C: Key> {
 }
 
 impl<C: Key> Subscribers<C> {
-    /// `set`, if it needs no pin: not a tree, so copied by value.
-    #[inline]
-    pub(crate) fn unpinned(set: Option<&SubscriberSet<C>>) -> Option<Self> {
-        PinnedSubscribers::unpinned(set).map(|set| Subscribers { set })
-    }
-
     /// The set of `t` in the version `guard` holds, kept alive by `guard`
     /// if it is a tree (else the guard is released here).
     #[inline]
