@@ -138,7 +138,8 @@ where
 /// Sends the engine's occupied threads as a `Resync` and returns a feed
 /// that continues from that snapshot (`None`: `tx` is closed).
 ///
-/// SPEC's recipe: take a snapshot, then a feed from its version; retry if
+/// The resync recipe of switchboard-core's crate docs ("Following
+/// changes"): take a snapshot, then a feed from its version; retry if
 /// the window moved on in between. After [`RESYNC_TRIES`] misses (writes
 /// outpacing the change log), it takes the feed first and the snapshot
 /// second: the feed may then repeat changes the snapshot already shows,
