@@ -21,11 +21,16 @@
 //! the scheduled retry reads it in order.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::script::{read_cmd, Fetched};
-use crate::worker::Worker;
-use crate::{Delivery, ResetReason, ThreadKey};
+use redis::aio::ConnectionManager;
+use tokio::sync::mpsc;
+
+use crate::counters::Counters;
+use crate::follow::Follows;
+use crate::script::{read_cmd, Fetched, Names};
+use crate::{Config, Delivery, ResetReason, ThreadKey};
 
 /// Entries asked for by the first read of a thread whose entry size is not
 /// known yet.
@@ -43,7 +48,7 @@ const ENTRY_OVERHEAD: usize = 64;
 pub(crate) enum Synced {
     /// Up to date with the head read last (or no longer followed).
     Done,
-    /// Not yet: a retry is scheduled (`State::behind`).
+    /// Not yet: a retry is scheduled ([`Follows::set_behind`]).
     Behind,
     /// The host dropped its deliveries.
     HostGone,
@@ -51,13 +56,43 @@ pub(crate) enum Synced {
 
 /// Why a read did not return.
 #[derive(Debug)]
-pub(crate) enum ReadError {
+enum ReadError {
     TimedOut,
     Failed,
 }
 
-impl<T: ThreadKey> Worker<T> {
-    async fn read(&mut self, t: T, from: u64, count: usize) -> Result<Fetched, ReadError> {
+/// The worker's catch-up reader: what a sync reads with. It keeps no
+/// per-thread state of its own: each call brings the threads of the
+/// [`Follows`] it is given up to date, and hands the deliveries to `out`.
+pub(crate) struct Catchup {
+    config: Arc<Config>,
+    names: Names,
+    /// The catch-up connection: stream reads only, with their own timeout.
+    reads: ConnectionManager,
+    counters: Arc<Counters>,
+}
+
+impl Catchup {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        names: Names,
+        reads: ConnectionManager,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Catchup {
+            config,
+            names,
+            reads,
+            counters,
+        }
+    }
+
+    async fn read<T: ThreadKey>(
+        &self,
+        t: T,
+        from: u64,
+        count: usize,
+    ) -> Result<Fetched, ReadError> {
         let p = read_cmd(&self.names.meta(&t), &self.names.stream(&t), from, count);
         let mut conn = self.reads.clone();
         match tokio::time::timeout(self.config.catchup_timeout, p.query_async(&mut conn)).await {
@@ -70,12 +105,17 @@ impl<T: ThreadKey> Worker<T> {
     /// Brings `t` up to date from its stream: the baseline for a fresh
     /// follow, everything after `last` otherwise, with a `Reset` for any
     /// history that is gone. See the module docs for the bounds.
-    pub(crate) async fn sync(&mut self, t: T) -> Synced {
+    pub(crate) async fn sync<T: ThreadKey>(
+        &self,
+        follows: &mut Follows<T>,
+        out: &mpsc::Sender<Delivery<T>>,
+        t: T,
+    ) -> Synced {
         let (entries_cap, bytes_cap) = (self.config.fetch_batch, self.config.fetch_bytes);
         let mut failed = 0;
         let mut reads = 0;
         loop {
-            let Some(f) = self.state.follows.get(&t) else {
+            let Some(f) = follows.get(&t) else {
                 return Synced::Done;
             };
             let (fresh, last) = (f.fresh, f.last);
@@ -94,7 +134,7 @@ impl<T: ThreadKey> Worker<T> {
                         .catchup_timeouts
                         .fetch_add(1, Ordering::Relaxed);
                     failed += 1;
-                    if let Some(f) = self.state.follows.get_mut(&t) {
+                    if let Some(f) = follows.get_mut(&t) {
                         if matches!(e, ReadError::TimedOut) {
                             f.read_count = (count / 2).max(1);
                         }
@@ -102,7 +142,7 @@ impl<T: ThreadKey> Worker<T> {
                             f.deferrals = f.deferrals.saturating_add(1);
                             let wait = self.config.backoff_min * 2u32.pow(f.deferrals.min(16));
                             let wait = wait.min(self.config.backoff_max);
-                            self.state.behind.insert(t, Instant::now() + wait);
+                            follows.set_behind(t, Instant::now() + wait);
                             return Synced::Behind;
                         }
                     }
@@ -110,8 +150,8 @@ impl<T: ThreadKey> Worker<T> {
                 }
             };
             reads += 1;
-            let mut out = Vec::new();
-            let Some(f) = self.state.follows.get_mut(&t) else {
+            let mut deliveries = Vec::new();
+            let Some(f) = follows.get_mut(&t) else {
                 return Synced::Done;
             };
             f.deferrals = 0;
@@ -124,14 +164,14 @@ impl<T: ThreadKey> Worker<T> {
                 f.fresh = false;
                 f.epoch = epoch;
                 f.last = r.head;
-                self.state.behind.remove(&t);
+                follows.clear_behind(&t);
                 return Synced::Done;
             }
             let done = match (&f.epoch, epoch) {
                 (_, None) => {
                     // The history is gone and nothing new was published.
                     if f.epoch.is_some() {
-                        out.push(Delivery::Reset {
+                        deliveries.push(Delivery::Reset {
                             t,
                             reason: ResetReason::EpochChanged,
                             next: 1,
@@ -142,7 +182,7 @@ impl<T: ThreadKey> Worker<T> {
                     true
                 }
                 (Some(mine), Some(e)) if *mine != e => {
-                    out.push(Delivery::Reset {
+                    deliveries.push(Delivery::Reset {
                         t,
                         reason: ResetReason::EpochChanged,
                         next: 1,
@@ -157,7 +197,7 @@ impl<T: ThreadKey> Worker<T> {
                         None => {
                             if r.head > f.last {
                                 let next = r.head + 1;
-                                out.push(Delivery::Reset {
+                                deliveries.push(Delivery::Reset {
                                     t,
                                     reason: ResetReason::Trimmed,
                                     next,
@@ -169,7 +209,7 @@ impl<T: ThreadKey> Worker<T> {
                         Some(first) => {
                             if first.seq > f.last + 1 {
                                 let next = first.seq;
-                                out.push(Delivery::Reset {
+                                deliveries.push(Delivery::Reset {
                                     t,
                                     reason: ResetReason::Trimmed,
                                     next,
@@ -178,7 +218,7 @@ impl<T: ThreadKey> Worker<T> {
                             for entry in r.entries {
                                 if entry.seq > f.last {
                                     f.last = entry.seq;
-                                    out.push(Delivery::Message {
+                                    deliveries.push(Delivery::Message {
                                         t,
                                         seq: entry.seq,
                                         payload: entry.payload,
@@ -190,22 +230,22 @@ impl<T: ThreadKey> Worker<T> {
                     }
                 }
             };
-            for d in out {
+            for d in deliveries {
                 if matches!(d, Delivery::Reset { .. }) {
                     // Relaxed: a statistic.
                     self.counters.resets.fetch_add(1, Ordering::Relaxed);
                 }
-                if self.out.send(d).await.is_err() {
+                if out.send(d).await.is_err() {
                     return Synced::HostGone;
                 }
             }
             if done {
-                self.state.behind.remove(&t);
+                follows.clear_behind(&t);
                 return Synced::Done;
             }
             if reads >= READS_PER_SYNC {
                 // The rest at the next tick, after the other threads.
-                self.state.behind.insert(t, Instant::now());
+                follows.set_behind(t, Instant::now());
                 return Synced::Behind;
             }
         }
@@ -213,40 +253,35 @@ impl<T: ThreadKey> Worker<T> {
 
     /// Syncs `t` and makes it live once its baseline is known (waking its
     /// `ready` waiters). `false`: the host dropped its deliveries.
-    pub(crate) async fn catch_up(&mut self, t: T) -> bool {
-        if self.sync(t).await == Synced::HostGone {
+    pub(crate) async fn catch_up<T: ThreadKey>(
+        &self,
+        follows: &mut Follows<T>,
+        out: &mpsc::Sender<Delivery<T>>,
+        t: T,
+    ) -> bool {
+        if self.sync(follows, out, t).await == Synced::HostGone {
             return false;
         }
-        if let Some(f) = self.state.follows.get_mut(&t) {
-            if !f.live && !f.fresh && !self.state.pending.contains(&t) {
-                f.live = true;
-                for w in f.waiters.drain(..) {
-                    let _ = w.send(Ok(()));
-                }
-            }
-        }
+        follows.go_live(t);
         true
     }
 
     /// Retries the syncs that are due (bounded by `budget` of wall time, so
     /// that the worker goes back to its connection). `false`: the host
     /// dropped its deliveries.
-    pub(crate) async fn retry_behind(&mut self, budget: Duration) -> bool {
+    pub(crate) async fn retry_behind<T: ThreadKey>(
+        &self,
+        follows: &mut Follows<T>,
+        out: &mpsc::Sender<Delivery<T>>,
+        budget: Duration,
+    ) -> bool {
         let now = Instant::now();
-        let mut due: Vec<(Instant, T)> = self
-            .state
-            .behind
-            .iter()
-            .filter(|(_, &at)| at <= now)
-            .map(|(&t, &at)| (at, t))
-            .collect();
-        due.sort_unstable_by_key(|&(at, _)| at);
-        for (_, t) in due {
+        for t in follows.due(now) {
             if now.elapsed() > budget {
                 break;
             }
-            self.state.behind.remove(&t);
-            if !self.catch_up(t).await {
+            follows.clear_behind(&t);
+            if !self.catch_up(follows, out, t).await {
                 return false;
             }
         }

@@ -13,7 +13,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, Notify};
 
 use crate::lease::{Lease, Shared};
-use crate::route::{lock, Router};
+use crate::notices::{lock, Router};
 use crate::script::{Scripts, FENCED};
 use crate::{RouteError, ThreadKey};
 

@@ -216,6 +216,40 @@ impl FrameWriter {
     }
 }
 
+/// Where the subscription connection goes: a TCP address, and the AUTH
+/// to send first if the URL has a password.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    addr: String,
+    auth: Option<(Option<String>, String)>,
+}
+
+impl Endpoint {
+    /// The endpoint of a parsed `redis://` URL.
+    ///
+    /// # Errors
+    ///
+    /// A message if the URL is not plain TCP.
+    pub(crate) fn new(info: &redis::ConnectionInfo) -> Result<Endpoint, String> {
+        let addr = match &info.addr {
+            redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+            _ => return Err("only redis:// (plain TCP) is supported".into()),
+        };
+        let auth = info
+            .redis
+            .password
+            .clone()
+            .map(|p| (info.redis.username.clone(), p));
+        Ok(Endpoint { addr, auth })
+    }
+
+    /// Opens a subscription connection (see [`SubConn::connect`]).
+    pub(crate) async fn connect(&self, timeout: Duration) -> io::Result<SubConn> {
+        let auth = self.auth.as_ref().map(|(u, p)| (u.as_deref(), p.as_str()));
+        SubConn::connect(&self.addr, auth, timeout).await
+    }
+}
+
 /// A live subscription connection; dropping it closes the socket.
 #[derive(Debug)]
 pub(crate) struct SubConn {

@@ -9,11 +9,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use switchboard_async::{Change, ChangeFeed, ChangeFeedExt, Engine};
+use switchboard_async::{Change, ChangeFeed, ChangeFeedExt, Engine, Snapshot};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::worker::Counters;
+use crate::counters::Counters;
 use crate::ThreadKey;
 
 /// An occupancy change, in engine order.
@@ -54,7 +54,7 @@ impl<T: ThreadKey> EngineView<T> {
         let e1 = Arc::clone(engine);
         let e2 = Arc::clone(engine);
         EngineView {
-            occupied: Box::new(move || occupied_now(&e1)),
+            occupied: Box::new(move || occupied(&e1.snapshot())),
             is_occupied: Box::new(move |t| e2.has_subscribers(t)),
         }
     }
@@ -69,15 +69,13 @@ impl<T: ThreadKey> EngineView<T> {
     }
 }
 
-fn occupied_now<T, C, S, M, D>(engine: &Engine<T, C, S, M, D>) -> Vec<T>
+/// The occupied threads of `s`: those with a local subscriber.
+fn occupied<T, C, D>(s: &Snapshot<T, C, D>) -> Vec<T>
 where
     T: ThreadKey,
     C: switchboard_core::Key,
-    S: Default + Send + Sync + 'static,
-    M: Send + 'static,
     D: Send + Sync + 'static,
 {
-    let s = engine.snapshot();
     s.threads().filter(|&t| s.has_subscribers(t)).collect()
 }
 
@@ -140,7 +138,8 @@ where
 /// Sends the engine's occupied threads as a `Resync` and returns a feed
 /// that continues from that snapshot (`None`: `tx` is closed).
 ///
-/// SPEC's recipe: take a snapshot, then a feed from its version; retry if
+/// The resync recipe of switchboard-core's crate docs ("Following
+/// changes"): take a snapshot, then a feed from its version; retry if
 /// the window moved on in between. After [`RESYNC_TRIES`] misses (writes
 /// outpacing the change log), it takes the feed first and the snapshot
 /// second: the feed may then repeat changes the snapshot already shows,
@@ -176,8 +175,8 @@ where
     };
     // Relaxed: a statistic.
     counters.feed_resyncs.fetch_add(1, Ordering::Relaxed);
-    let occupied = s.threads().filter(|&t| s.has_subscribers(t)).collect();
+    let threads = occupied(&s);
     drop(s);
-    tx.send(Interest::Resync(occupied)).ok()?;
+    tx.send(Interest::Resync(threads)).ok()?;
     Some(f)
 }

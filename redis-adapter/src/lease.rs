@@ -31,9 +31,9 @@ use std::time::Instant;
 use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 
+use crate::counters::Counters;
 use crate::node::{Inner, Node};
 use crate::script::{Scripts, FENCED};
-use crate::worker::Counters;
 use crate::{ClaimError, Config, PublishError, Published, RouteError, ThreadKey};
 
 /// A thread's current owner, as Redis sees it.

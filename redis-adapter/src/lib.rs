@@ -102,7 +102,8 @@
 //! connection that stays up but stops delivering; `tests/interest.rs` that
 //! subscriptions follow the engine; `tests/catchup.rs` large backlogs,
 //! slow reads and many threads caught up at once; `tests/ownership.rs`,
-//! `tests/routing.rs` and `tests/failover.rs` guarantee 14 (racing claims,
+//! `tests/routing.rs` and `tests/failover.rs` the one-owner guarantee and
+//! routing's at-most-once (racing claims,
 //! stale tokens, an owner stopped, cut off or killed, Redis restarted
 //! empty, takeovers under routed load, a rolling restart).
 //!
@@ -123,12 +124,15 @@ mod catchup;
 mod commands;
 mod config;
 mod conn;
+mod counters;
 mod delivery;
 mod error;
 mod follow;
 mod interest;
 mod lease;
 mod node;
+mod notices;
+mod random;
 mod route;
 mod script;
 mod worker;

@@ -1,7 +1,5 @@
 //! The host's handle: publish, await readiness, receive deliveries.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -9,10 +7,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use switchboard_core::Engine;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::interest::{spawn_driver, EngineView};
-use crate::route::Router;
+use crate::conn::Endpoint;
+use crate::counters::Counters;
+use crate::notices::Router;
+use crate::random;
 use crate::script::{Names, Scripts};
-use crate::worker::{Control, Counters, State, Worker};
+use crate::worker::{self, Control, Redis};
 use crate::{Config, Delivery, PublishError, ReadyError, StartError, ThreadKey};
 
 /// One process's link to the other nodes through Redis.
@@ -170,20 +170,6 @@ impl<T> futures::Stream for Deliveries<T> {
     }
 }
 
-fn random_hex() -> String {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    let a = h.finish();
-    h.write_u64(a);
-    format!("{a:016x}{:016x}", h.finish())
-}
-
 impl<T: ThreadKey> Node<T> {
     /// Connects to Redis and starts following `engine`'s occupied threads.
     ///
@@ -213,20 +199,7 @@ impl<T: ThreadKey> Node<T> {
         config.validate().map_err(StartError::Config)?;
         let client = redis::Client::open(config.url.as_str())
             .map_err(|e| StartError::Config(format!("bad redis url: {e}")))?;
-        let info = client.get_connection_info();
-        let addr = match &info.addr {
-            redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
-            _ => {
-                return Err(StartError::Config(
-                    "only redis:// (plain TCP) is supported".into(),
-                ))
-            }
-        };
-        let auth = info
-            .redis
-            .password
-            .clone()
-            .map(|p| (info.redis.username.clone(), p));
+        let sub = Endpoint::new(client.get_connection_info()).map_err(StartError::Config)?;
         let cm_config = ConnectionManagerConfig::new()
             .set_connection_timeout(config.connect_timeout)
             .set_response_timeout(config.publish_timeout)
@@ -248,40 +221,24 @@ impl<T: ThreadKey> Node<T> {
             .map_err(StartError::Redis)?;
 
         let counters = Arc::new(Counters::default());
-        let id = config.node_id.clone().unwrap_or_else(random_hex);
+        let id = config.node_id.clone().unwrap_or_else(random::hex);
         let names = Names::new(&config.prefix);
         let config = Arc::new(config);
         let scripts = Arc::new(Scripts::new());
         let router = Arc::new(Router::default());
-        let (control, control_rx) = mpsc::unbounded_channel();
-        let (interest_tx, interest_rx) = mpsc::unbounded_channel();
-        let (out, rx) = mpsc::channel(config.delivery_buffer);
-        spawn_driver(Arc::clone(&engine), interest_tx, Arc::clone(&counters));
-        let worker = Worker {
-            config: Arc::clone(&config),
-            names: names.clone(),
+        let redis = Redis {
+            sub,
             cmd: cmd.clone(),
             reads,
-            addr,
-            auth,
-            probe_channel: names.probe(&id),
-            notice_channel: names.notices(&id),
-            router: Arc::clone(&router),
-            control: control_rx,
-            interest: interest_rx,
-            out,
-            view: EngineView::new(&engine),
-            counters: Arc::clone(&counters),
-            state: State::default(),
         };
-        tokio::spawn(worker.run());
+        let (control, rx) = worker::spawn(&engine, &config, &counters, &names, &id, redis, &router);
         let inner = Inner {
             id,
             config,
             names,
             scripts,
             cmd,
-            epoch_base: random_hex(),
+            epoch_base: random::hex(),
             epoch_counter: AtomicU64::new(0),
             control,
             counters,

@@ -1,52 +1,30 @@
 //! The node's worker: one task that owns the subscription connection and
 //! turns what Redis sends into per-thread, gap-free deliveries.
 //!
-//! # State per followed thread ([`Follow`])
-//!
-//! | state | meaning | leaves by |
-//! |---|---|---|
-//! | pending (in `pending`) | SUBSCRIBE sent (or to be sent on connect), not yet confirmed | the last confirmation for its channel: a sync, then confirmed |
-//! | confirmed, not live | confirmed, but its baseline (the head, for a fresh follow) could not be read yet: in `behind` | a sync that reads it: live |
-//! | live | confirmed; `last` is the last delivered sequence in `epoch` | the connection breaking (pending again), or the grace period ending with no local subscriber (dropped, UNSUBSCRIBE sent) |
-//! | live and behind (in `behind`) | messages after `last` wait in the stream; a sync is due at the time `behind` says | a sync that reaches the head |
-//!
-//! Invariants:
-//! * for a live thread, every message of `epoch` with a sequence in
-//!   `(last, ∞)` is either still to arrive on the subscription connection
-//!   or in the thread's stream (or trimmed from it, which a sync reports);
-//! * deliveries of a thread are emitted with strictly increasing sequence
-//!   numbers within an epoch, each exactly once; a skipped number or a new
-//!   epoch is always preceded by a `Reset` for that thread;
-//! * a thread is followed only while the engine says it is occupied, or
-//!   within the unsubscribe grace after it was vacated;
-//! * `inflight[t]` counts SUBSCRIBE/UNSUBSCRIBE commands for `t` sent on the
-//!   current connection and not yet confirmed; a pending thread is synced
-//!   only when its count drops to zero on a `subscribe` confirmation, so the
-//!   sync starts after Redis is known to route every later message to us;
-//! * `pending` holds exactly the followed threads whose SUBSCRIBE is not
-//!   confirmed on this connection; while it is non-empty, confirmations are
-//!   owed, and none arriving for the subscribe timeout (`progress`) means
-//!   the connection is not working;
-//! * a followed thread that is confirmed and not up to date is in `behind`
-//!   (a catch-up read failed, timed out, or the backlog is longer than one
-//!   sync reads): a later tick syncs it again. A read's failure never
-//!   counts against the connection;
-//! * the probe and subscribe-timeout clocks stop while the worker is busy
-//!   handling a frame or catching up (`excuse`): the connection is judged
-//!   only on time the worker spent waiting for it.
+//! Its parts: [`Follows`] (`follow.rs`), which threads it follows and where
+//! each stands, with their states and invariants; [`Catchup`]
+//! (`catchup.rs`), the stream reads that bring a thread up to date; the
+//! liveness probe ([`Probe`]), here. The worker keeps one more invariant:
+//! the probe and subscribe-timeout clocks stop while it is busy handling a
+//! frame or catching up (`excuse`): the connection is judged only on time
+//! the worker spent waiting for it.
 
-use std::collections::{HashMap, HashSet};
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
+use switchboard_core::Engine;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::catchup::Synced;
-use crate::conn::{Frame, FrameWriter, SubConn};
-use crate::interest::{EngineView, Interest};
+use crate::catchup::{Catchup, Synced};
+use crate::conn::{Endpoint, Frame, FrameWriter, SubConn};
+use crate::counters::Counters;
+use crate::follow::{Follows, Heard};
+use crate::interest::{spawn_driver, EngineView, Interest};
+use crate::notices::Router;
+use crate::random;
 use crate::script::{decode, Names};
 use crate::{Config, Delivery, ReadyError, ThreadKey};
 
@@ -62,10 +40,7 @@ const RETRY_BUDGET: Duration = Duration::from_millis(100);
 /// Between half and all of `d`, at random, so that nodes that lost Redis
 /// together do not reconnect in lockstep.
 fn jitter(d: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(d.subsec_nanos());
-    let per_mille = (h.finish() % 1001) as u32;
+    let per_mille = (random::u64() % 1001) as u32;
     d / 2 + d / 2 * per_mille / 1000
 }
 
@@ -73,54 +48,6 @@ fn jitter(d: Duration) -> Duration {
 #[derive(Debug)]
 pub(crate) enum Control<T> {
     Ready(T, oneshot::Sender<Result<(), ReadyError>>),
-}
-
-/// Counters shared with the node handles; monotonic, read with `Relaxed`
-/// (they are statistics, not synchronization).
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) reconnects: AtomicU64,
-    pub(crate) resets: AtomicU64,
-    pub(crate) gap_fills: AtomicU64,
-    pub(crate) probe_failures: AtomicU64,
-    pub(crate) feed_resyncs: AtomicU64,
-    pub(crate) catchup_timeouts: AtomicU64,
-    pub(crate) claims: AtomicU64,
-    pub(crate) renewals: AtomicU64,
-    pub(crate) leases_lost: AtomicU64,
-    pub(crate) fenced: AtomicU64,
-    pub(crate) routed: AtomicU64,
-    pub(crate) routed_lost: AtomicU64,
-}
-
-/// One followed thread (see the module docs for its states).
-#[derive(Debug)]
-pub(crate) struct Follow {
-    pub(crate) live: bool,
-    /// Never synced: the first sync only takes the head as the baseline.
-    pub(crate) fresh: bool,
-    /// `None`: no epoch known (fresh, or the history was lost).
-    pub(crate) epoch: Option<Vec<u8>>,
-    pub(crate) last: u64,
-    /// Entries the next catch-up read asks for (0: not known yet).
-    pub(crate) read_count: usize,
-    /// Syncs in a row that gave up after failed reads (the retry backoff).
-    pub(crate) deferrals: u32,
-    pub(crate) waiters: Vec<oneshot::Sender<Result<(), ReadyError>>>,
-}
-
-impl Follow {
-    pub(crate) fn new() -> Self {
-        Follow {
-            live: false,
-            fresh: true,
-            epoch: None,
-            last: 0,
-            read_count: 0,
-            deferrals: 0,
-            waiters: Vec::new(),
-        }
-    }
 }
 
 /// Why the connected loop ended.
@@ -131,66 +58,39 @@ enum Exit {
     Broken,
 }
 
-pub(crate) struct Worker<T: ThreadKey> {
-    pub(crate) config: Arc<Config>,
-    pub(crate) names: Names,
+/// The worker's ways to Redis: the node's three connections (see the
+/// crate docs).
+pub(crate) struct Redis {
+    /// Where to open the subscription connection, the worker's own.
+    pub(crate) sub: Endpoint,
+    /// The node's command connection: the worker sends its probes on it.
     pub(crate) cmd: ConnectionManager,
     /// The catch-up connection: stream reads only, with their own timeout.
     pub(crate) reads: ConnectionManager,
-    pub(crate) addr: String,
-    pub(crate) auth: Option<(Option<String>, String)>,
-    pub(crate) probe_channel: String,
+}
+
+/// The worker task's state (see the module docs).
+struct Worker<T: ThreadKey> {
+    config: Arc<Config>,
+    sub: Endpoint,
+    cmd: ConnectionManager,
     /// This node's notice channel (routed commands' acceptances, answers
     /// and wake-ups), read with the probe.
-    pub(crate) notice_channel: String,
-    pub(crate) router: Arc<crate::route::Router>,
-    pub(crate) control: mpsc::UnboundedReceiver<Control<T>>,
-    pub(crate) interest: mpsc::UnboundedReceiver<Interest<T>>,
-    pub(crate) out: mpsc::Sender<Delivery<T>>,
-    pub(crate) view: EngineView<T>,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) state: State<T>,
-}
-
-/// The worker's per-thread bookkeeping (starts empty).
-#[derive(Debug)]
-pub(crate) struct State<T> {
-    pub(crate) follows: HashMap<T, Follow>,
-    /// Followed threads that lost their last local subscriber, and when.
-    pub(crate) vacating: HashMap<T, Instant>,
-    pub(crate) inflight: HashMap<T, u32>,
-    /// Followed threads whose SUBSCRIBE is owed a confirmation (or not
-    /// sent yet while disconnected).
-    pub(crate) pending: HashSet<T>,
-    /// Confirmed threads not up to date, and when to sync them again.
-    pub(crate) behind: HashMap<T, Instant>,
-    /// When the last subscribe confirmation arrived (or the first one
-    /// started to be owed).
-    pub(crate) progress: Instant,
+    notice_channel: String,
+    router: Arc<Router>,
+    control: mpsc::UnboundedReceiver<Control<T>>,
+    interest: mpsc::UnboundedReceiver<Interest<T>>,
+    out: mpsc::Sender<Delivery<T>>,
+    counters: Arc<Counters>,
+    follows: Follows<T>,
+    catchup: Catchup,
     probe: Probe,
-}
-
-impl<T> Default for State<T> {
-    fn default() -> Self {
-        State {
-            follows: HashMap::new(),
-            vacating: HashMap::new(),
-            inflight: HashMap::new(),
-            pending: HashSet::new(),
-            behind: HashMap::new(),
-            progress: Instant::now(),
-            probe: Probe {
-                seq: 0,
-                sent: None,
-                next: Instant::now(),
-            },
-        }
-    }
 }
 
 /// The liveness probe: a numbered message to the node's own channel.
 #[derive(Debug)]
 struct Probe {
+    channel: String,
     seq: u64,
     /// When the probe in flight was sent.
     sent: Option<Instant>,
@@ -198,14 +98,68 @@ struct Probe {
     next: Instant,
 }
 
+/// Starts the worker of the node named `id`, following `engine`'s
+/// occupied threads (through the change feed driver it starts too).
+/// Returns the node handles' ends: the worker's requests, and the
+/// deliveries.
+pub(crate) fn spawn<T, C, S, M, D>(
+    engine: &Arc<Engine<T, C, S, M, D>>,
+    config: &Arc<Config>,
+    counters: &Arc<Counters>,
+    names: &Names,
+    id: &str,
+    redis: Redis,
+    router: &Arc<Router>,
+) -> (
+    mpsc::UnboundedSender<Control<T>>,
+    mpsc::Receiver<Delivery<T>>,
+)
+where
+    T: ThreadKey,
+    C: switchboard_core::Key,
+    S: Default + Send + Sync + 'static,
+    M: Send + 'static,
+    D: Send + Sync + 'static,
+{
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let (interest_tx, interest_rx) = mpsc::unbounded_channel();
+    let (out, rx) = mpsc::channel(config.delivery_buffer);
+    spawn_driver(Arc::clone(engine), interest_tx, Arc::clone(counters));
+    let worker = Worker {
+        config: Arc::clone(config),
+        sub: redis.sub,
+        cmd: redis.cmd,
+        notice_channel: names.notices(id),
+        router: Arc::clone(router),
+        control: control_rx,
+        interest: interest_rx,
+        out,
+        counters: Arc::clone(counters),
+        follows: Follows::new(names.clone(), EngineView::new(engine)),
+        catchup: Catchup::new(
+            Arc::clone(config),
+            names.clone(),
+            redis.reads,
+            Arc::clone(counters),
+        ),
+        probe: Probe {
+            channel: names.probe(id),
+            seq: 0,
+            sent: None,
+            next: Instant::now(),
+        },
+    };
+    tokio::spawn(worker.run());
+    (control, rx)
+}
+
 impl<T: ThreadKey> Worker<T> {
     /// Runs until the node is dropped: connect, serve, reconnect with
     /// backoff.
-    pub(crate) async fn run(mut self) {
+    async fn run(mut self) {
         let mut backoff = self.config.backoff_min;
         loop {
-            let auth = self.auth.as_ref().map(|(u, p)| (u.as_deref(), p.as_str()));
-            let connected = SubConn::connect(&self.addr, auth, self.config.connect_timeout).await;
+            let connected = self.sub.connect(self.config.connect_timeout).await;
             if let Ok(conn) = connected {
                 let started = Instant::now();
                 match self.serve(conn).await {
@@ -218,9 +172,7 @@ impl<T: ThreadKey> Worker<T> {
                 }
             }
             self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-            for f in self.state.follows.values_mut() {
-                f.live = false;
-            }
+            self.follows.disconnected();
             let until = tokio::time::Instant::now() + jitter(backoff);
             backoff = (backoff * 2).min(self.config.backoff_max);
             loop {
@@ -231,7 +183,7 @@ impl<T: ThreadKey> Worker<T> {
                         None => return,
                     },
                     i = self.interest.recv() => match i {
-                        Some(i) => self.on_interest(i, None).await,
+                        Some(i) => self.follows.on_interest(i, None).await,
                         None => return,
                     },
                 }
@@ -241,31 +193,8 @@ impl<T: ThreadKey> Worker<T> {
 
     /// Serves one connection until it breaks or the node shuts down.
     async fn serve(&mut self, mut conn: SubConn) -> Exit {
-        // The engine's snapshot, not our own set, says what to follow.
-        let occupied: HashSet<T> = self.view.occupied().into_iter().collect();
-        let stale: Vec<T> = self
-            .state
-            .follows
-            .keys()
-            .filter(|t| !occupied.contains(t))
-            .copied()
-            .collect();
-        for t in stale {
-            self.drop_follow(t);
-        }
-        self.state.vacating.clear();
-        self.state.inflight.clear();
-        self.state.behind.clear();
-        for &t in &occupied {
-            self.state.follows.entry(t).or_insert_with(Follow::new).live = false;
-        }
-        self.state.pending = self.state.follows.keys().copied().collect();
-        self.state.progress = Instant::now();
-        let mut channels = vec![self.probe_channel.clone(), self.notice_channel.clone()];
-        for &t in self.state.follows.keys() {
-            *self.state.inflight.entry(t).or_default() += 1;
-            channels.push(self.names.channel(&t));
-        }
+        let mut channels = vec![self.probe.channel.clone(), self.notice_channel.clone()];
+        channels.extend(self.follows.resubscribe());
         for chunk in channels.chunks(SUBSCRIBE_CHUNK) {
             if conn
                 .writer
@@ -279,8 +208,8 @@ impl<T: ThreadKey> Worker<T> {
 
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.state.probe.sent = None;
-        self.state.probe.next = Instant::now() + self.config.probe_interval;
+        self.probe.sent = None;
+        self.probe.next = Instant::now() + self.config.probe_interval;
         loop {
             tokio::select! {
                 frame = conn.reader.next() => {
@@ -301,7 +230,7 @@ impl<T: ThreadKey> Worker<T> {
                     None => return Exit::Shutdown,
                 },
                 i = self.interest.recv() => match i {
-                    Some(i) => self.on_interest(i, Some(&mut conn.writer)).await,
+                    Some(i) => self.follows.on_interest(i, Some(&mut conn.writer)).await,
                     None => return Exit::Shutdown,
                 },
                 _ = tick.tick() => {
@@ -309,13 +238,22 @@ impl<T: ThreadKey> Worker<T> {
                         return Exit::Broken;
                     }
                     let busy = Instant::now();
-                    let open = self.retry_behind(RETRY_BUDGET).await;
+                    let open = self
+                        .catchup
+                        .retry_behind(&mut self.follows, &self.out, RETRY_BUDGET)
+                        .await;
                     self.excuse(busy);
                     if !open {
                         return Exit::Shutdown;
                     }
                 }
             }
+        }
+    }
+
+    async fn on_control(&mut self, c: Control<T>, conn: Option<&mut FrameWriter>) {
+        match c {
+            Control::Ready(t, tx) => self.follows.ready(t, tx, conn).await,
         }
     }
 
@@ -326,27 +264,28 @@ impl<T: ThreadKey> Worker<T> {
     fn excuse(&mut self, since: Instant) {
         let now = Instant::now();
         let d = now - since;
-        if let Some(at) = self.state.probe.sent.as_mut() {
+        if let Some(at) = self.probe.sent.as_mut() {
             *at = (*at + d).min(now);
         }
-        self.state.progress = (self.state.progress + d).min(now);
+        self.follows.excuse(d, now);
     }
 
     /// Grace periods, subscribe timeouts and the probe. An error: the
     /// connection is broken or no longer delivering.
     async fn housekeep(&mut self, conn: &mut FrameWriter) -> io::Result<()> {
         let now = Instant::now();
-        self.expire_vacated(conn, now).await?;
+        self.follows
+            .expire_vacated(conn, now, self.config.unsubscribe_grace)
+            .await?;
         // Confirmations arrive in order; none for the timeout while some
         // are owed means the connection is not working.
-        let timeout = self.config.subscribe_timeout;
-        if !self.state.pending.is_empty() && now - self.state.progress > timeout {
+        if self.follows.stalled(now, self.config.subscribe_timeout) {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "subscribe not confirmed",
             ));
         }
-        let probe = &mut self.state.probe;
+        let probe = &mut self.probe;
         match probe.sent {
             Some(at) if now - at > self.config.probe_timeout => {
                 self.counters.probe_failures.fetch_add(1, Ordering::Relaxed);
@@ -360,7 +299,7 @@ impl<T: ThreadKey> Worker<T> {
                 probe.sent = Some(now);
                 let mut cmd = self.cmd.clone();
                 let publish = redis::cmd("PUBLISH")
-                    .arg(&self.probe_channel)
+                    .arg(&probe.channel)
                     .arg(probe.seq)
                     .clone();
                 let wait = self.config.probe_timeout;
@@ -382,67 +321,43 @@ impl<T: ThreadKey> Worker<T> {
                     self.router.dispatch(&payload);
                     return Ok(true);
                 }
-                if channel == self.probe_channel.as_bytes() {
-                    let probe = &mut self.state.probe;
+                if channel == self.probe.channel.as_bytes() {
+                    let probe = &mut self.probe;
                     if payload == probe.seq.to_string().as_bytes() {
                         probe.sent = None;
                         probe.next = Instant::now() + self.config.probe_interval;
                     }
                     return Ok(true);
                 }
-                let Some(t) = self.thread_of(&channel) else {
+                let Some(t) = self.follows.thread_of(&channel) else {
                     return Ok(true);
                 };
                 let Some(wire) = decode(&payload) else {
                     return Ok(true);
                 };
-                let Some(f) = self.state.follows.get_mut(&t) else {
-                    return Ok(true);
-                };
-                if !f.live {
-                    // Synced from the stream once confirmed.
-                    return Ok(true);
-                }
-                let behind = self.state.behind.contains_key(&t);
-                let same_epoch = f.epoch.as_deref() == Some(wire.epoch);
-                if same_epoch && wire.seq <= f.last {
-                    return Ok(true); // already delivered (by a sync)
-                }
-                let first_of_new = f.epoch.is_none() && !f.fresh && f.last == 0 && wire.seq == 1;
-                if (same_epoch && wire.seq == f.last + 1) || first_of_new {
-                    f.last = wire.seq;
-                    if first_of_new {
-                        f.epoch = Some(wire.epoch.to_vec());
+                match self.follows.hear(t, &wire) {
+                    Heard::Nothing => Ok(true),
+                    Heard::Deliver(d) => Ok(self.out.send(d).await.is_ok()),
+                    Heard::Gap => {
+                        // Relaxed: a statistic.
+                        self.counters.gap_fills.fetch_add(1, Ordering::Relaxed);
+                        let synced = self.catchup.sync(&mut self.follows, &self.out, t).await;
+                        Ok(synced != Synced::HostGone)
                     }
-                    let d = Delivery::Message {
-                        t,
-                        seq: wire.seq,
-                        payload: wire.payload.to_vec(),
-                    };
-                    return Ok(self.out.send(d).await.is_ok());
                 }
-                if behind {
-                    // In the stream; the scheduled sync reads it in order.
-                    return Ok(true);
-                }
-                // A gap, or another epoch: the stream has the truth.
-                // Relaxed: a statistic.
-                self.counters.gap_fills.fetch_add(1, Ordering::Relaxed);
-                Ok(self.sync(t).await != Synced::HostGone)
             }
             Frame::Subscribed { channel } => {
-                let Some(t) = self.thread_of(&channel) else {
+                let Some(t) = self.follows.thread_of(&channel) else {
                     return Ok(true);
                 };
-                self.state.progress = Instant::now();
-                if self.confirm(t) && self.state.pending.remove(&t) {
-                    return Ok(self.catch_up(t).await);
+                if self.follows.subscribed(t) {
+                    return Ok(self.catchup.catch_up(&mut self.follows, &self.out, t).await);
                 }
                 Ok(true)
             }
             Frame::Unsubscribed { channel } => {
-                if let Some(t) = self.thread_of(&channel) {
-                    self.confirm(t);
+                if let Some(t) = self.follows.thread_of(&channel) {
+                    self.follows.unsubscribed(t);
                 }
                 Ok(true)
             }

@@ -1,7 +1,7 @@
 //! Owners failing under routed load, against a real redis-server: an
 //! owner process SIGKILLed, and a rolling restart of three owner nodes
-//! (SPEC guarantee 14: at most one serving owner per thread; every routed
-//! request answered or failed, never silently lost).
+//! (at most one serving owner per thread, as the crate docs' guarantees
+//! say; every routed request answered or failed, never silently lost).
 
 mod support;
 

@@ -1,4 +1,5 @@
-//! One owner per thread across nodes (SPEC guarantee 14), against a real
+//! One owner per thread across nodes (the crate docs' "At most one lease
+//! of a thread can act"), against a real
 //! redis-server: claims racing from three nodes, a fenced publish refused
 //! by Redis, an owner process stopped (SIGSTOP) past its lease, Redis
 //! restarted empty, and the cost of a claim and a renewal.

@@ -1,4 +1,4 @@
-//! Routed commands and requests (SPEC guarantee 14, last sentence):
+//! Routed commands and requests (the crate docs' "One owner per thread"):
 //! a command accepted reaches exactly one lease, at most once, or its
 //! sender gets an error — across a takeover, a fenced owner, a request
 //! dropped unanswered, and an owner that takes nothing.

@@ -1,7 +1,7 @@
 //! The gateway's state: every switchboard call the gateway makes is in this
 //! file (and the room listener in `room.rs`), behind a small API the
 //! websocket side uses: connect, resume, disconnect, join, leave, say, ask,
-//! stats.
+//! stats. The engine's types are in `engine.rs`.
 //!
 //! Rooms are strings on the wire and `u64` thread ids in the engine, mapped
 //! by a [`Rooms`] registry. Connections are `u64` ids; a websocket holds one
@@ -14,22 +14,17 @@
 //! version it reads). A [`Supervisor`] runs one listener task per loaded
 //! room and unloads idle rooms.
 
+use super::engine::{ConnId, Engine, Room, RoomCmd, RoomId};
 use super::outbox::{Close, Outbox};
 use super::protocol::Refusal;
-use super::room::{self, RoomCmd};
+use super::room;
 use super::Config;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use switchboard_async::prelude::*;
-use switchboard_async::{Caps, QueueConfig, Reply, Snapshot, Stats, Supervisor, ThreadEntry};
-use tokio_tungstenite::tungstenite::Message;
-
-/// A connection id: what `hello` and `resumed` tell the client.
-pub(crate) type ConnId = u64;
-/// A room's thread id in the engine.
-pub(crate) type RoomId = u64;
+use switchboard_async::{Caps, QueueConfig, Reply, Snapshot, Stats, Supervisor};
 
 /// One incarnation of a connection id: what a websocket acts as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,24 +32,6 @@ pub(crate) struct Conn {
     pub(crate) id: ConnId,
     /// The engine's incarnation number: never reused.
     pub(crate) inc: u64,
-}
-
-/// The gateway's engine: rooms by id, connections by id with their outbox,
-/// each room's state in its entry, commands to each room's listener.
-pub(crate) type Engine = switchboard_async::Engine<RoomId, ConnId, Room, RoomCmd, Outbox>;
-pub(crate) type RoomEntry = ThreadEntry<RoomId, Room, RoomCmd>;
-
-/// One load of a room: the state in its thread entry. A room is loaded
-/// when a join creates its entry and unloaded when the supervisor removes
-/// the idle entry; the next join loads it again, with a new entry.
-#[derive(Debug, Default)]
-pub(crate) struct Room {
-    /// The room's name; set by the join that loads the room.
-    pub(crate) name: Arc<str>,
-    /// Which load of the room this is (1, 2, …); 0 until set by that join.
-    pub(crate) inc: u64,
-    /// Messages said in this load; written only by the room's listener.
-    pub(crate) seq: u64,
 }
 
 /// Room names ↔ thread ids. Invariants: a name gets an id the first time
@@ -96,23 +73,21 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl Hub {
     pub(crate) fn new(config: Config) -> Arc<Hub> {
-        Arc::new_cyclic(|hub: &Weak<Hub>| {
-            let engine = Arc::new(Engine::new());
-            let hub = Weak::clone(hub);
-            let listeners = Supervisor::new(&engine, move |commands, entry| {
-                room::serve(Weak::clone(&hub), commands, entry)
-            })
-            .queue(QueueConfig::bounded(config.room_queue))
-            .unload_when_idle(config.linger, tokio::time::sleep);
-            Hub {
-                engine,
-                listeners,
-                config,
-                rooms: RwLock::default(),
-                sessions: Mutex::default(),
-                next_id: AtomicU64::new(1),
-                slow_closed: AtomicU64::new(0),
-            }
+        let engine = Arc::new(Engine::new());
+        let weak = Arc::downgrade(&engine);
+        let listeners = Supervisor::new(&engine, move |commands, entry| {
+            room::serve(weak.clone(), commands, entry)
+        })
+        .queue(QueueConfig::bounded(config.room_queue))
+        .unload_when_idle(config.linger, tokio::time::sleep);
+        Arc::new(Hub {
+            engine,
+            listeners,
+            config,
+            rooms: RwLock::default(),
+            sessions: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            slow_closed: AtomicU64::new(0),
         })
     }
 
@@ -186,36 +161,39 @@ impl Hub {
     ///
     /// `shutting_down`, `too_many` (a new name beyond `max_rooms`), or
     /// `not_connected` (a stale incarnation).
-    pub(crate) fn join(self: &Arc<Self>, conn: Conn, name: &str) -> Result<(), Refusal> {
+    pub(crate) fn join(&self, conn: Conn, name: &str) -> Result<(), Refusal> {
         if self.engine.is_shut_down() {
             return Err(Refusal::ShuttingDown);
         }
         let room = self.room_id_or_insert(name)?;
-        let entry = self
-            .engine
-            .subscribe_if(room, conn.id, conn.inc)
-            .map_err(|_| Refusal::NotConnected)?;
-        self.ensure_listener(&entry, name);
+        // `subscribe_if` with the room's state: in one batch, so that the
+        // incarnation check and the subscribe are one write, and a join
+        // that creates the entry (a new load) gives it its number and name.
+        let entry = self.engine.batch(|b| {
+            if b.incarnation(conn.id) != Some(conn.inc) {
+                return Err(Refusal::NotConnected);
+            }
+            b.subscribe_with(room, conn.id, || self.load(room, name))
+                .map_err(|_| Refusal::NotConnected)
+        })?;
+        // The supervisor's get-or-start: of racing joins, one starts it.
+        if let Some(task) = self.listeners.start(&entry) {
+            tokio::spawn(task);
+        }
         Ok(())
     }
 
-    /// Numbers a new load, and starts the room's listener unless it runs
-    /// (the supervisor's get-or-start: of racing joins, one starts it).
-    /// The load is numbered here, under the room's state lock, rather than
-    /// by `thread_with` at creation: the entry `subscribe_if` returned may
-    /// be a new one that it created after an unload.
-    fn ensure_listener(self: &Arc<Self>, entry: &Arc<RoomEntry>, name: &str) {
-        let mut room = entry.state();
-        if room.inc == 0 {
-            let mut rooms = write(&self.rooms);
-            let loads = &mut rooms.loads[(entry.id() - 1) as usize];
-            *loads += 1;
-            room.inc = *loads;
-            room.name = name.into();
-        }
-        drop(room);
-        if let Some(task) = self.listeners.start(entry) {
-            tokio::spawn(task);
+    /// The state of a new load of room `room`, numbered in the registry.
+    /// Runs under the engine's writer lock (`join`'s batch), then takes the
+    /// registry's: nothing takes them in the other order.
+    fn load(&self, room: RoomId, name: &str) -> Room {
+        let mut rooms = write(&self.rooms);
+        let loads = &mut rooms.loads[(room - 1) as usize];
+        *loads += 1;
+        Room {
+            name: name.into(),
+            inc: *loads,
+            seq: 0,
         }
     }
 
@@ -301,25 +279,6 @@ impl Hub {
         } else {
             Refusal::NoListener
         }
-    }
-
-    /// Sends `frame` to every member of `room`, never waiting (a full
-    /// outbox closes its connection). Returns how many got it.
-    pub(crate) fn fan_out(&self, room: RoomId, frame: &Message) -> usize {
-        let mut sent = 0;
-        self.engine.for_each_subscriber_data(room, |_, outbox| {
-            if outbox.push(frame.clone()) {
-                sent += 1;
-            }
-        });
-        sent
-    }
-
-    /// Whether `entry` is still its room's current entry.
-    pub(crate) fn is_current(&self, entry: &Arc<RoomEntry>) -> bool {
-        self.engine
-            .get_thread(entry.id())
-            .is_some_and(|e| Arc::ptr_eq(&e, entry))
     }
 
     pub(crate) fn count_slow_consumer(&self) {

@@ -58,6 +58,8 @@
 
 #[path = "conn.rs"]
 mod conn;
+#[path = "engine.rs"]
+pub(crate) mod engine;
 #[path = "hub.rs"]
 pub(crate) mod hub;
 #[path = "outbox.rs"]
@@ -156,7 +158,7 @@ pub(crate) struct Server {
 #[derive(Debug)]
 pub(crate) struct Report {
     /// Rooms whose listener had not ended within the grace.
-    pub(crate) listeners_still_running: Vec<hub::RoomId>,
+    pub(crate) listeners_still_running: Vec<engine::RoomId>,
     /// Connection tasks that had to be aborted after the grace.
     pub(crate) connections_aborted: usize,
     /// The counts once everything had stopped.

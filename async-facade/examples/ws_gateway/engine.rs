@@ -1,0 +1,51 @@
+//! The gateway's engine: what its threads, connections, states, commands
+//! and data are. Rooms are threads (`u64` ids, mapped from their names by
+//! the hub), each with its [`Room`] state and a listener taking
+//! [`RoomCmd`]s; connections are `u64` ids, each with its [`Outbox`] as
+//! its data.
+
+use super::outbox::Outbox;
+use serde_json::Value;
+use std::sync::Arc;
+use switchboard_async::{Reply, ThreadEntry};
+
+/// A connection id: what `hello` and `resumed` tell the client.
+pub(crate) type ConnId = u64;
+/// A room's thread id in the engine.
+pub(crate) type RoomId = u64;
+
+/// The gateway's engine: rooms by id, connections by id with their outbox,
+/// each room's state in its entry, commands to each room's listener.
+pub(crate) type Engine = switchboard_async::Engine<RoomId, ConnId, Room, RoomCmd, Outbox>;
+pub(crate) type RoomEntry = ThreadEntry<RoomId, Room, RoomCmd>;
+
+/// One load of a room: the state in its thread entry, given by the join
+/// that creates the entry (`Hub::join`). A room is unloaded when the
+/// supervisor removes the idle entry; the next join loads it again, with
+/// a new entry and the next `inc`.
+///
+/// `Default` is there only because `Supervisor` asks its states for it;
+/// the gateway never makes a room that way.
+#[derive(Debug, Default)]
+pub(crate) struct Room {
+    /// The room's name.
+    pub(crate) name: Arc<str>,
+    /// Which load of the room this is (1, 2, …).
+    pub(crate) inc: u64,
+    /// Messages said in this load; written only by the room's listener.
+    pub(crate) seq: u64,
+}
+
+/// What a room's listener is asked to do.
+#[derive(Debug)]
+pub(crate) enum RoomCmd {
+    /// Number the message, fan it out to every member, answer its `seq`.
+    Say {
+        from: ConnId,
+        mid: Value,
+        text: String,
+        reply: Reply<u64>,
+    },
+    /// Answer how many messages this load has seen.
+    Ask(Reply<u64>),
+}
