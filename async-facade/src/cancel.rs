@@ -1,5 +1,6 @@
 //! Awaiting a listener's cancellation.
 
+use crate::fused::Done;
 use futures::future::FusedFuture;
 use std::future::Future;
 use std::pin::Pin;
@@ -34,7 +35,7 @@ impl CancelTokenExt for CancelToken {
     fn cancelled(&self) -> Cancelled {
         Cancelled {
             token: self.clone(),
-            done: false,
+            done: Done::default(),
         }
     }
 }
@@ -54,7 +55,7 @@ impl CancelTokenExt for CancelToken {
 #[derive(Debug)]
 pub struct Cancelled {
     token: CancelToken,
-    done: bool,
+    done: Done,
 }
 
 impl Future for Cancelled {
@@ -62,14 +63,13 @@ impl Future for Cancelled {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let out = this.token.poll_cancelled(cx);
-        this.done = out.is_ready();
-        out
+        let token = &this.token;
+        this.done.poll(|| token.poll_cancelled(cx))
     }
 }
 
 impl FusedFuture for Cancelled {
     fn is_terminated(&self) -> bool {
-        self.done
+        self.done.is_done()
     }
 }

@@ -1,5 +1,6 @@
 //! The change feed as a stream.
 
+use crate::fused::Done;
 use futures::stream::{FusedStream, Stream};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -33,7 +34,7 @@ impl<T: Key, C: Key> ChangeFeedExt<T, C> for ChangeFeed<T, C> {
     fn into_stream(self) -> ChangeStream<T, C> {
         ChangeStream {
             feed: self,
-            done: false,
+            done: Done::default(),
         }
     }
 }
@@ -56,8 +57,8 @@ impl<T: Key, C: Key> ChangeFeedExt<T, C> for ChangeFeed<T, C> {
 #[derive(Debug)]
 pub struct ChangeStream<T: Key, C: Key> {
     feed: ChangeFeed<T, C>,
-    /// It yielded `Err(Lagged)`.
-    done: bool,
+    /// It yielded `Err(Lagged)`, its last item.
+    done: Done,
 }
 
 impl<T: Key, C: Key> ChangeStream<T, C> {
@@ -72,17 +73,14 @@ impl<T: Key, C: Key> Stream for ChangeStream<T, C> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(None);
-        }
-        let item = std::task::ready!(this.feed.poll_next_batch(cx));
-        this.done = item.is_err();
-        Poll::Ready(Some(item))
+        let feed = &mut this.feed;
+        this.done
+            .poll_next(|| feed.poll_next_batch(cx).map(Some), Result::is_err)
     }
 }
 
 impl<T: Key, C: Key> FusedStream for ChangeStream<T, C> {
     fn is_terminated(&self) -> bool {
-        self.done
+        self.done.is_done()
     }
 }

@@ -1,5 +1,6 @@
 //! Waiting for a thread to lose its last subscriber.
 
+use crate::fused::Done;
 use crate::shutdown::ShutdownFuture;
 use futures::future::FusedFuture;
 use std::future::Future;
@@ -93,15 +94,16 @@ impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + S
 pub struct WaitIdle {
     /// `None` once complete, or when the thread was unknown.
     watch: Option<SubscriberWatch>,
-    /// Set by the poll that returned `Ready`; from then on every poll is
-    /// `Pending`.
-    done: bool,
+    done: Done,
 }
 
 impl WaitIdle {
     /// Waits on `watch`; `None`: the thread is unknown, ready at once.
     pub(crate) fn new(watch: Option<SubscriberWatch>) -> Self {
-        WaitIdle { watch, done: false }
+        WaitIdle {
+            watch,
+            done: Done::default(),
+        }
     }
 }
 
@@ -110,34 +112,29 @@ impl Future for WaitIdle {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.done {
-            // Fused: it completed before.
-            return Poll::Pending;
-        }
-        let Some(watch) = &mut this.watch else {
-            this.done = true;
-            return Poll::Ready(());
-        };
-        loop {
-            if !watch.get() || watch.is_closed() {
-                break;
+        let slot = &mut this.watch;
+        this.done.poll(|| {
+            if let Some(watch) = slot {
+                // Idle or removed when we look, else register and re-check
+                // through the watch's version: a change after `get` is
+                // reported here.
+                while watch.get() && !watch.is_closed() {
+                    match watch.poll_changed(cx) {
+                        Poll::Ready(Ok(true)) => continue,
+                        Poll::Ready(Ok(false) | Err(_)) => break,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
             }
-            // Subscribed when we looked. Register, and re-check through the
-            // watch's version: a change after `get` is reported here.
-            match watch.poll_changed(cx) {
-                Poll::Ready(Ok(true)) => continue,
-                Poll::Ready(Ok(false) | Err(_)) => break,
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        this.watch = None;
-        this.done = true;
-        Poll::Ready(())
+            // Complete (or the thread was unknown): the watch is let go.
+            *slot = None;
+            Poll::Ready(())
+        })
     }
 }
 
 impl FusedFuture for WaitIdle {
     fn is_terminated(&self) -> bool {
-        self.done
+        self.done.is_done()
     }
 }

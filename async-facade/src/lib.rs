@@ -94,6 +94,14 @@
 //! wake-ups: a watch or a token wakes every registered waiter. Each type
 //! documents its own `# Cancel safety`.
 //!
+//! # Completion
+//!
+//! One rule for every future and stream here: a future's poll that
+//! returns `Ready` is its last (it is a `FusedFuture`: afterwards
+//! `is_terminated()` is `true` and a further poll returns `Pending` without
+//! touching the engine); a stream yields `None` once it ended and from then
+//! on (it is a `FusedStream`).
+//!
 //! # Thread safety
 //!
 //! Every future and stream is `Send` when its payload (`M`, `R`) is, and is
@@ -112,6 +120,7 @@
 mod cancel;
 mod changes;
 mod entry;
+mod fused;
 mod idle;
 mod listener;
 mod reply;

@@ -1,5 +1,6 @@
 //! A listener's command queue as a [`Stream`].
 
+use crate::fused::Done;
 use futures::stream::{FusedStream, Stream};
 use std::fmt;
 use std::pin::Pin;
@@ -38,7 +39,7 @@ impl<M> ListenerExt<M> for Listener<M> {
     fn into_stream(self) -> ListenerStream<M> {
         ListenerStream {
             listener: self,
-            done: false,
+            done: Done::default(),
         }
     }
 }
@@ -62,7 +63,7 @@ impl<M> ListenerExt<M> for Listener<M> {
 pub struct ListenerStream<M> {
     listener: Listener<M>,
     /// Set once the queue reported closed and drained.
-    done: bool,
+    done: Done,
 }
 
 impl<M> ListenerStream<M> {
@@ -103,27 +104,20 @@ impl<M> Stream for ListenerStream<M> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<M>> {
         let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(None);
-        }
-        match this.listener.poll_recv(cx) {
-            Poll::Ready(Ok(m)) => Poll::Ready(Some(m)),
-            Poll::Ready(Err(_closed)) => {
-                this.done = true;
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        let listener = &mut this.listener;
+        // A closed queue ends the stream.
+        this.done
+            .poll_next(|| listener.poll_recv(cx).map(Result::ok), |_| false)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, if self.done { Some(0) } else { None })
+        (0, if self.done.is_done() { Some(0) } else { None })
     }
 }
 
 impl<M> FusedStream for ListenerStream<M> {
     fn is_terminated(&self) -> bool {
-        self.done
+        self.done.is_done()
     }
 }
 
@@ -131,7 +125,7 @@ impl<M> fmt::Debug for ListenerStream<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ListenerStream")
             .field("listener", &self.listener)
-            .field("done", &self.done)
+            .field("done", &self.done.is_done())
             .finish()
     }
 }

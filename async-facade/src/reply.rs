@@ -1,5 +1,6 @@
 //! Awaiting the answer to a request.
 
+use crate::fused::Done;
 use futures::future::FusedFuture;
 use std::fmt;
 use std::future::Future;
@@ -41,7 +42,7 @@ impl<R> PendingReplyExt<R> for PendingReply<R> {
     fn into_async(self) -> ReplyFuture<R> {
         ReplyFuture {
             pending: self,
-            done: false,
+            done: Done::default(),
         }
     }
 }
@@ -68,7 +69,7 @@ impl<R> PendingReplyExt<R> for PendingReply<R> {
 /// reply back instead.
 pub struct ReplyFuture<R> {
     pending: PendingReply<R>,
-    done: bool,
+    done: Done,
 }
 
 impl<R> ReplyFuture<R> {
@@ -87,15 +88,14 @@ impl<R> Future for ReplyFuture<R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let out = this.pending.poll_reply(cx);
-        this.done = out.is_ready();
-        out
+        let pending = &mut this.pending;
+        this.done.poll(|| pending.poll_reply(cx))
     }
 }
 
 impl<R> FusedFuture for ReplyFuture<R> {
     fn is_terminated(&self) -> bool {
-        self.done
+        self.done.is_done()
     }
 }
 

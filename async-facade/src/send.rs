@@ -1,5 +1,6 @@
 //! Waiting for room in a bounded listener queue.
 
+use crate::fused::Done;
 use futures::future::FusedFuture;
 use std::fmt;
 use std::future::Future;
@@ -32,7 +33,7 @@ use switchboard_core::{NoListener, PendingSend, ThreadEntry};
 pub struct SendAsync<'a, E: ?Sized, M> {
     entry: &'a E,
     pending: PendingSend<M>,
-    done: bool,
+    done: Done,
 }
 
 impl<'a, E: ?Sized, M> SendAsync<'a, E, M> {
@@ -40,7 +41,7 @@ impl<'a, E: ?Sized, M> SendAsync<'a, E, M> {
         SendAsync {
             entry,
             pending: PendingSend::new(m),
-            done: false,
+            done: Done::default(),
         }
     }
 
@@ -58,15 +59,14 @@ impl<T: Copy, S, M> Future for SendAsync<'_, ThreadEntry<T, S, M>, M> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let out = this.entry.poll_send(cx, &mut this.pending);
-        this.done = out.is_ready();
-        out
+        let (entry, pending) = (this.entry, &mut this.pending);
+        this.done.poll(|| entry.poll_send(cx, pending))
     }
 }
 
 impl<T: Copy, S, M> FusedFuture for SendAsync<'_, ThreadEntry<T, S, M>, M> {
     fn is_terminated(&self) -> bool {
-        self.done
+        self.done.is_done()
     }
 }
 

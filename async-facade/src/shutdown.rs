@@ -1,5 +1,6 @@
 //! Awaiting the end of every listener.
 
+use crate::fused::Done;
 use futures::future::FusedFuture;
 use std::future::Future;
 use std::pin::Pin;
@@ -23,12 +24,15 @@ use switchboard_core::{Key, ShutdownWait};
 #[derive(Debug)]
 pub struct ShutdownFuture<T: Key> {
     wait: ShutdownWait<T>,
-    done: bool,
+    done: Done,
 }
 
 impl<T: Key> ShutdownFuture<T> {
     pub(crate) fn new(wait: ShutdownWait<T>) -> Self {
-        ShutdownFuture { wait, done: false }
+        ShutdownFuture {
+            wait,
+            done: Done::default(),
+        }
     }
 
     /// Threads whose listener handles are alive now, ascending.
@@ -42,14 +46,13 @@ impl<T: Key> Future for ShutdownFuture<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let out = this.wait.poll_done(cx);
-        this.done = out.is_ready();
-        out
+        let wait = &mut this.wait;
+        this.done.poll(|| wait.poll_done(cx))
     }
 }
 
 impl<T: Key> FusedFuture for ShutdownFuture<T> {
     fn is_terminated(&self) -> bool {
-        self.done
+        self.done.is_done()
     }
 }

@@ -1,5 +1,6 @@
 //! Has-subscribers watches as futures and streams.
 
+use crate::fused::Done;
 use futures::future::FusedFuture;
 use futures::stream::{FusedStream, Stream};
 use std::future::Future;
@@ -69,7 +70,7 @@ impl SubscriberWatchExt for SubscriberWatch {
     fn changed(&mut self) -> Changed<'_> {
         Changed {
             watch: self,
-            done: false,
+            done: Done::default(),
         }
     }
 
@@ -103,7 +104,7 @@ impl SubscriberWatchExt for SubscriberWatch {
 #[derive(Debug)]
 pub struct Changed<'a> {
     watch: &'a mut SubscriberWatch,
-    done: bool,
+    done: Done,
 }
 
 impl Future for Changed<'_> {
@@ -111,16 +112,15 @@ impl Future for Changed<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let out = this.watch.poll_changed(cx);
-        this.done = out.is_ready();
-        out
+        let watch = &mut *this.watch;
+        this.done.poll(|| watch.poll_changed(cx))
     }
 }
 
 impl Drop for Changed<'_> {
     fn drop(&mut self) {
         // Dropped while pending: free the registration its last poll left.
-        if !self.done {
+        if !self.done.is_done() {
             self.watch.forget_waker();
         }
     }
@@ -128,7 +128,7 @@ impl Drop for Changed<'_> {
 
 impl FusedFuture for Changed<'_> {
     fn is_terminated(&self) -> bool {
-        self.done
+        self.done.is_done()
     }
 }
 

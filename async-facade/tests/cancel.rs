@@ -50,7 +50,8 @@ fn pending_then_woken_exactly_by_the_cancellation() {
     assert!(!fut.is_terminated());
     assert_eq!(p.poll(&mut fut), Poll::Ready(()));
     assert!(fut.is_terminated());
-    assert_eq!(p.poll(&mut fut), Poll::Ready(()));
+    // Complete: a further poll is `Pending` (the crate's completion rule).
+    assert_eq!(p.poll(&mut fut), Poll::Pending);
 }
 
 #[test]
