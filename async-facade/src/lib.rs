@@ -130,7 +130,7 @@ pub use listener::{ListenerExt, ListenerStream};
 pub use reply::{PendingReplyExt, ReplyFuture};
 pub use send::SendAsync;
 pub use shutdown::ShutdownFuture;
-pub use supervise::{SupervisedTask, Supervisor, TaskEnd};
+pub use supervise::{OwnedLease, Ownership, SupervisedTask, Supervisor, TaskEnd};
 pub use watch::{Changed, SubscriberWatchExt, WatchStream};
 
 /// The extension traits, for a glob import.

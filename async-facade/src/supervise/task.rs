@@ -20,12 +20,34 @@ pub enum TaskEnd {
     /// The handler, or the host's sleep, panicked: the payload, as
     /// [`std::panic::catch_unwind`] gives it. The slot was cleared.
     Panicked(Box<dyn Any + Send + 'static>),
+    /// Cluster mode ([`Supervisor::cluster`](crate::Supervisor::cluster)):
+    /// the claim was refused (another node owns the thread) or failed (the
+    /// ownership service did not answer): the [`Ownership`](crate::Ownership)'s
+    /// error, boxed. The task served nothing (the handler was never
+    /// called) and the slot was cleared: commands queued meanwhile were
+    /// dropped, their replies resolve with an error.
+    Refused(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// Cluster mode: the lease was lost while serving. The listener was
+    /// cleared and the handler dropped at once, without draining: commands
+    /// still queued were dropped and their replies resolve with an error.
+    /// The lease was not released (it had ended).
+    Lost,
 }
 
 impl TaskEnd {
     /// Whether the task panicked.
     pub fn is_panicked(&self) -> bool {
         matches!(self, TaskEnd::Panicked(_))
+    }
+
+    /// Why the claim was refused, if it was ([`TaskEnd::Refused`]):
+    /// downcast it to the ownership's error type to see who owns the
+    /// thread.
+    pub fn refusal(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            TaskEnd::Refused(e) => Some(&**e),
+            _ => None,
+        }
     }
 
     /// The panic message, if the task panicked with a string payload (as
@@ -46,6 +68,8 @@ impl fmt::Debug for TaskEnd {
         match self {
             TaskEnd::Ended => f.write_str("Ended"),
             TaskEnd::Unloaded => f.write_str("Unloaded"),
+            TaskEnd::Refused(e) => f.debug_tuple("Refused").field(&e.to_string()).finish(),
+            TaskEnd::Lost => f.write_str("Lost"),
             TaskEnd::Panicked(_) => f
                 .debug_tuple("Panicked")
                 .field(&self.panic_message().unwrap_or("<non-string payload>"))
@@ -74,6 +98,14 @@ pub struct SupervisedTask {
 }
 
 impl SupervisedTask {
+    pub(super) fn new(task: BoxFuture<'static, TaskEnd>, generation: u64) -> Self {
+        SupervisedTask {
+            task,
+            generation,
+            done: false,
+        }
+    }
+
     /// The generation of the listener this task serves.
     pub fn generation(&self) -> u64 {
         self.generation
