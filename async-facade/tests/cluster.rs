@@ -7,8 +7,11 @@
 //! a task that serves without claiming, or keeps serving when refused
 //! (`smoke`); a loss that only clears the slot and lets the handler drain
 //! its queue (`a_lost_lease_clears_the_listener_and_fails_pending_replies`);
-//! an unload that does not release the lease, or releases it before the
-//! slot is cleared (`an_idle_unload_releases_the_lease_after_clearing_the_slot`);
+//! an unload that does not release the lease
+//! (`an_idle_unload_releases_the_lease_after_clearing_the_slot`); a
+//! release before the slot is cleared
+//! (`the_slot_is_cleared_before_the_lease_is_released`); a loss that is
+//! never acted on (`a_lost_lease_...`, the task never ends);
 //! a new task that claims while this supervisor's earlier task of the
 //! same thread still holds the lease (`a_new_entry_waits_for_the_earlier_lease`);
 //! a panic in host code that escapes the task or skips the release
@@ -424,4 +427,37 @@ async fn panics_in_host_code_are_reported_and_the_slot_cleared() {
     assert_eq!(count(&room).await, 1);
     room.clear_listener();
     assert!(matches!(end_of(task).await, TaskEnd::Ended));
+}
+
+#[tokio::test]
+async fn the_slot_is_cleared_before_the_lease_is_released() {
+    // A handler that hands its stream to someone else and returns: the
+    // listener stays current until the task clears it, which must happen
+    // before the release lets another node serve the thread.
+    let registry = Arc::new(Registry::default());
+    let engine = Arc::new(E::new());
+    let kept: Arc<Mutex<Option<ListenerStream<Cmd>>>> = Arc::default();
+    let k = Arc::clone(&kept);
+    let rooms = Supervisor::new(&engine, move |commands: ListenerStream<Cmd>, _: Room| {
+        *k.lock().unwrap() = Some(commands);
+        future::ready(())
+    })
+    .cluster(
+        Fake {
+            node: 1,
+            registry: Arc::clone(&registry),
+        },
+        Cmd::Routed,
+    );
+    let room = engine.thread(4);
+    let seen: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let (r, s) = (Arc::clone(&room), Arc::clone(&seen));
+    *registry.on_release.lock().unwrap() = Some(Box::new(move |_| {
+        s.lock().unwrap().push(r.has_listener());
+    }));
+    let end = end_of(tokio::spawn(rooms.start(&room).unwrap())).await;
+    assert!(matches!(end, TaskEnd::Ended), "{end:?}");
+    assert_eq!(*seen.lock().unwrap(), [false], "cleared, then released");
+    assert!(kept.lock().unwrap().is_some(), "the stream outlived the task");
+    assert!(!room.has_listener());
 }
