@@ -120,6 +120,7 @@
 #![forbid(unsafe_code)]
 
 mod catchup;
+mod cluster;
 mod commands;
 mod config;
 mod conn;
@@ -136,6 +137,7 @@ mod worker;
 use std::fmt::Display;
 use std::str::FromStr;
 
+pub use cluster::{Cluster, ClusterLease};
 pub use commands::{Commands, RoutedCommand};
 pub use config::Config;
 pub use delivery::{Delivery, ResetReason};

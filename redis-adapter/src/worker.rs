@@ -91,6 +91,7 @@ pub(crate) struct Counters {
     pub(crate) fenced: AtomicU64,
     pub(crate) routed: AtomicU64,
     pub(crate) routed_lost: AtomicU64,
+    pub(crate) routed_local: AtomicU64,
 }
 
 /// One followed thread (see the module docs for its states).
