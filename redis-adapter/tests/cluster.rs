@@ -11,6 +11,8 @@
 //!   and `a_partitioned_owner_...` (A keeps its listener);
 //! * the merged command stream ignoring Redis (local commands only) →
 //!   `smoke_one_owner_serves_requests_from_every_node`;
+//! * an in-process answer not checked against the lease →
+//!   `an_in_process_answer_after_the_lease_ended_is_refused`;
 //! * `Cluster::request` never taking the in-process path →
 //!   `smoke_one_owner_serves_requests_from_every_node` (`routed_local`).
 
@@ -393,4 +395,27 @@ async fn an_idle_unload_releases_the_lease() {
     println!("b serves {:?} after a's unload", served - claimed);
     room_b.clear_listener();
     assert!(matches!(end_of(task_b.unwrap()).await, TaskEnd::Ended));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_process_answer_after_the_lease_ended_is_refused() {
+    use switchboard_async::{OwnedLease, Ownership};
+    let Some(server) = RedisServer::start("an_in_process_answer_after_the_lease_ended") else {
+        return;
+    };
+    let a = host("a", config(&server.url()), None).await;
+    let mut lease = a.cluster.claim(5).await.expect("a claims 5");
+    let lost = lease.lost();
+    let mut commands = lease.commands();
+    let cluster = a.cluster.clone();
+    let asking = tokio::spawn(async move { cluster.request(5, b"q", LIMIT).await });
+    let c = timeout(LIMIT, commands.next()).await.unwrap().unwrap();
+    assert!(c.is_request());
+    let _: i64 = server.cmd(&["DEL", "sb.o.5"]);
+    timeout(LIMIT, lost).await.expect("lost within a renew interval");
+    assert!(!a.cluster.is_local(5));
+    assert!(matches!(c.reply(b"too late").await, Err(RouteError::Lost)));
+    let asked = timeout(LIMIT, asking).await.unwrap().unwrap();
+    assert!(matches!(asked, Err(RouteError::Lost)), "{asked:?}");
+    assert_eq!(a.node.stats().routed_local, 1);
 }
