@@ -41,15 +41,17 @@ struct Live {
     lost: Option<oneshot::Sender<()>>,
 }
 
+/// A check run by each release (given the thread).
+type OnRelease = Box<dyn Fn(u64) + Send + Sync>;
+
 #[derive(Default)]
 struct Registry {
     live: Mutex<HashMap<u64, Live>>,
     next_id: AtomicUsize,
     claims: AtomicUsize,
     releases: AtomicUsize,
-    /// What `has_listener` showed on the releasing node when each release
-    /// ran (set by the test through `on_release`).
-    on_release: Mutex<Option<Box<dyn Fn(u64) + Send + Sync>>>,
+    /// Run by each release (a test records what it sees then).
+    on_release: Mutex<Option<OnRelease>>,
     panic_in_claim: Mutex<Option<u64>>,
 }
 
@@ -325,7 +327,11 @@ async fn a_lost_lease_clears_the_listener_and_fails_pending_replies() {
         .await
         .expect("replies resolve");
     assert!(held.is_err() && queued.is_err(), "{held:?} {queued:?}");
-    assert_eq!(registry.releases.load(Ordering::SeqCst), 0, "nothing to release");
+    assert_eq!(
+        registry.releases.load(Ordering::SeqCst),
+        0,
+        "nothing to release"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -368,14 +374,17 @@ async fn a_new_entry_waits_for_the_earlier_lease() {
     // must wait for the old lease rather than be refused by it.
     let registry = Arc::new(Registry::default());
     let engine = Arc::new(E::new());
-    let rooms = Supervisor::new(&engine, |mut commands: ListenerStream<Cmd>, _: Room| async move {
-        while let Some(cmd) = commands.next().await {
-            if let Cmd::Count(r) = cmd {
-                r.send(1);
+    let rooms = Supervisor::new(
+        &engine,
+        |mut commands: ListenerStream<Cmd>, _: Room| async move {
+            while let Some(cmd) = commands.next().await {
+                if let Cmd::Count(r) = cmd {
+                    r.send(1);
+                }
             }
-        }
-        sleep(Duration::from_millis(100)).await; // slow to wind down
-    })
+            sleep(Duration::from_millis(100)).await; // slow to wind down
+        },
+    )
     .cluster(
         Fake {
             node: 1,
@@ -458,6 +467,9 @@ async fn the_slot_is_cleared_before_the_lease_is_released() {
     let end = end_of(tokio::spawn(rooms.start(&room).unwrap())).await;
     assert!(matches!(end, TaskEnd::Ended), "{end:?}");
     assert_eq!(*seen.lock().unwrap(), [false], "cleared, then released");
-    assert!(kept.lock().unwrap().is_some(), "the stream outlived the task");
+    assert!(
+        kept.lock().unwrap().is_some(),
+        "the stream outlived the task"
+    );
     assert!(!room.has_listener());
 }

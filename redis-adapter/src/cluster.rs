@@ -143,8 +143,9 @@ impl<T: ThreadKey> Cluster<T> {
     }
 
     /// Queues `command` for `t`'s local lease, if one is held and not
-    /// lost; gives it back otherwise.
-    fn send_local(&self, t: T, command: RoutedCommand) -> Result<(), RoutedCommand> {
+    /// lost; whether it did (if not, `command` is dropped: a local
+    /// request's requester falls back to Redis).
+    fn send_local(&self, t: T, command: RoutedCommand) -> bool {
         let local = lock(&self.local);
         match local.get(&t) {
             Some(l) if !l.shared.is_lost() => match l.tx.send(command) {
@@ -155,11 +156,11 @@ impl<T: ThreadKey> Cluster<T> {
                         .counters
                         .routed_local
                         .fetch_add(1, Ordering::Relaxed);
-                    Ok(())
+                    true
                 }
-                Err(mpsc::error::SendError(c)) => Err(c),
+                Err(_) => false,
             },
-            _ => Err(command),
+            _ => false,
         }
     }
 
@@ -177,10 +178,10 @@ impl<T: ThreadKey> Cluster<T> {
     ///
     /// As [`Node::send`]; the in-process path completes at its first poll.
     pub async fn send(&self, t: T, payload: &[u8]) -> Result<(), RouteError> {
-        match self.send_local(t, RoutedCommand::local(payload.to_vec(), None)) {
-            Ok(()) => Ok(()),
-            Err(_) => self.node.send(t, payload).await,
+        if self.send_local(t, RoutedCommand::local(payload.to_vec(), None)) {
+            return Ok(());
         }
+        self.node.send(t, payload).await
     }
 
     /// [`Node::request`], in-process when this node holds `t`'s lease
@@ -208,7 +209,7 @@ impl<T: ThreadKey> Cluster<T> {
         if let Some(lease) = lease {
             let (tx, rx) = oneshot::channel();
             let command = RoutedCommand::local(payload.to_vec(), Some(LocalReply { tx, lease }));
-            if self.send_local(t, command).is_ok() {
+            if self.send_local(t, command) {
                 return match tokio::time::timeout(timeout, rx).await {
                     Ok(Ok(answer)) => Ok(answer),
                     Ok(Err(_)) => Err(RouteError::Lost),

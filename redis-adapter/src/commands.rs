@@ -102,10 +102,7 @@ impl RoutedCommand {
             if local.lease.is_lost() {
                 return Err(RouteError::Lost); // the requester gets Lost
             }
-            return local
-                .tx
-                .send(answer.to_vec())
-                .map_err(|_| RouteError::Lost);
+            return local.tx.send(answer.to_vec()).map_err(|_| RouteError::Lost);
         }
         let Some(to) = self.request.as_mut() else {
             return Ok(());

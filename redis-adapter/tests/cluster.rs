@@ -168,10 +168,7 @@ async fn smoke_one_owner_serves_requests_from_every_node() {
         }
         let end = end_of(task).await;
         let refusal = end.refusal().and_then(|e| e.downcast_ref::<ClaimError>());
-        assert!(
-            matches!(refusal, Some(ClaimError::Owned { .. })),
-            "{end:?}"
-        );
+        assert!(matches!(refusal, Some(ClaimError::Owned { .. })), "{end:?}");
         assert!(!room.has_listener() && !hosts[i].rooms.serves(&room));
     }
     let (o, room, task) = owner.expect("one winner");
@@ -385,7 +382,10 @@ async fn an_idle_unload_releases_the_lease() {
     let end = end_of(task).await;
     assert!(matches!(end, TaskEnd::Unloaded), "{end:?}");
     assert!(a.engine.get_thread(4).is_none());
-    assert!(a.node.owner(4).await.unwrap().is_none(), "released in Redis");
+    assert!(
+        a.node.owner(4).await.unwrap().is_none(),
+        "released in Redis"
+    );
     let claimed = Instant::now();
     let (room_b, task_b) = b.start(4);
     let served = until("b serves", Duration::from_secs(1), || {
@@ -412,7 +412,9 @@ async fn an_in_process_answer_after_the_lease_ended_is_refused() {
     let c = timeout(LIMIT, commands.next()).await.unwrap().unwrap();
     assert!(c.is_request());
     let _: i64 = server.cmd(&["DEL", "sb.o.5"]);
-    timeout(LIMIT, lost).await.expect("lost within a renew interval");
+    timeout(LIMIT, lost)
+        .await
+        .expect("lost within a renew interval");
     assert!(!a.cluster.is_local(5));
     assert!(matches!(c.reply(b"too late").await, Err(RouteError::Lost)));
     let asked = timeout(LIMIT, asking).await.unwrap().unwrap();

@@ -310,8 +310,8 @@ impl<T: Key, M: Send + 'static> ClusterMode<T, M> {
             let lost = lease.lost();
             let routed = lease.commands();
             let forward = forward(routed, &entry, generation);
-            let serving = future::select(Box::pin(serve), Box::pin(forward))
-                .map(|either| match either {
+            let serving =
+                future::select(Box::pin(serve), Box::pin(forward)).map(|either| match either {
                     Either::Left((end, _)) => end,
                     // Forwarding never completes; were it to, so would this.
                     Either::Right(((), _)) => TaskEnd::Ended,
