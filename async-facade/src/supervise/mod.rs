@@ -59,6 +59,12 @@ struct IdlePolicy {
 /// * A panic in the handler (or in the host's sleep) is caught at the
 ///   task's boundary and reported as [`TaskEnd::Panicked`], never
 ///   swallowed and never unwinding into the executor.
+/// * In [cluster mode](Self::cluster), a task serves only between winning
+///   its thread's claim and losing or releasing the lease; it clears its
+///   slot before it releases the lease, and on loss clears the slot and
+///   drops the handler in the same poll. Of this supervisor's tasks for
+///   one thread id (an unloaded entry still draining, and its successor),
+///   a later one claims only once the earlier one's lease is gone.
 /// * The idle policy unloads an entry only through
 ///   [`Engine::remove_entry_if_idle`]: only if it has no subscriber at that
 ///   instant and is still the thread's current entry.

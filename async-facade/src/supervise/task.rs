@@ -78,9 +78,11 @@ impl fmt::Debug for TaskEnd {
     }
 }
 
-/// A supervised listener's task, made by [`Supervisor::start`] for the one
-/// caller that started it: spawn it on your executor. It resolves to how it
-/// ended ([`TaskEnd`]), after the thread's slot was cleared.
+/// A supervised listener's task, made by
+/// [`Supervisor::start`](crate::Supervisor::start) for the one caller that
+/// started it: spawn it on your executor. It resolves to how it ended
+/// ([`TaskEnd`]), after the thread's slot was cleared — and in cluster
+/// mode, after its lease was released (unless it was lost).
 ///
 /// It is fused: once complete, [`is_terminated`](FusedFuture::is_terminated)
 /// is true and a further poll returns `Pending`.
@@ -89,8 +91,11 @@ impl fmt::Debug for TaskEnd {
 ///
 /// Dropping it unfinished (its task aborted, the runtime shut down) drops
 /// the handler and clears the slot if it still holds its generation, so a
-/// later [`Supervisor::start`] starts a new task; commands still queued are
-/// dropped with the listener (their replies resolve to an error).
+/// later [`Supervisor::start`](crate::Supervisor::start) starts a new task;
+/// commands still queued are dropped with the listener (their replies
+/// resolve to an error). In cluster mode the lease is dropped unreleased:
+/// the ownership service lets it expire (with `switchboard-redis`, after
+/// the lease length), and until then the thread's next claim is refused.
 pub struct SupervisedTask {
     task: BoxFuture<'static, TaskEnd>,
     generation: u64,
