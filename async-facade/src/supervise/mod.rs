@@ -3,15 +3,16 @@
 //! unloaded once idle.
 
 mod cluster;
+mod idle;
 mod task;
 
 pub use cluster::{OwnedLease, Ownership};
 pub use task::{SupervisedTask, TaskEnd};
 
 use crate::listener::{ListenerExt, ListenerStream};
-use crate::watch::SubscriberWatchExt;
 use cluster::ClusterMode;
 use futures::future::{self, BoxFuture, Either, FutureExt};
+use idle::{IdlePolicy, Unload};
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -22,16 +23,6 @@ use switchboard_core::{Engine, Key, QueueConfig, ThreadEntry};
 /// The host's handler, boxed: given the listener's commands and the entry.
 type Handler<T, S, M> =
     dyn Fn(ListenerStream<M>, Arc<ThreadEntry<T, S, M>>) -> BoxFuture<'static, ()> + Send + Sync;
-
-/// The host's timer, boxed.
-type Sleep = dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync;
-
-/// When to unload an idle thread.
-#[derive(Clone)]
-struct IdlePolicy {
-    linger: Duration,
-    sleep: Arc<Sleep>,
-}
 
 /// Runs one listener task per thread on the host's executor, and unloads
 /// idle threads.
@@ -408,55 +399,6 @@ struct ClearOnDrop<T: Copy, S, M> {
 impl<T: Copy, S, M> Drop for ClearOnDrop<T, S, M> {
     fn drop(&mut self) {
         self.entry.clear_listener_if(self.generation);
-    }
-}
-
-/// The idle policy of one task.
-struct Unload<T: Key, C: Key, S, M, D: Send + Sync + 'static> {
-    engine: Weak<Engine<T, C, S, M, D>>,
-    policy: IdlePolicy,
-}
-
-impl<T, C, S, M, D> Unload<T, C, S, M, D>
-where
-    T: Key,
-    C: Key,
-    S: Default + Send + 'static,
-    M: Send + 'static,
-    D: Send + Sync + 'static,
-{
-    /// Waits until `entry` was idle for a whole linger, then unloads it;
-    /// `true` once unloaded. `false` if the entry was removed some other
-    /// way or the engine is gone: nothing left to unload.
-    async fn run(self, entry: Arc<ThreadEntry<T, S, M>>) -> bool {
-        let mut watch = entry.watch_subscribers();
-        loop {
-            // (1) Wait for "no subscriber", marking that version seen.
-            while watch.get_and_mark_seen() {
-                if watch.changed().await.is_err() {
-                    return false; // removed
-                }
-            }
-            if watch.is_closed() {
-                return false;
-            }
-            // (2) The linger; any change meanwhile re-arms it.
-            let linger = (self.policy.sleep)(self.policy.linger);
-            match future::select(linger, watch.changed()).await {
-                Either::Left(((), _)) => {}
-                Either::Right((Ok(_), _)) => continue,
-                Either::Right((Err(_), _)) => return false, // removed
-            }
-            // (3) Unload, atomically against a racing subscribe.
-            let Some(engine) = self.engine.upgrade() else {
-                return false;
-            };
-            if engine.remove_entry_if_idle(&entry) {
-                return true;
-            }
-            // A subscriber came first (or the entry is no longer current,
-            // and its watch is closed): back to (1).
-        }
     }
 }
 
