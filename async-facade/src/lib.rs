@@ -29,6 +29,13 @@
 //! that stayed idle for a linger. The caller spawns each
 //! [`SupervisedTask`] on its own executor.
 //!
+//! In [cluster mode](Supervisor::cluster), a supervisor serves a thread
+//! only while its node holds the thread's lease in a cluster-wide
+//! [`Ownership`] service (`switchboard-redis` provides one over Redis):
+//! the claim's loser serves nothing ([`TaskEnd::Refused`]), a lost lease
+//! clears the listener at once ([`TaskEnd::Lost`]), and an idle unload
+//! releases the lease.
+//!
 //! # Hello world
 //!
 //! A listener served as a task, a request awaited, and an idle thread
@@ -139,7 +146,7 @@ pub use listener::{ListenerExt, ListenerStream};
 pub use reply::{PendingReplyExt, ReplyFuture};
 pub use send::SendAsync;
 pub use shutdown::ShutdownFuture;
-pub use supervise::{SupervisedTask, Supervisor, TaskEnd};
+pub use supervise::{OwnedLease, Ownership, SupervisedTask, Supervisor, TaskEnd};
 pub use watch::{Changed, SubscriberWatchExt, WatchStream};
 
 /// The extension traits, for a glob import.

@@ -24,6 +24,16 @@ const TAKE_BATCH: usize = 64;
 pub struct RoutedCommand {
     payload: Vec<u8>,
     request: Option<ReplyTo>,
+    /// A request sent in-process through a [`Cluster`](crate::Cluster)
+    /// to this node's own lease.
+    local: Option<LocalReply>,
+}
+
+/// Where the answer to an in-process request goes: straight to the
+/// requester, checked against the lease (dropped unsent: `Lost`).
+pub(crate) struct LocalReply {
+    pub(crate) tx: tokio::sync::oneshot::Sender<Vec<u8>>,
+    pub(crate) lease: Arc<Shared>,
 }
 
 /// Where a request's answer goes.
@@ -42,7 +52,8 @@ impl std::fmt::Debug for RoutedCommand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RoutedCommand")
             .field("len", &self.payload.len())
-            .field("request", &self.request.is_some())
+            .field("request", &self.is_request())
+            .field("local", &self.local.is_some())
             .finish()
     }
 }
@@ -55,13 +66,27 @@ impl RoutedCommand {
 
     /// Whether the sender waits for an answer ([`Node::request`](crate::Node::request)).
     pub fn is_request(&self) -> bool {
-        self.request.is_some()
+        self.request.is_some() || self.local.is_some()
+    }
+
+    /// A command sent in-process by [`Cluster::send`](crate::Cluster::send)
+    /// or [`Cluster::request`](crate::Cluster::request) to this node's own
+    /// lease (`local`: the reply, for a request).
+    pub(crate) fn local(payload: Vec<u8>, local: Option<LocalReply>) -> Self {
+        RoutedCommand {
+            payload,
+            request: None,
+            local,
+        }
     }
 
     /// Answers a request, fenced: Redis delivers the answer only if the
     /// lease that took the request still holds its token (otherwise the
     /// requester gets [`RouteError::Lost`]). Does nothing for a plain
-    /// command.
+    /// command. An in-process request (made through a
+    /// [`Cluster`](crate::Cluster) on the owner's own node) is answered
+    /// in-process, only while this node still believes in the lease (its
+    /// own deadline, never later than Redis's expiry).
     ///
     /// # Errors
     ///
@@ -73,6 +98,12 @@ impl RoutedCommand {
     ///
     /// Dropping the future may or may not deliver the answer.
     pub async fn reply(mut self, answer: &[u8]) -> Result<(), RouteError> {
+        if let Some(local) = self.local.take() {
+            if local.lease.is_lost() {
+                return Err(RouteError::Lost); // the requester gets Lost
+            }
+            return local.tx.send(answer.to_vec()).map_err(|_| RouteError::Lost);
+        }
         let Some(to) = self.request.as_mut() else {
             return Ok(());
         };
@@ -234,7 +265,11 @@ impl Taker {
             timeout: self.timeout,
             answered: false,
         });
-        RoutedCommand { payload, request }
+        RoutedCommand {
+            payload,
+            request,
+            local: None,
+        }
     }
 }
 

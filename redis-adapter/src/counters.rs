@@ -19,4 +19,5 @@ pub(crate) struct Counters {
     pub(crate) fenced: AtomicU64,
     pub(crate) routed: AtomicU64,
     pub(crate) routed_lost: AtomicU64,
+    pub(crate) routed_local: AtomicU64,
 }

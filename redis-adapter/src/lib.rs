@@ -76,6 +76,14 @@
 //! taken by one lease at most once, and its sender gets `Ok` only if it
 //! was.
 //!
+//! A [`Cluster`] makes a node the [`Ownership`](switchboard_async::Ownership)
+//! service of a cluster [`Supervisor`](switchboard_async::Supervisor): a
+//! thread's listener starts only on the node whose claim wins, is cleared
+//! the moment its lease is lost, and its lease is released when the idle
+//! policy unloads the thread. [`Cluster::send`] and [`Cluster::request`]
+//! stay in-process when this node serves the thread, and go through Redis
+//! otherwise.
+//!
 //! # Guarantees
 //!
 //! * After [`Node::ready`]`(t)` resolves, every message published to `t`
@@ -105,7 +113,10 @@
 //! `tests/routing.rs` and `tests/failover.rs` the one-owner guarantee and
 //! routing's at-most-once (racing claims,
 //! stale tokens, an owner stopped, cut off or killed, Redis restarted
-//! empty, takeovers under routed load, a rolling restart).
+//! empty, takeovers under routed load, a rolling restart);
+//! `tests/cluster.rs` the cluster supervisor (one node serves, requests
+//! from every node reach it, a lost lease clears its listener, an idle
+//! unload releases the lease).
 //!
 //! # Trade-offs
 //!
@@ -121,6 +132,7 @@
 #![forbid(unsafe_code)]
 
 mod catchup;
+mod cluster;
 mod commands;
 mod config;
 mod conn;
@@ -140,6 +152,7 @@ mod worker;
 use std::fmt::Display;
 use std::str::FromStr;
 
+pub use cluster::{Cluster, ClusterLease};
 pub use commands::{Commands, RoutedCommand};
 pub use config::Config;
 pub use delivery::{Delivery, ResetReason};

@@ -125,6 +125,10 @@ pub struct NodeStats {
     /// untaken at their timeout, or taken by a lease that ended before
     /// answering.
     pub routed_lost: u64,
+    /// Commands and requests a [`Cluster`](crate::Cluster) on this node
+    /// delivered in-process to this node's own lease (not counted in
+    /// `routed`).
+    pub routed_local: u64,
 }
 
 /// The deliveries of one node, in per-thread order (see [`Delivery`]).
@@ -274,6 +278,7 @@ impl<T: ThreadKey> Node<T> {
             fenced: c.fenced.load(Ordering::Relaxed),
             routed: c.routed.load(Ordering::Relaxed),
             routed_lost: c.routed_lost.load(Ordering::Relaxed),
+            routed_local: c.routed_local.load(Ordering::Relaxed),
         }
     }
 

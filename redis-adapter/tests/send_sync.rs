@@ -2,8 +2,9 @@
 //! handles `Sync`), so a host can use them from any tokio task.
 
 use switchboard_redis::{
-    ClaimError, Commands, Config, Deliveries, Delivery, Lease, Node, NodeStats, Owner,
-    PublishError, Published, ReadyError, ResetReason, RouteError, RoutedCommand, StartError,
+    ClaimError, Cluster, ClusterLease, Commands, Config, Deliveries, Delivery, Lease, Node,
+    NodeStats, Owner, PublishError, Published, ReadyError, ResetReason, RouteError, RoutedCommand,
+    StartError,
 };
 
 fn send<T: Send>(_: &T) {}
@@ -29,6 +30,8 @@ fn smoke() {
     send_sync::<RoutedCommand>();
     send_sync::<Commands<u64>>();
     stream::<Commands<u64>>();
+    send_sync::<Cluster<u64>>();
+    send_sync::<ClusterLease<u64>>();
     stream::<Deliveries<u64>>();
 }
 
@@ -55,4 +58,10 @@ fn lease_futures_are_send(lease: Lease<u64>) {
 #[allow(dead_code)]
 fn reply_is_send(c: RoutedCommand) {
     send(&c.reply(b"x"));
+}
+
+#[allow(dead_code)]
+fn cluster_futures_are_send(cluster: Cluster<u64>) {
+    send(&cluster.send(1, b"x"));
+    send(&cluster.request(1, b"x", std::time::Duration::from_secs(1)));
 }

@@ -2,32 +2,27 @@
 //! caller needs it first, its slot cleared however it ends, and the thread
 //! unloaded once idle.
 
+mod cluster;
+mod idle;
+mod task;
+
+pub use cluster::{OwnedLease, Ownership};
+pub use task::{SupervisedTask, TaskEnd};
+
 use crate::listener::{ListenerExt, ListenerStream};
-use crate::watch::SubscriberWatchExt;
-use futures::future::{self, BoxFuture, Either, FusedFuture, FutureExt};
-use std::any::Any;
+use cluster::ClusterMode;
+use futures::future::{self, BoxFuture, Either, FutureExt};
+use idle::{IdlePolicy, Unload};
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
 use std::time::Duration;
 use switchboard_core::{Engine, Key, QueueConfig, ThreadEntry};
 
 /// The host's handler, boxed: given the listener's commands and the entry.
 type Handler<T, S, M> =
     dyn Fn(ListenerStream<M>, Arc<ThreadEntry<T, S, M>>) -> BoxFuture<'static, ()> + Send + Sync;
-
-/// The host's timer, boxed.
-type Sleep = dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync;
-
-/// When to unload an idle thread.
-#[derive(Clone)]
-struct IdlePolicy {
-    linger: Duration,
-    sleep: Arc<Sleep>,
-}
 
 /// Runs one listener task per thread on the host's executor, and unloads
 /// idle threads.
@@ -55,6 +50,12 @@ struct IdlePolicy {
 /// * A panic in the handler (or in the host's sleep) is caught at the
 ///   task's boundary and reported as [`TaskEnd::Panicked`], never
 ///   swallowed and never unwinding into the executor.
+/// * In [cluster mode](Self::cluster), a task serves only between winning
+///   its thread's claim and losing or releasing the lease; it clears its
+///   slot before it releases the lease, and on loss clears the slot and
+///   drops the handler in the same poll. Of this supervisor's tasks for
+///   one thread id (an unloaded entry still draining, and its successor),
+///   a later one claims only once the earlier one's lease is gone.
 /// * The idle policy unloads an entry only through
 ///   [`Engine::remove_entry_if_idle`]: only if it has no subscriber at that
 ///   instant and is still the thread's current entry.
@@ -131,6 +132,8 @@ pub struct Supervisor<T: Key, C: Key, S = (), M = (), D: Send + Sync + 'static =
     /// The owner every listener of this supervisor is set with (see
     /// [`is_supervising`](Self::is_supervising)).
     owner: Arc<()>,
+    /// Cluster mode: serve only while holding the thread's lease.
+    cluster: Option<Arc<ClusterMode<T, M>>>,
 }
 
 impl<T: Key, C: Key, S, M, D: Send + Sync + 'static> Clone for Supervisor<T, C, S, M, D> {
@@ -143,6 +146,7 @@ impl<T: Key, C: Key, S, M, D: Send + Sync + 'static> Clone for Supervisor<T, C, 
             queue: self.queue,
             idle: self.idle.clone(),
             owner: Arc::clone(&self.owner),
+            cluster: self.cluster.clone(),
         }
     }
 }
@@ -175,6 +179,7 @@ where
             queue: QueueConfig::unbounded(),
             idle: None,
             owner: Arc::new(()),
+            cluster: None,
         }
     }
 
@@ -200,6 +205,123 @@ where
             linger,
             sleep: Arc::new(move |d| sleep(d).boxed()),
         });
+        self
+    }
+
+    /// Cluster mode: serve a thread only on the node whose claim wins.
+    ///
+    /// Each task this supervisor starts then first claims its thread with
+    /// `ownership` (after any earlier task of this supervisor for the same
+    /// thread has let its lease go):
+    ///
+    /// * **Refused** (another node owns the thread, or the service failed):
+    ///   the task clears its slot and ends with [`TaskEnd::Refused`] without
+    ///   calling the handler; commands queued meanwhile are dropped (their
+    ///   replies resolve with an error). Send to the owner through the
+    ///   ownership service's routing instead.
+    /// * **Won**: the handler runs as usual, and the commands routed to the
+    ///   lease from other nodes are turned into `M` with `to_command` and
+    ///   queued for the same listener, in the order the lease yields them.
+    /// * **Lost** while serving: the listener is cleared and the handler
+    ///   dropped at once, in the same poll that saw
+    ///   [`OwnedLease::lost`] resolve — its stream ends and every queued
+    ///   command's reply resolves with an error; nothing is drained. The
+    ///   task ends with [`TaskEnd::Lost`]; starting again claims again.
+    /// * **Ended** (the handler returned, the thread was
+    ///   [unloaded](Self::unload_when_idle), or host code panicked): the
+    ///   slot is cleared first, then the lease released (awaited), so
+    ///   another node's next claim succeeds at once; then the task ends.
+    ///
+    /// `to_command`, like every method of `ownership`, runs inside the
+    /// task's panic boundary: a panic there ends the task with
+    /// [`TaskEnd::Panicked`] and a cleared slot (the lease is still
+    /// released, unless the panic was in `release` itself).
+    ///
+    /// # Examples
+    ///
+    /// An in-memory ownership service where this node wins every claim of
+    /// even threads; `block_on` stands in for your runtime.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use futures::future::{self, BoxFuture, FutureExt};
+    /// use futures::stream::{self, BoxStream, StreamExt};
+    /// use switchboard_async::prelude::*;
+    /// use switchboard_async::{Engine, OwnedLease, Ownership, Reply, Supervisor, TaskEnd};
+    ///
+    /// #[derive(Debug)]
+    /// struct Taken;
+    /// impl std::fmt::Display for Taken {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str("owned by another node")
+    ///     }
+    /// }
+    /// impl std::error::Error for Taken {}
+    ///
+    /// struct EvenThreads;
+    /// struct Held;
+    /// impl Ownership<u64> for EvenThreads {
+    ///     type Lease = Held;
+    ///     type Error = Taken;
+    ///     fn claim(&self, t: u64) -> BoxFuture<'static, Result<Held, Taken>> {
+    ///         future::ready(if t % 2 == 0 { Ok(Held) } else { Err(Taken) }).boxed()
+    ///     }
+    /// }
+    /// impl OwnedLease for Held {
+    ///     type Command = String; // what other nodes route here
+    ///     fn commands(&mut self) -> BoxStream<'static, String> {
+    ///         stream::pending().boxed()
+    ///     }
+    ///     fn lost(&self) -> BoxFuture<'static, ()> {
+    ///         future::pending().boxed()
+    ///     }
+    ///     fn release(self) -> BoxFuture<'static, ()> {
+    ///         future::ready(()).boxed()
+    ///     }
+    /// }
+    ///
+    /// enum Cmd {
+    ///     Hello(Reply<&'static str>),
+    ///     Routed(String),
+    /// }
+    ///
+    /// let engine: Arc<Engine<u64, u64, (), Cmd>> = Arc::new(Engine::new());
+    /// let rooms = Supervisor::new(&engine, |mut commands, _room| async move {
+    ///     while let Some(cmd) = commands.next().await {
+    ///         match cmd {
+    ///             Cmd::Hello(reply) => reply.send("served here"),
+    ///             Cmd::Routed(_) => {}
+    ///         }
+    ///     }
+    /// })
+    /// .cluster(EvenThreads, Cmd::Routed);
+    ///
+    /// // Thread 3 is owned elsewhere: its task serves nothing.
+    /// let three = engine.thread(3);
+    /// let end = futures::executor::block_on(rooms.start(&three).unwrap());
+    /// assert!(matches!(end, TaskEnd::Refused(_)));
+    /// assert!(!three.has_listener());
+    ///
+    /// // Thread 4 is ours.
+    /// let four = engine.thread(4);
+    /// let task = rooms.start(&four).unwrap();
+    /// futures::executor::block_on(async {
+    ///     let client = async {
+    ///         let pending = four.request(Cmd::Hello).unwrap();
+    ///         assert_eq!(pending.into_async().await, Ok("served here"));
+    ///         assert!(rooms.serves(&four));
+    ///         engine.remove_thread(4); // the handler's stream ends
+    ///     };
+    ///     let (end, ()) = futures::join!(task, client);
+    ///     assert!(matches!(end, TaskEnd::Ended)); // and the lease was released
+    /// });
+    /// ```
+    pub fn cluster<O, F>(mut self, ownership: O, to_command: F) -> Self
+    where
+        O: Ownership<T>,
+        F: Fn(<O::Lease as OwnedLease>::Command) -> M + Send + Sync + 'static,
+    {
+        self.cluster = Some(Arc::new(ClusterMode::new(ownership, to_command)));
         self
     }
 
@@ -229,18 +351,31 @@ where
                 entry: Arc::clone(entry),
                 generation,
             },
+            cluster: self.cluster.clone(),
         };
-        Some(SupervisedTask {
-            task: run.run().boxed(),
-            generation,
-            done: false,
-        })
+        Some(SupervisedTask::new(run.run().boxed(), generation))
     }
 
     /// Whether `entry`'s current listener was started by this supervisor
-    /// (or a clone of it).
+    /// (or a clone of it). In cluster mode that includes a task still
+    /// waiting for its claim; see [`serves`](Self::serves).
     pub fn is_supervising(&self, entry: &ThreadEntry<T, S, M>) -> bool {
         entry.listener_matches(&self.owner)
+    }
+
+    /// Whether this supervisor serves `entry` now: its current listener is
+    /// this supervisor's, and in [cluster mode](Self::cluster) its task
+    /// won the thread's claim and has not lost the lease or given it up.
+    /// Without cluster mode, the same as
+    /// [`is_supervising`](Self::is_supervising).
+    pub fn serves(&self, entry: &ThreadEntry<T, S, M>) -> bool {
+        if !self.is_supervising(entry) {
+            return false;
+        }
+        match &self.cluster {
+            None => true,
+            Some(mode) => mode.serves(entry, entry.generation()),
+        }
     }
 }
 
@@ -250,6 +385,7 @@ impl<T: Key, C: Key, S, M, D: Send + Sync + 'static> fmt::Debug for Supervisor<T
             .field("queue", &self.queue)
             .field("linger", &self.idle.as_ref().map(|p| p.linger))
             .field("engine_alive", &(self.engine.strong_count() > 0))
+            .field("cluster", &self.cluster.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -266,61 +402,13 @@ impl<T: Copy, S, M> Drop for ClearOnDrop<T, S, M> {
     }
 }
 
-/// The idle policy of one task.
-struct Unload<T: Key, C: Key, S, M, D: Send + Sync + 'static> {
-    engine: Weak<Engine<T, C, S, M, D>>,
-    policy: IdlePolicy,
-}
-
-impl<T, C, S, M, D> Unload<T, C, S, M, D>
-where
-    T: Key,
-    C: Key,
-    S: Default + Send + 'static,
-    M: Send + 'static,
-    D: Send + Sync + 'static,
-{
-    /// Waits until `entry` was idle for a whole linger, then unloads it;
-    /// `true` once unloaded. `false` if the entry was removed some other
-    /// way or the engine is gone: nothing left to unload.
-    async fn run(self, entry: Arc<ThreadEntry<T, S, M>>) -> bool {
-        let mut watch = entry.watch_subscribers();
-        loop {
-            // (1) Wait for "no subscriber", marking that version seen.
-            while watch.get_and_mark_seen() {
-                if watch.changed().await.is_err() {
-                    return false; // removed
-                }
-            }
-            if watch.is_closed() {
-                return false;
-            }
-            // (2) The linger; any change meanwhile re-arms it.
-            let linger = (self.policy.sleep)(self.policy.linger);
-            match future::select(linger, watch.changed()).await {
-                Either::Left(((), _)) => {}
-                Either::Right((Ok(_), _)) => continue,
-                Either::Right((Err(_), _)) => return false, // removed
-            }
-            // (3) Unload, atomically against a racing subscribe.
-            let Some(engine) = self.engine.upgrade() else {
-                return false;
-            };
-            if engine.remove_entry_if_idle(&entry) {
-                return true;
-            }
-            // A subscriber came first (or the entry is no longer current,
-            // and its watch is closed): back to (1).
-        }
-    }
-}
-
 /// What one supervised task owns.
 struct Run<T: Key, C: Key, S, M, D: Send + Sync + 'static> {
     commands: ListenerStream<M>,
     handler: Arc<Handler<T, S, M>>,
     idle: Option<Unload<T, C, S, M, D>>,
     slot: ClearOnDrop<T, S, M>,
+    cluster: Option<Arc<ClusterMode<T, M>>>,
 }
 
 impl<T, C, S, M, D> Run<T, C, S, M, D>
@@ -337,6 +425,7 @@ where
             handler,
             idle,
             slot,
+            cluster,
         } = self;
         let entry = Arc::clone(&slot.entry);
         let serve = async move {
@@ -361,6 +450,10 @@ where
                 }
             }
         };
+        if let Some(mode) = cluster {
+            // Claims first; clears the slot before releasing the lease.
+            return mode.run(slot, serve).await;
+        }
         let end = match AssertUnwindSafe(serve).catch_unwind().await {
             Ok(end) => end,
             Err(payload) => TaskEnd::Panicked(payload),
@@ -368,107 +461,5 @@ where
         // The slot is free before the host sees the end.
         drop(slot);
         end
-    }
-}
-
-/// How a [`SupervisedTask`] ended.
-#[non_exhaustive]
-pub enum TaskEnd {
-    /// The handler returned: its stream ended (the listener was replaced or
-    /// cleared, the thread removed, the engine shut down) or it returned
-    /// early.
-    Ended,
-    /// The idle policy unloaded the thread; the handler then drained its
-    /// stream and returned.
-    Unloaded,
-    /// The handler, or the host's sleep, panicked: the payload, as
-    /// [`std::panic::catch_unwind`] gives it. The slot was cleared.
-    Panicked(Box<dyn Any + Send + 'static>),
-}
-
-impl TaskEnd {
-    /// Whether the task panicked.
-    pub fn is_panicked(&self) -> bool {
-        matches!(self, TaskEnd::Panicked(_))
-    }
-
-    /// The panic message, if the task panicked with a string payload (as
-    /// `panic!("...")` does).
-    pub fn panic_message(&self) -> Option<&str> {
-        match self {
-            TaskEnd::Panicked(payload) => payload
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str)),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Debug for TaskEnd {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskEnd::Ended => f.write_str("Ended"),
-            TaskEnd::Unloaded => f.write_str("Unloaded"),
-            TaskEnd::Panicked(_) => f
-                .debug_tuple("Panicked")
-                .field(&self.panic_message().unwrap_or("<non-string payload>"))
-                .finish(),
-        }
-    }
-}
-
-/// A supervised listener's task, made by [`Supervisor::start`] for the one
-/// caller that started it: spawn it on your executor. It resolves to how it
-/// ended ([`TaskEnd`]), after the thread's slot was cleared.
-///
-/// It is fused: once complete, [`is_terminated`](FusedFuture::is_terminated)
-/// is true and a further poll returns `Pending`.
-///
-/// # Cancel safety
-///
-/// Dropping it unfinished (its task aborted, the runtime shut down) drops
-/// the handler and clears the slot if it still holds its generation, so a
-/// later [`Supervisor::start`] starts a new task; commands still queued are
-/// dropped with the listener (their replies resolve to an error).
-pub struct SupervisedTask {
-    task: BoxFuture<'static, TaskEnd>,
-    generation: u64,
-    done: bool,
-}
-
-impl SupervisedTask {
-    /// The generation of the listener this task serves.
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-}
-
-impl Future for SupervisedTask {
-    type Output = TaskEnd;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskEnd> {
-        let this = self.get_mut();
-        if this.done {
-            return Poll::Pending;
-        }
-        let end = futures::ready!(this.task.poll_unpin(cx));
-        this.done = true;
-        Poll::Ready(end)
-    }
-}
-
-impl FusedFuture for SupervisedTask {
-    fn is_terminated(&self) -> bool {
-        self.done
-    }
-}
-
-impl fmt::Debug for SupervisedTask {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SupervisedTask")
-            .field("generation", &self.generation)
-            .field("done", &self.done)
-            .finish_non_exhaustive()
     }
 }
