@@ -141,7 +141,10 @@ fn watch_stream() {
     let e = E::new();
     e.thread(7);
     let mut stream = e.watch_subscribers(7).unwrap().into_stream();
-    assert_eq!(Probe::new().poll_next(&mut stream), Poll::Ready(Some(false)));
+    assert_eq!(
+        Probe::new().poll_next(&mut stream),
+        Poll::Ready(Some(false))
+    );
     assert!(e.remove_thread(7));
     assert_eq!(Probe::new().poll_next(&mut stream), Poll::Ready(None));
     ended!(stream);

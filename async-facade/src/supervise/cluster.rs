@@ -17,8 +17,8 @@
 //!
 //! Only a task in "serving" counts in [`Supervisor::serves`](crate::Supervisor::serves).
 
+use super::task::ClearOnDrop;
 use super::task::TaskEnd;
-use super::ClearOnDrop;
 use futures::channel::oneshot;
 use futures::future::{self, BoxFuture, Either, FutureExt};
 use futures::stream::{BoxStream, StreamExt};

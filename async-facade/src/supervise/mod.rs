@@ -19,6 +19,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use switchboard_core::{Engine, Key, QueueConfig, ThreadEntry};
+use task::ClearOnDrop;
 
 /// The host's handler, boxed: given the listener's commands and the entry.
 type Handler<T, S, M> =
@@ -387,18 +388,6 @@ impl<T: Key, C: Key, S, M, D: Send + Sync + 'static> fmt::Debug for Supervisor<T
             .field("engine_alive", &(self.engine.strong_count() > 0))
             .field("cluster", &self.cluster.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-/// Clears its listener's slot when dropped, if still its generation.
-struct ClearOnDrop<T: Copy, S, M> {
-    entry: Arc<ThreadEntry<T, S, M>>,
-    generation: u64,
-}
-
-impl<T: Copy, S, M> Drop for ClearOnDrop<T, S, M> {
-    fn drop(&mut self) {
-        self.entry.clear_listener_if(self.generation);
     }
 }
 

@@ -1,11 +1,14 @@
 //! How a supervised task ends, and the task itself as a fused future.
 
+use crate::fused::Done;
 use futures::future::{BoxFuture, FusedFuture, FutureExt};
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use switchboard_core::ThreadEntry;
 
 /// How a [`SupervisedTask`] ended.
 #[non_exhaustive]
@@ -99,7 +102,7 @@ impl fmt::Debug for TaskEnd {
 pub struct SupervisedTask {
     task: BoxFuture<'static, TaskEnd>,
     generation: u64,
-    done: bool,
+    done: Done,
 }
 
 impl SupervisedTask {
@@ -107,7 +110,7 @@ impl SupervisedTask {
         SupervisedTask {
             task,
             generation,
-            done: false,
+            done: Done::default(),
         }
     }
 
@@ -122,18 +125,14 @@ impl Future for SupervisedTask {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskEnd> {
         let this = self.get_mut();
-        if this.done {
-            return Poll::Pending;
-        }
-        let end = futures::ready!(this.task.poll_unpin(cx));
-        this.done = true;
-        Poll::Ready(end)
+        let task = &mut this.task;
+        this.done.poll(|| task.poll_unpin(cx))
     }
 }
 
 impl FusedFuture for SupervisedTask {
     fn is_terminated(&self) -> bool {
-        self.done
+        self.done.is_done()
     }
 }
 
@@ -141,7 +140,20 @@ impl fmt::Debug for SupervisedTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SupervisedTask")
             .field("generation", &self.generation)
-            .field("done", &self.done)
+            .field("done", &self.done.is_done())
             .finish_non_exhaustive()
+    }
+}
+
+/// Clears its listener's slot when dropped, if still its generation: what
+/// a task holds so that however it ends, its slot is free again.
+pub(super) struct ClearOnDrop<T: Copy, S, M> {
+    pub(super) entry: Arc<ThreadEntry<T, S, M>>,
+    pub(super) generation: u64,
+}
+
+impl<T: Copy, S, M> Drop for ClearOnDrop<T, S, M> {
+    fn drop(&mut self) {
+        self.entry.clear_listener_if(self.generation);
     }
 }
