@@ -60,8 +60,8 @@ pub trait EngineExt<T: Key> {
     fn shutdown_async(&self) -> ShutdownFuture<T>;
 }
 
-impl<T: Key, C: Key, S: Default + Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
-    EngineExt<T> for Engine<T, C, S, M, D>
+impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'static> EngineExt<T>
+    for Engine<T, C, S, M, D>
 {
     fn wait_idle(&self, t: T) -> WaitIdle {
         WaitIdle::new(self.watch_subscribers(t))

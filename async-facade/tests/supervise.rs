@@ -404,3 +404,31 @@ async fn supervised_tasks_are_fused() {
     assert!(task.is_terminated());
     assert!(futures::poll!(&mut task).is_pending(), "ready again");
 }
+
+/// A state with no `Default`: the supervisor, its idle policy and the
+/// facade's waits serve it (the engine needs `Default` only where it makes
+/// a state by itself; `subscribe_with` gives one).
+#[tokio::test]
+async fn a_state_without_default_is_supervised_and_unloaded() {
+    struct Named(&'static str);
+    let engine: Arc<Engine<u64, u64, Named, Cmd>> = Arc::new(Engine::new());
+    let rooms = Supervisor::new(&engine, |mut commands, room| async move {
+        assert_eq!(room.state().0, "lobby");
+        while let Some(cmd) = commands.next().await {
+            if let Cmd::Count(reply) = cmd {
+                reply.send(1);
+            }
+        }
+    })
+    .unload_when_idle(Duration::from_millis(5), sleep);
+    engine.connect(1, Caps::NONE);
+    let room = engine.subscribe_with(7, 1, || Named("lobby")).unwrap();
+    let task = tokio::spawn(rooms.start(&room).expect("starts"));
+    let answer = room.request(Cmd::Count).unwrap().into_async().await;
+    assert_eq!(answer.ok(), Some(1));
+    let idle = engine.wait_idle(7);
+    engine.disconnect(1);
+    timeout(LIMIT, idle).await.expect("idle in time");
+    assert!(matches!(end_of(task).await, TaskEnd::Unloaded));
+    assert!(engine.get_thread(7).is_none());
+}

@@ -27,7 +27,7 @@ impl<T, C, S, M, D> Unload<T, C, S, M, D>
 where
     T: Key,
     C: Key,
-    S: Default + Send + 'static,
+    S: Send + 'static,
     M: Send + 'static,
     D: Send + Sync + 'static,
 {

@@ -156,7 +156,7 @@ impl<T, C, S, M, D> Supervisor<T, C, S, M, D>
 where
     T: Key,
     C: Key,
-    S: Default + Send + 'static,
+    S: Send + 'static,
     M: Send + 'static,
     D: Send + Sync + 'static,
 {
@@ -404,7 +404,7 @@ impl<T, C, S, M, D> Run<T, C, S, M, D>
 where
     T: Key,
     C: Key,
-    S: Default + Send + 'static,
+    S: Send + 'static,
     M: Send + 'static,
     D: Send + Sync + 'static,
 {
