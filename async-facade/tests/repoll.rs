@@ -5,7 +5,7 @@
 //! with a new waker; a future that keeps only its first waker then never
 //! wakes the task that now awaits it.)
 //!
-//! Known to catch (planted-bug audit, issue 12): a re-polled reply future
+//! Known to catch (a planted-bug audit): a re-polled reply future
 //! keeping its first waker (`PendingReply::poll_reply`). Also checked
 //! against the same bug planted in the listener's waker cell, the watch's
 //! waker list and the cancel token's waker list: each failed its tests here.

@@ -1,7 +1,7 @@
 //! The `queue` group: a command's send plus its receive through the engine
 //! (`ThreadEntry::send` / `Listener::try_recv`) against a bare crossbeam
 //! channel of the same kind, unbounded and bounded(1024). Target: the
-//! engine within 1.3x of the bare channel (issue 10).
+//! engine within 1.3x of the bare channel (the target in benches/README.md).
 //!
 //! ```text
 //! cargo bench -p switchboard-benches --bench queue

@@ -6,7 +6,7 @@
 //! * With a log large enough to hold the whole run, the follower never
 //!   lags, and ends equal to the final snapshot.
 //! * With a tiny log and a follower that dawdles, it lags, resyncs by
-//!   SPEC's recipe, and still ends equal.
+//!   the crate docs' recipe, and still ends equal.
 // Tests use std primitives freely; the shim rule is for the library.
 #![allow(clippy::disallowed_types)]
 

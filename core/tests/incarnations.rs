@@ -7,7 +7,7 @@
 //! atomic, after the call), no later fan-out yields an older incarnation's
 //! data; one reader's fan-outs never go back to an older incarnation; and
 //! an operation naming an incarnation the writer already replaced changes
-//! nothing. Known to catch (planted, issue 11): `disconnect_if` ignoring
+//! nothing. Known to catch (planted): `disconnect_if` ignoring
 //! the incarnation (the stale closer's call succeeds, and `smoke` and
 //! `feed_of_a_replacement` fail too). The readers' checks hold for any
 //! linearizable engine; the loom model `incarnations.rs` checks the same

@@ -4,7 +4,7 @@
 //! engine's node pool ([`Engine::node_probe`]), so a leaked node fails here
 //! without valgrind (the pool would otherwise hide it).
 //!
-//! Known to catch (planted-bug audit, issue 12): connections' thread-set
+//! Known to catch (a planted-bug audit): connections' thread-set
 //! trees not freed on engine drop; a node leaked in a B-tree rebalance.
 #![allow(clippy::disallowed_types)]
 

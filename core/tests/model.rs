@@ -21,9 +21,9 @@
 //! long-lived reader) must give the current incarnation's, and every new
 //! incarnation must exceed all earlier ones (guarantee 12).
 //!
-//! Known to catch (planted-bug audit, issue 12): a node leaked in a B-tree
+//! Known to catch (a planted-bug audit): a node leaked in a B-tree
 //! rebalance of a large set (the node count after the drop). Also catches
-//! (each planted and seen failing, issue 11): `disconnect_if` ignoring the
+//! (each planted and seen failing): `disconnect_if` ignoring the
 //! incarnation, `connect` on a live id starting a new incarnation,
 //! `connect_with` keeping the old incarnation's subscriptions.
 // Tests use std primitives freely; the shim rule is for the library.

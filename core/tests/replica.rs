@@ -13,7 +13,7 @@
 //!   next version, holding exactly the changes the op must make, in order
 //!   (computed from the follower's own state), or nothing for a no-op;
 //!   applied strictly (`common::Replica::apply`), it equals the snapshot;
-//! * a *late* follower, started by SPEC's recipe at a random point, equals
+//! * a *late* follower, started by the crate docs' recipe (a snapshot, then the feed from its version) at a random point, equals
 //!   the snapshot too;
 //! * `Stats` equals a brute-force count of the snapshot, and
 //!   `subscription_count()` the counted edges;

@@ -9,7 +9,7 @@
 //! * listener churn loses and duplicates no command (guarantee 5);
 //! * and at the end of each, every trie node came back (guarantee 7).
 //!
-//! Known to catch (issue 12's audit, not re-run since): the cancel token
+//! Known to catch (a planted-bug audit, not re-run since): the cancel token
 //! fired after the queue closed, in 2 of 7 release runs and no debug run;
 //! the loom model `clear_vs_recv` catches it every time.
 // Tests use std primitives freely; the shim rule is for the library.

@@ -19,8 +19,8 @@
 //! version alive, so `reclamation.rs` runs in the first configuration only;
 //! every other model runs in both. CI runs both (`.ci/run`).
 //!
-//! Measured on the project's 2-core machine (shared with other builds,
-//! issue 12): a few seconds for the models of each configuration once built; each configuration's release
+//! Measured on the project's 2-core machine (shared with other builds):
+//! a few seconds for the models of each configuration once built; each configuration's release
 //! build takes 2-5 minutes from scratch (its own target directory), about
 //! 2 minutes after a change to the core. Never with `--workspace`:
 //! `--cfg loom` reaches every crate in the build.
@@ -54,7 +54,7 @@
 //! log appended before the publish, the append waking no waiter): the
 //! corresponding model failed each time.
 //! Each file names, in its header, the planted bug it is known to catch
-//! (see issue 12's audit for the newer ones).
+//! (the newer ones from a planted-bug audit).
 //!
 //! Under `--cfg loom`, `switchboard-core`'s `sync` module swaps its
 //! primitives for loom's: mutexes, condition variables, atomics, the

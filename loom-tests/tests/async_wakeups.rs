@@ -2,7 +2,7 @@
 //! it: no lost wake-up (a lost one leaves `block_on` parked forever, which
 //! loom reports as a deadlock), and the awaited value is the right one.
 //!
-//! Known to catch (planted-bug audit, issue 12): the watch state's
+//! Known to catch (a planted-bug audit): the watch state's
 //! `Release` store made `Relaxed` (`watch_changed_wakes_after_publish` and
 //! `wait_idle_wakes_when_the_last_subscriber_leaves`, in the
 //! `switchboard_loom_publish` configuration only: the first one's mutex

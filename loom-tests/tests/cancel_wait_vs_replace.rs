@@ -2,7 +2,7 @@
 //! `set_listener` that replaces its listener returns (never sleeps through
 //! the cancellation), and returns only once the token has fired.
 //!
-//! Known to catch (planted-bug audit, issue 12): `CancelToken::cancel`
+//! Known to catch (a planted-bug audit): `CancelToken::cancel`
 //! notifying before taking its waiter lock (a lost wake-up: loom reports
 //! the deadlock).
 #![cfg(loom)]

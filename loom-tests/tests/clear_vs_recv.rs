@@ -3,7 +3,7 @@
 //! fails, `is_cancelled()` is true (the token fires before the queue
 //! closes).
 //!
-//! Known to catch (planted-bug audit, issue 12): the cancel token fired
+//! Known to catch (a planted-bug audit): the cancel token fired
 //! after the queue closed in `ListenerSlot::clear`.
 #![cfg(loom)]
 

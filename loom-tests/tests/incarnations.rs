@@ -7,7 +7,7 @@
 //!   out with data: once the reader has seen the call return (an atomic
 //!   set after it), its fan-out never yields the old incarnation's data.
 //!
-//! Known to catch (planted, issue 11): `subscribe_if` checking liveness
+//! Known to catch (planted): `subscribe_if` checking liveness
 //! but not the incarnation (the first model's zombie edge); `connect_with`
 //! updating a live connection in place as `connect` does (both models).
 //!

@@ -6,7 +6,7 @@
 //! the edge on the entry the engine holds now. Never the new entry without
 //! the edge.
 //!
-//! Known to catch (planted-bug audit, issue 12): the fast path taking a
+//! Known to catch (a planted-bug audit): the fast path taking a
 //! second graph load for the entry after checking the edge on the first.
 #![cfg(loom)]
 

@@ -1,7 +1,7 @@
 //! Guarantee 4: a watch waiter racing a change never sleeps through it, and
 //! is woken with the new value (not without a version change).
 //!
-//! Known to catch (planted-bug audit, issue 12): the watch state's
+//! Known to catch (a planted-bug audit): the watch state's
 //! `Release` store made `Relaxed` (`waiter_never_misses_a_change`, in the
 //! `switchboard_loom_publish` configuration only).
 #![cfg(loom)]

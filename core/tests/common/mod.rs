@@ -1,6 +1,6 @@
 //! A replica of the engine's graph built only from a snapshot and the
-//! change feed (SPEC's replica law), strict about the order rules of
-//! `Change`; and a brute-force count of a snapshot, to check `Stats`.
+//! change feed (the crate docs' replica law: a snapshot plus the feed from
+//! its version), strict about the order rules of `Change`; and a brute-force count of a snapshot, to check `Stats`.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,7 +44,7 @@ impl Replica {
         r
     }
 
-    /// Starts a replica by SPEC's recipe: a snapshot and a feed from its
+    /// Starts a replica by the crate docs' recipe: a snapshot and a feed from its
     /// version, retried until the feed is granted.
     pub(crate) fn resync<S, M>(
         engine: &Engine<u64, u64, S, M>,
