@@ -63,8 +63,9 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
     /// still start (see [`shutdown`](Self::shutdown) for the end of
     /// service).
     pub fn clear_all_listeners(&self) {
-        let g = self.current.load();
-        g.threads
-            .for_each(|_, e| Self::entry_of(e).clear_listener());
+        self.current.read(|g| {
+            g.threads
+                .for_each(|_, e| Self::entry_of(e).clear_listener());
+        });
     }
 }

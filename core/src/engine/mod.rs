@@ -441,13 +441,15 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
 
 impl<T: Key, C: Key, S, M, D: Send + Sync + 'static> fmt::Debug for Engine<T, C, S, M, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let g = self.current.load();
+        let (version, conns, threads, subscribed) = self
+            .current
+            .read(|g| (g.version, g.conns.len(), g.threads.len(), g.subs.len()));
         let (listeners, handles) = self.listener_counts();
         f.debug_struct("Engine")
-            .field("version", &g.version)
-            .field("connections", &g.conns.len())
-            .field("threads", &g.threads.len())
-            .field("subscribed_threads", &g.subs.len())
+            .field("version", &version)
+            .field("connections", &conns)
+            .field("threads", &threads)
+            .field("subscribed_threads", &subscribed)
             .field("listeners", &listeners)
             .field("live_listener_handles", &handles)
             .finish()
