@@ -43,7 +43,8 @@
 //! The trie's: a replaced node goes to [`Txn::discard`], which frees it when
 //! the transaction commits if this transaction made it and otherwise
 //! retires it with its `[born, died)` interval for `Reclaimer::collect`.
-//! The path-copying writes live in `write.rs`; readers never run them.
+//! The path-copying writes live in `write.rs`; readers never run them. The
+//! sizes above and the node accessors every part uses are `layout.rs`'s.
 
 mod layout;
 mod write;

@@ -25,7 +25,8 @@
 //!   recycled through per-size free lists, so that the writer's allocations
 //!   never share a line with a node a reader is reading.
 //!
-//! The hash is consumed five bits per level from the low end.
+//! The hash is consumed five bits per level from the low end (`layout.rs`);
+//! the path-copying writes are in `write.rs`.
 //!
 //! # Invariants
 //!
