@@ -8,8 +8,8 @@
 
 use crate::alloc;
 use crate::hist::Histogram;
+use crate::registry::{Direct, ReadHandle, Registry};
 use crate::workload::{thread_id, Rng, Workload};
-use crate::{Direct, ReadHandle, Registry};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
@@ -229,7 +229,7 @@ pub fn memory_table(sizes: &[usize]) -> String {
         let w = Workload::standard(n);
         let subs = w.edges.len() as f64;
         let mutex = heap_bytes::<crate::designs::PlMutex>(&w) as f64 / subs;
-        crate::for_each_design!(R => {
+        for_each_design!(R => {
             let bytes = heap_bytes::<R>(&w);
             let per = bytes as f64 / subs;
             let _ = writeln!(

@@ -4,7 +4,7 @@
 //! Ids are scattered 64-bit values (a bijective mix of an index), as real
 //! thread and connection ids are: no design gets dense small keys.
 
-use crate::Registry;
+use crate::registry::Registry;
 
 /// Subscribers per thread in the standard workload.
 pub const SUBS_PER_THREAD: usize = 4;

@@ -30,11 +30,11 @@
 //! `check_edge` re-checks 1–4 for the keys a write touched (in debug builds,
 //! on every publish); [`Graph::validate`] checks everything.
 
+use crate::caps::Caps;
 use crate::changes::ChangeBuf;
 use crate::hash::KeyHasher;
 use crate::store::{Keep, Publish, Roots, SubscriberSet, ThreadSet, Trie, Version};
 use crate::sync::StdArc;
-use crate::Caps;
 use std::any::Any;
 use std::hash::Hash;
 

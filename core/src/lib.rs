@@ -397,7 +397,8 @@ pub use snapshot::{Snapshot, Subscribers, SubscribersIter};
 pub use stats::Stats;
 pub use sync::StateGuard;
 /// The old name of [`StateGuard`], kept so that code naming it compiles.
-pub type MutexGuard<'a, T> = StateGuard<'a, T>;
+#[doc(no_inline)]
+pub use sync::StateGuard as MutexGuard;
 pub use watch::SubscriberWatch;
 
 /// A standalone waiter list, for tests and loom models of the primitive

@@ -333,6 +333,8 @@ mod imp {
 mod loom_cell;
 #[cfg(loom)]
 pub(crate) mod loom_channel;
+#[cfg(loom)]
+mod loom_lock;
 
 #[cfg(loom)]
 mod imp {
@@ -345,54 +347,9 @@ mod imp {
     pub(crate) use loom::sync::Arc;
     pub(crate) use std::sync::Arc as StdArc;
 
-    /// The guard [`Mutex::lock`] returns.
-    pub(crate) use loom::sync::MutexGuard;
-
-    use std::time::Instant;
-
-    /// loom's mutex with parking_lot's guard-returning `lock()`.
-    #[derive(Debug)]
-    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
-
-    impl<T> Mutex<T> {
-        pub(crate) fn new(value: T) -> Self {
-            Mutex(loom::sync::Mutex::new(value))
-        }
-
-        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0
-                .lock()
-                .expect("loom mutexes are never poisoned in a passing model")
-        }
-    }
-
-    /// loom's condition variable. loom has no clock, so `wait_until` times
-    /// out at once: models exercise the timeout path, and use untimed
-    /// waits (a `Duration::MAX` timeout) where they need to block.
-    #[derive(Debug)]
-    pub(crate) struct Condvar(loom::sync::Condvar);
-
-    impl Condvar {
-        pub(crate) fn new() -> Self {
-            Condvar(loom::sync::Condvar::new())
-        }
-
-        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-            self.0.wait(guard).expect("not poisoned")
-        }
-
-        pub(crate) fn wait_until<'a, T>(
-            &self,
-            guard: MutexGuard<'a, T>,
-            _deadline: Instant,
-        ) -> (MutexGuard<'a, T>, bool) {
-            (guard, true)
-        }
-
-        pub(crate) fn notify_all(&self) {
-            self.0.notify_all();
-        }
-    }
+    /// loom's mutex and condition variable (`sync/loom_lock.rs`), which the
+    /// two stand-ins below are built from.
+    pub(crate) use super::loom_lock::{Condvar, Mutex, MutexGuard};
 
     pub(crate) use super::loom_cell::{ArcSwap, Cached, Guard, OnceCell};
 

@@ -11,7 +11,7 @@
 //! of the same map.
 
 use super::maps::{Slot, ThreadHandle};
-use crate::{Direct, Registry};
+use crate::registry::{Direct, Registry};
 use dashmap::DashMap;
 use std::collections::HashSet;
 use std::sync::Arc;

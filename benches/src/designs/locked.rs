@@ -7,7 +7,7 @@
 //! subscriptions, indexes always agree).
 
 use super::maps::{Maps, ThreadHandle};
-use crate::{Direct, Registry};
+use crate::registry::{Direct, Registry};
 use arc_swap::ArcSwap;
 use std::sync::{Arc, PoisonError, RwLock};
 

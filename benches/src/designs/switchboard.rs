@@ -1,6 +1,6 @@
 //! switchboard itself, as one more [`Registry`].
 
-use crate::{ReadHandle, Registry};
+use crate::registry::{ReadHandle, Registry};
 use std::sync::Arc;
 use switchboard_core::{Caps, Reply, ThreadEntry};
 

@@ -5,7 +5,7 @@
 //! synchronous `parking_lot::Mutex`.
 
 use crate::designs::{Cmd, Locked, Maps, MapsLock, RefCmd, Switchboard};
-use crate::Registry;
+use crate::registry::Registry;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};

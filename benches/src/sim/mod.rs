@@ -26,15 +26,19 @@
 
 mod host;
 mod report;
+mod tally;
 
 pub use host::{GraphCounts, ListenerTask, Served, SimHost};
 pub use report::{fmt_bytes, fmt_count, table, Report};
+pub use tally::Tally;
+
+use tally::SharedTally;
 
 use crate::alloc;
 use crate::hist::Histogram;
 use crate::workload::{conn_id, thread_id, Rng, ATTEST};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -69,89 +73,6 @@ impl Default for Config {
             workers: 2,
             seed: 42,
         }
-    }
-}
-
-/// Operation counts of one run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Events fanned out.
-    pub fanouts: u64,
-    /// Subscriber deliveries made by those fan-outs.
-    pub deliveries: u64,
-    /// Commands sent to a listener.
-    pub notifies: u64,
-    /// Commands that found no listener (thread unloaded).
-    pub notifies_dropped: u64,
-    /// Request round trips completed.
-    pub requests: u64,
-    /// Requests that found no listener or were dropped.
-    pub requests_failed: u64,
-    /// Subscribes done by the churn thread.
-    pub subscribes: u64,
-    /// Disconnects done by the churn thread.
-    pub disconnects: u64,
-    /// Threads unloaded by `remove_thread_if_idle`.
-    pub unloads: u64,
-    /// Listeners installed (loads and reloads).
-    pub loads: u64,
-}
-
-const TALLY_FIELDS: usize = 10;
-
-impl Tally {
-    fn to_array(self) -> [u64; TALLY_FIELDS] {
-        [
-            self.fanouts,
-            self.deliveries,
-            self.notifies,
-            self.notifies_dropped,
-            self.requests,
-            self.requests_failed,
-            self.subscribes,
-            self.disconnects,
-            self.unloads,
-            self.loads,
-        ]
-    }
-
-    fn from_array(a: [u64; TALLY_FIELDS]) -> Self {
-        let [fanouts, deliveries, notifies, notifies_dropped, requests, requests_failed, subscribes, disconnects, unloads, loads] =
-            a;
-        Tally {
-            fanouts,
-            deliveries,
-            notifies,
-            notifies_dropped,
-            requests,
-            requests_failed,
-            subscribes,
-            disconnects,
-            unloads,
-            loads,
-        }
-    }
-
-    fn add(self, other: Tally) -> Tally {
-        let (a, b) = (self.to_array(), other.to_array());
-        Tally::from_array(std::array::from_fn(|i| a[i] + b[i]))
-    }
-}
-
-/// One driver's tally, published for the progress reporter.
-#[derive(Debug, Default)]
-struct SharedTally([AtomicU64; TALLY_FIELDS]);
-
-impl SharedTally {
-    fn publish(&self, t: &Tally) {
-        for (slot, v) in self.0.iter().zip(t.to_array()) {
-            // Relaxed: statistics read by the progress reporter.
-            slot.store(v, Ordering::Relaxed);
-        }
-    }
-
-    fn read(&self) -> Tally {
-        Tally::from_array(std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed)))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The outcome of a sim run and the side-by-side table.
 
-use super::{GraphCounts, Tally};
+use super::host::GraphCounts;
+use super::tally::Tally;
 use crate::hist::{fmt_ns, Histogram};
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -10,10 +10,12 @@
 
 use super::ops::{Edit, Entry};
 use super::Engine;
+use crate::caps::Caps;
+use crate::error::NotConnected;
 use crate::graph::ConnNode;
+use crate::key::Key;
 use crate::store::HostValue;
 use crate::sync::StdArc;
-use crate::{Caps, Key, NotConnected};
 use std::fmt;
 
 /// The writing methods of an [`Engine`] inside one batch: see

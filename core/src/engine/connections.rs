@@ -10,10 +10,12 @@
 //! (graph invariant 7), so an operation naming it finds nothing to do.
 
 use super::Engine;
+use crate::caps::Caps;
 use crate::entry::ThreadEntry;
+use crate::error::NotConnected;
 use crate::graph::ConnNode;
+use crate::key::Key;
 use crate::sync::StdArc;
-use crate::{Caps, Key, NotConnected};
 
 impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
     Engine<T, C, S, M, D>

@@ -2,9 +2,9 @@
 //! listener. (A thread's own listener is its entry's, `entry.rs`.)
 
 use super::Engine;
+use crate::key::Key;
 use crate::shutdown::{ShutdownReport, ShutdownWait};
 use crate::sync::StdArc;
-use crate::Key;
 use std::time::Duration;
 
 impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'static>

@@ -29,6 +29,8 @@ mod batch;
 mod connections;
 mod listeners;
 mod ops;
+#[cfg(all(test, not(loom)))]
+mod tests;
 mod versions;
 
 pub use batch::Batch;
@@ -36,10 +38,14 @@ use ops::{Edit, Effects};
 
 pub use versions::NodeProbe;
 
+use crate::caps::Caps;
 use crate::changes::{ChangeBuf, ChangeLog};
+use crate::config::Config;
 use crate::entry::ThreadEntry;
+use crate::error::NotConnected;
 use crate::graph::{ConnNode, ErasedEntry, Graph, Tries};
 use crate::hash::KeyHasher;
+use crate::key::Key;
 use crate::reader::Reader;
 use crate::shutdown::Registry;
 use crate::snapshot::{Snapshot, Subscribers};
@@ -47,11 +53,8 @@ use crate::store::Versions;
 use crate::sync::{Arc, StdArc};
 use crate::view::{read_api, View};
 use crate::watch::SubscriberWatch;
-use crate::{Caps, Config, NotConnected};
 use std::fmt;
 use std::marker::PhantomData;
-
-use crate::key::Key;
 
 /// The connection/thread state engine. Share it as `Arc<Engine<..>>`.
 ///
@@ -158,7 +161,7 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
                 log.clear();
                 let mut effects = Effects::new();
                 let out = op(&mut Edit {
-                    engine: self,
+                    registry: &self.registry,
                     g: &mut *g,
                     txn,
                     log: &mut *log,

@@ -8,14 +8,16 @@
 //! nothing is hashed or compared after the publish) and removed entries,
 //! whose watches close and whose listeners are cleared after the lock.
 
-use super::Engine;
+use crate::caps::Caps;
 use crate::changes::{Change, ChangeBuf};
 use crate::entry::ThreadEntry;
+use crate::error::NotConnected;
 use crate::graph::{ConnNode, ErasedEntry, Tries};
+use crate::key::Key;
+use crate::shutdown::Registry;
 use crate::store::{HostValue, SubscriberSet, Txn};
 use crate::sync::{Arc, StdArc};
 use crate::watch::WatchCell;
-use crate::{Caps, Key, NotConnected};
 
 /// A thread entry as the engine hands it out.
 pub(super) type Entry<T, S, M> = StdArc<ThreadEntry<T, S, M>>;
@@ -127,10 +129,11 @@ impl<T: Key, S, M> Effects<T, S, M> {
     }
 }
 
-/// One operation's view of a write in progress: the engine, the tries being
-/// built, the transaction, the change buffer and the effects to run after.
+/// One operation's view of a write in progress: the engine's listener
+/// registry (new entries report to it), the tries being built, the
+/// transaction, the change buffer and the effects to run after.
 pub(super) struct Edit<'a, 't, T: Key, C: Key, S, M, D: Send + Sync + 'static> {
-    pub(super) engine: &'a Engine<T, C, S, M, D>,
+    pub(super) registry: &'a StdArc<Registry<T>>,
     pub(super) g: &'a mut Tries<T, C, D>,
     pub(super) txn: &'a mut Txn<'t>,
     pub(super) log: &'a mut ChangeBuf<T, C>,
@@ -155,7 +158,7 @@ where
 
     /// A new entry for `t` with state `init()`, in the graph.
     fn add_thread(&mut self, t: T, init: impl FnOnce() -> S) -> Entry<T, S, M> {
-        let e = StdArc::new(ThreadEntry::with_state(t, &self.engine.registry, init()));
+        let e = StdArc::new(ThreadEntry::with_state(t, self.registry, init()));
         self.txn
             .keep_until_unlocked(StdArc::clone(&e) as ErasedEntry);
         self.g

@@ -2,10 +2,12 @@
 //! `changes`, `changes_since`, `stats`), and the test-only node probe.
 
 use super::Engine;
+use crate::error::Lagged;
 use crate::feed::ChangeFeed;
+use crate::key::Key;
+use crate::stats::Stats;
 use crate::store::NodeCount;
 use crate::sync::Arc;
-use crate::{Key, Lagged, Stats};
 
 impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'static>
     Engine<T, C, S, M, D>

@@ -1,13 +1,15 @@
 //! [`Listener`]: the receiving end of a thread's command queue, the
-//! handle a listener task holds (the slot side is the parent module).
+//! handle a listener task holds, and the [`ListenerHome`] transitions that
+//! open one (the slot side is `home.rs`).
 
-use super::ListenerHome;
+use super::home::{Current, ListenerHome, ListenerSlot};
 use crate::cancel::CancelToken;
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::queue::QueueShared;
+use crate::queue::{QueueConfig, QueueShared};
+use crate::shutdown::Clear;
 use crate::sync::channel::{self, Receiver};
 use crate::sync::{Arc, StdArc};
-use crate::waiters::WaitKey;
+use crate::waiters::{WaitGuard, WaitKey};
 use std::fmt;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -171,5 +173,77 @@ impl<M> fmt::Debug for Listener<M> {
             .field("queued", &self.rx.len())
             .field("capacity", &self.queue.capacity)
             .finish()
+    }
+}
+
+impl<M: Send + 'static> ListenerHome<M> {
+    /// `set_listener`: replaces the current listener, if any.
+    pub(crate) fn set<O: ?Sized + Send + Sync + 'static>(
+        self: &StdArc<Self>,
+        owner: &std::sync::Arc<O>,
+        config: QueueConfig,
+    ) -> Listener<M> {
+        let mut slot = self.slot.lock();
+        self.clear_locked(&mut slot);
+        self.open_locked(&mut slot, owner, config)
+    }
+
+    /// `set_listener_if_none`: opens a listener only if none is current,
+    /// testing and opening under one hold of the slot's lock, so of any
+    /// number of racing callers exactly one finds the slot free (unless a
+    /// clear comes between them).
+    pub(crate) fn set_if_none<O: ?Sized + Send + Sync + 'static>(
+        self: &StdArc<Self>,
+        owner: &std::sync::Arc<O>,
+        config: QueueConfig,
+    ) -> Option<Listener<M>> {
+        let mut slot = self.slot.lock();
+        if slot.current.is_some() {
+            return None;
+        }
+        Some(self.open_locked(&mut slot, owner, config))
+    }
+
+    /// Opens a new listener on a slot with none current: "never set" or
+    /// "cleared" to "listening" with the next generation, or, after
+    /// shutdown, a listener already cancelled and closed (the slot stays).
+    fn open_locked<O: ?Sized + Send + Sync + 'static>(
+        self: &StdArc<Self>,
+        slot: &mut WaitGuard<'_, ListenerSlot<M>>,
+        owner: &std::sync::Arc<O>,
+        config: QueueConfig,
+    ) -> Listener<M> {
+        debug_assert!(slot.current.is_none(), "cleared before opening");
+        let (tx, rx) = match config.capacity() {
+            None => channel::unbounded(),
+            Some(cap) => channel::bounded(cap),
+        };
+        let queue = Arc::new(QueueShared::new(config));
+        let token = CancelToken::new();
+        let current = self
+            .tracker
+            .opened(StdArc::clone(self) as StdArc<dyn Clear>);
+        if current {
+            slot.generation += 1;
+            slot.current = Some(Current {
+                tx,
+                queue: Arc::clone(&queue),
+                token: token.clone(),
+                owner: Box::new(std::sync::Arc::downgrade(owner)),
+            });
+        } else {
+            // Shut down: a listener that is already cancelled and closed.
+            token.cancel();
+            drop(tx);
+        }
+        Listener {
+            rx,
+            queue,
+            key: WaitKey::new(),
+            generation: slot.generation,
+            owns_slot: current,
+            token,
+            home: StdArc::clone(self),
+        }
     }
 }

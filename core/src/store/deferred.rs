@@ -5,7 +5,8 @@
 //! and listener queue, a connection's data `D`), and dropping one may run
 //! host code: a destructor that panics, or that calls the engine. Freeing
 //! a node therefore never drops them: `Node::free` hands each value to a
-//! `Deferred` ([`Share::drop_later`](super::Share::drop_later)), and
+//! `Deferred` ([`DropLater`], which every [`Share`](super::share::Share)
+//! value implements through its `drop_later`), and
 //! `Versions::write` drops the `Deferred` after the lock (the Rust drop
 //! order of its locals says so). So no host destructor runs while the
 //! store's state is half-changed, a destructor may call any engine method,
@@ -74,4 +75,21 @@ impl Drop for Deferred {
             let _ = SPARE.try_with(|s| s.set(values));
         }
     }
+}
+
+/// How a value leaves a node that is freed: what `Node::free` calls on
+/// each entry's value. Implemented once, for every
+/// [`Share`](super::share::Share) value, by its
+/// [`drop_later`](super::share::Share::drop_later) (`share.rs`); a trait of
+/// its own so that the node layer (`node.rs`) needs nothing else of
+/// `Share`.
+///
+/// # Safety
+///
+/// `drop_later` runs no host code: it only moves the value's host values
+/// into `later` (or drops values whose drop runs no host code).
+pub(crate) unsafe trait DropLater: Sized {
+    /// Drops this value, moving whatever of it may run host code when
+    /// dropped into `later`.
+    fn drop_later(self, later: &mut Deferred);
 }

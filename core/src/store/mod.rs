@@ -2,7 +2,7 @@
 //! frees graph nodes, and the crate's `unsafe` code with it.
 //!
 //! The graph's maps ([`Trie`], a hash trie) and its large subscriber sets
-//! ([`OrdTree`], a B+tree, inside [`SortedSet`]) are persistent structures
+//! ([`OrdTree`](ordset::OrdTree), a B+tree, inside [`SortedSet`](set::SortedSet)) are persistent structures
 //! built from one kind of node ([`node`]): a cache-line-aligned allocation
 //! from the writer's `Pool`, with no reference counts. A version shares
 //! every node it did not change with the version before it, so a node's
@@ -15,16 +15,23 @@
 //!
 //! | file | what it holds |
 //! |---|---|
-//! | `node.rs` | node layout: header, child pointers, entries; `alloc` (with `Born`, what a new node needs), `free`, accessors |
-//! | `reclaim.rs` | transactions (copy instead of write, give up replaced nodes, commit or abandon) and the `Reclaimer` |
-//! | `deferred.rs` | [`Deferred`]: host values freed nodes held, dropped after the writer lock |
 //! | `pool.rs` | the writer's cache-line slots |
+//! | `deferred.rs` | [`Deferred`]: host values freed nodes held, dropped after the writer lock; `DropLater`, how a value leaves a freed node |
+//! | `node.rs` | node layout: header, child pointers, entries; `alloc` (with `Born`, what a new node needs), `free`, accessors; [`Version`] |
+//! | `reclaim.rs` | transactions (give up replaced nodes, commit or abandon) and the `Reclaimer` |
+//! | `share.rs` | [`Share`] and [`ShareToken`]: what a stored value does when the store copies or releases it; [`share_fields!`] |
+//! | `copy.rs` | path copies: `make_mut` (copy instead of write) and `replace` |
 //! | `trie/` | the hash trie |
 //! | `ordset/` | the B+tree |
-//! | `set.rs` | [`SortedSet`]: inline up to a few members, else an `OrdTree` |
+//! | `set.rs` | [`SortedSet`](set::SortedSet): inline up to a few members, else an `OrdTree` |
 //! | `hazard/` | hazard slots: the per-thread pins of `Versions::read`, and the writer's scan of them |
-//! | `pin.rs` | [`PinnedSet`]: a set read out of a version, with the pin that keeps the version alive (`Subscribers`) |
+//! | `pin.rs` | [`PinnedSet`](pin::PinnedSet): a set read out of a version, with the pin that keeps the version alive (`Subscribers`) |
 //! | `versions.rs` | [`Versions`]: the cell readers load, the writer mutex, the latest roots, the retired versions and the reclaimer; `write` (copy, publish, retire, collect) and the teardown |
+//! | `testing.rs` | the writer the store's unit tests share |
+//!
+//! Each file imports only from files above it in this table (a file's
+//! tests may also use `testing.rs`), and this file only declares them and
+//! re-exports what the rest of the crate uses.
 //!
 //! # Memory verbs
 //!
@@ -45,7 +52,7 @@
 //! * **share** ([`Share::share`]): copy a value or root that points to
 //!   nodes, without owning them. Only the store shares (a [`ShareToken`]
 //!   proves it): [`Versions::write`] to start a transaction and to keep the
-//!   latest roots, path copies, and [`PinnedSet`].
+//!   latest roots, path copies, and [`PinnedSet`](pin::PinnedSet).
 //! * **retire**: put a replaced node on the `Reclaimer`'s list with the
 //!   versions that can see it, `[born, died)`. Also said of a replaced graph
 //!   version, which [`Versions`] keeps, with its number, until no reader
@@ -90,8 +97,8 @@
 //! 1. **Readers reach versions only through the cell.** A reader holds a
 //!    version by a hazard pin (`Versions::read`, for the length of one
 //!    call, lending `&G` only), an `ArcSwap` load guard (a [`Snapshot`], a
-//!    [`PinnedSet`]'s pin), a full `Arc` (a `Reader`'s cache, a
-//!    [`PinnedSet`]'s pin made from one), or a clone of a guard or an
+//!    [`PinnedSet`](pin::PinnedSet)'s pin), a full `Arc` (a `Reader`'s cache, a
+//!    [`PinnedSet`](pin::PinnedSet)'s pin made from one), or a clone of a guard or an
 //!    `Arc`; it reads nodes only through a version it holds (every read
 //!    path borrows from the held version, `view.rs`). A pin is cleared
 //!    when its holder drops it, on an unwind too (`hazard::Pin`'s drop).
@@ -166,6 +173,7 @@
 //!
 //! [`Snapshot`]: crate::Snapshot
 
+mod copy;
 mod deferred;
 #[cfg(any(not(loom), test))]
 mod hazard;
@@ -175,175 +183,18 @@ mod pin;
 mod pool;
 mod reclaim;
 mod set;
+mod share;
 #[cfg(test)]
 mod testing;
 mod trie;
 mod versions;
 
 pub(crate) use deferred::{Deferred, HostValue};
-pub(crate) use ordset::OrdTree;
-pub(crate) use pin::PinnedSet;
-
-/// A thread's subscribers read out of a version (what `Subscribers` holds).
-pub(crate) type PinnedSubscribers<C> = PinnedSet<C, { set::SUBSCRIBERS_INLINE }>;
+pub(crate) use node::Version;
+pub(crate) use pin::PinnedSubscribers;
 pub(crate) use pool::NodeCount;
 pub(crate) use reclaim::Txn;
 pub(crate) use set::{Iter as SetIter, SubscriberSet, ThreadSet};
+pub(crate) use share::{share_fields, HostField, Share, ShareToken};
 pub(crate) use trie::Trie;
 pub(crate) use versions::{Keep, Publish, Roots, Versions};
-
-/// A graph version number: the engine's publish counter.
-pub(crate) type Version = u64;
-
-/// Proof that the caller is the store: only the store can make one, so
-/// only the store can call [`Share::share`].
-pub(crate) struct ShareToken(());
-
-/// A value stored in a [`Trie`] entry (or the roots of a version),
-/// copied when the store copies the node holding it (a path copy) and
-/// released when it leaves the version being built.
-///
-/// A copy shares whatever nodes the value points to (a set's tree) without
-/// keeping any version alive, so only the store may make one: `share`
-/// takes a [`ShareToken`]. Code outside the store implements it for its
-/// own value types by sharing and releasing their fields.
-///
-/// # Safety
-///
-/// The store's memory safety rests on each implementation (the store frees
-/// nodes by what `release` gives up, and no further):
-///
-/// * `share` returns a value that points to exactly the nodes `self`
-///   points to, reaching each through a field's own `share` once (two
-///   copies of one field would be two owners of its nodes);
-/// * `release` gives every node `self` points to up to the transaction
-///   exactly once (each field that points to nodes is released once, and
-///   nothing else is given up) and leaves `self` pointing to none;
-/// * neither runs host code, and `drop_later` runs none either: it only
-///   moves the value's host values into `later` (or drops values whose
-///   drop runs no host code).
-pub(crate) unsafe trait Share: Sized {
-    /// A copy sharing every node `self` points to.
-    fn share(&self, token: &ShareToken) -> Self;
-
-    /// Gives every node `self` points to up to `txn` and leaves `self`
-    /// pointing to none (a set becomes empty). The store calls it on every
-    /// value that leaves the version `txn` builds (removed or replaced in a
-    /// [`Trie`], or the latest roots when the last version goes). Safe to
-    /// call on a value reached through `get_mut` too: the nodes leave the
-    /// version with it.
-    fn release(&mut self, txn: &mut Txn<'_>);
-
-    /// Drops this copy, moving whatever of it may run host code when
-    /// dropped into `later`, which the writer drops once its lock is
-    /// released ([`Deferred`]). The default drops it here: right for
-    /// values with no host destructor.
-    #[inline]
-    fn drop_later(self, later: &mut Deferred) {
-        let _ = later;
-    }
-}
-
-// SAFETY: points to no node; `drop_later` moves the whole value into
-// `later`, running nothing.
-unsafe impl Share for HostValue {
-    fn share(&self, _: &ShareToken) -> Self {
-        HostValue::clone(self)
-    }
-
-    fn release(&mut self, _: &mut Txn<'_>) {}
-
-    #[inline]
-    fn drop_later(self, later: &mut Deferred) {
-        later.push(self);
-    }
-}
-
-// SAFETY: points to no node and has no destructor.
-unsafe impl Share for () {
-    fn share(&self, _: &ShareToken) -> Self {}
-
-    fn release(&mut self, _: &mut Txn<'_>) {}
-}
-
-/// A field of a [`share_fields!`] struct that holds a host value: a
-/// reference count, copied by a clone and handed whole to [`Deferred`].
-/// Implemented here only, for reference counts of types that hold no node.
-pub(crate) trait HostField: Sized {
-    /// A copy (a reference count's increment).
-    fn clone_host(&self) -> Self;
-    /// Hands the value to `later` (see [`Share::drop_later`]).
-    fn drop_later(self, later: &mut Deferred);
-}
-
-impl<X: Send + Sync + 'static> HostField for Option<crate::sync::StdArc<X>> {
-    #[inline]
-    fn clone_host(&self) -> Self {
-        self.clone()
-    }
-
-    #[inline]
-    fn drop_later(self, later: &mut Deferred) {
-        if let Some(x) = self {
-            later.push(x);
-        }
-    }
-}
-
-/// Implements [`Share`] for a struct from the role of each field, so that
-/// code outside the store needs no `unsafe` to store its own types:
-///
-/// * `copied`: `Copy` fields (no nodes, no destructor), copied;
-/// * `shared`: [`Share`] fields, each shared, released and handed to
-///   `later` once;
-/// * `host`: [`HostField`]s, cloned and handed to `later` whole.
-///
-/// Why the generated impl keeps `Share`'s contract whatever the caller
-/// lists: `share` builds the struct with a struct literal, which the
-/// compiler checks names every field exactly once, so no field is shared
-/// twice or left out; `release` and `drop_later` go over the same lists.
-/// A `copied` field that is not `Copy` does not compile (it would be moved
-/// out of a borrow), nor does a `host` field that is not a [`HostField`].
-macro_rules! share_fields {
-    (
-        impl<$($g:ident),*> for $name:ident<$($a:ident),*> where [$($wc:tt)*] {
-            copied: [$($c:ident),*],
-            shared: [$($s:ident),*],
-            host: [$($h:ident),*] $(,)?
-        }
-    ) => {
-        // SAFETY: generated by `share_fields!` (`store/mod.rs`): each field
-        // is named once in the struct literal (the compiler checks it), so
-        // `share` shares every `Share` field once and `release` gives up
-        // what each of them points to once; copied and host fields point to
-        // no node; nothing here hashes, compares or drops a host value.
-        #[allow(unsafe_code)]
-        unsafe impl<$($g),*> $crate::store::Share for $name<$($a),*> where $($wc)* {
-            #[inline]
-            fn share(&self, token: &$crate::store::ShareToken) -> Self {
-                $name {
-                    $($c: self.$c,)*
-                    $($s: $crate::store::Share::share(&self.$s, token),)*
-                    $($h: $crate::store::HostField::clone_host(&self.$h),)*
-                }
-            }
-
-            fn release(&mut self, txn: &mut $crate::store::Txn<'_>) {
-                $($crate::store::Share::release(&mut self.$s, txn);)*
-            }
-
-            #[inline]
-            fn drop_later(self, later: &mut $crate::store::Deferred) {
-                $($crate::store::Share::drop_later(self.$s, later);)*
-                $($crate::store::HostField::drop_later(self.$h, later);)*
-            }
-        }
-    };
-}
-pub(crate) use share_fields;
-
-/// `(k, v)` with `v` shared: what a node copy stores.
-#[inline]
-fn share_entry<K: Copy, V: Share>(entry: &(K, V)) -> (K, V) {
-    (entry.0, entry.1.share(&ShareToken(())))
-}

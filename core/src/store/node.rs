@@ -3,13 +3,16 @@
 //! block relies on are the store's ("Ownership", "Immutability",
 //! "Reclamation", in `store/mod.rs`).
 
-use super::deferred::Deferred;
+use super::deferred::{Deferred, DropLater};
 use super::pool::Pool;
-use super::{Share, Version};
 use std::alloc::Layout;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
+
+/// A graph version number: the engine's publish counter, and what every
+/// node records as the version that made it.
+pub(crate) type Version = u64;
 
 /// What every node allocation starts with.
 #[repr(C)]
@@ -105,7 +108,7 @@ impl Made {
 /// # Safety
 ///
 /// As `Node::free`, for a `Node<K, V>` at `ptr`.
-unsafe fn free_erased<K: Copy, V: Share>(
+unsafe fn free_erased<K: Copy, V: DropLater>(
     ptr: NonNull<Header>,
     counted: bool,
     pool: &Pool,
@@ -305,7 +308,7 @@ impl<K, V> Node<K, V> {
     }
 }
 
-impl<K: Copy, V: Share> Node<K, V> {
+impl<K: Copy, V: DropLater> Node<K, V> {
     /// Allocates a node from its parts: `nodemap.count_ones()` children
     /// (pointers, copied) and as many entries as `datamap` says (moved in).
     pub(super) fn alloc(
@@ -373,7 +376,7 @@ impl<K: Copy, V: Share> Node<K, V> {
     }
 
     /// Frees this node's allocation, giving each entry's value to `later`
-    /// ([`Share::drop_later`]: host values are dropped after the writer
+    /// ([`DropLater::drop_later`]: host values are dropped after the writer
     /// lock, never here) and not its children (each has its own owner).
     /// Runs no host code (`K` is `Copy`: it has no destructor).
     ///

@@ -13,11 +13,14 @@
 //! two words, so the pin stores them inline with their drop and clone
 //! functions instead of boxing them.
 
-use super::set::{Iter, SortedSet};
-use super::{Share, ShareToken};
+use super::set::{Iter, SortedSet, SUBSCRIBERS_INLINE};
+use super::share::{Share, ShareToken};
 use crate::sync::{Arc, Guard};
 use std::mem::{self, MaybeUninit};
 use std::ptr;
+
+/// A thread's subscribers read out of a version (what `Subscribers` holds).
+pub(crate) type PinnedSubscribers<C> = PinnedSet<C, SUBSCRIBERS_INLINE>;
 
 /// A set read out of one graph version: a copy of an inline set, or a
 /// tree's root read in place with a pin on the version it belongs to.

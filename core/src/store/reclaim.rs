@@ -1,13 +1,12 @@
-//! Reclamation: the writer's transactions ([`Txn`]), which copy nodes
-//! instead of writing published ones and give up the nodes they replace,
+//! Reclamation: the writer's transactions ([`Txn`]), which give up the
+//! nodes a write replaces (the copies that replace them are `copy.rs`'s),
 //! and the [`Reclaimer`], which frees a replaced node once no version a
 //! reader may hold can see it. Why that is safe: "Reclamation" in
 //! `store/mod.rs`.
 
-use super::deferred::Deferred;
-use super::node::{Born, Made, Node, PartsMut};
+use super::deferred::{Deferred, DropLater, HostValue};
+use super::node::{Born, Made, Node, Version};
 use super::pool::Pool;
-use super::{share_entry, Share, Version};
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
@@ -194,7 +193,7 @@ impl<'a> Txn<'a> {
     /// so that its last drop never runs under the lock (if the write
     /// unwinds, its copy in a node this transaction made is freed, and this
     /// one is the last).
-    pub(crate) fn keep_until_unlocked(&mut self, value: super::HostValue) {
+    pub(crate) fn keep_until_unlocked(&mut self, value: HostValue) {
         self.later.push(value);
     }
 
@@ -224,7 +223,7 @@ impl<'a> Txn<'a> {
     /// (Giving up a node the new version still links, or giving one up
     /// twice, would free memory readers can reach.)
     #[inline]
-    pub(super) unsafe fn discard<K: Copy + Send + Sync, V: Share + Send + Sync>(
+    pub(super) unsafe fn discard<K: Copy + Send + Sync, V: DropLater + Send + Sync>(
         &mut self,
         node: Node<K, V>,
         counted: bool,
@@ -269,57 +268,4 @@ impl Drop for Txn<'_> {
             unsafe { node.free(self.pool, self.later) };
         }
     }
-}
-
-/// The parts of `node`, writable: the node is copied first (and the
-/// original retired) unless this transaction created it.
-pub(super) fn make_mut<'n, K, V>(
-    node: &'n mut Node<K, V>,
-    counted: bool,
-    txn: &mut Txn<'_>,
-) -> PartsMut<'n, K, V>
-where
-    K: Copy + Send + Sync,
-    V: Share + Send + Sync,
-{
-    if node.header().born() != txn.version {
-        let old = *node;
-        let h = old.header();
-        let (children, entries) = old.parts(counted);
-        *node = Node::alloc(
-            h.datamap,
-            h.nodemap,
-            txn.born(),
-            counted,
-            children.iter().copied(),
-            entries.iter().map(share_entry),
-        );
-        // SAFETY: as in `replace`: `*node` (or, at a B+tree call site, the
-        // parent slot the caller writes it back to before the commit) was
-        // the one link to `old`, and its copy has just taken that place; it
-        // is given up once, here.
-        unsafe { txn.discard(old, counted) };
-    }
-    // SAFETY: `node` was born in this transaction, so no reader reaches it
-    // (unpublished), and the writer holds no other reference into it while
-    // the parts are borrowed through `node` (a parent's slot may hold the
-    // same pointer, which is not a reference).
-    unsafe { node.parts_mut(counted) }
-}
-
-/// Replaces `*node` with `new` and gives up the old node.
-pub(super) fn replace<K: Copy + Send + Sync, V: Share + Send + Sync>(
-    node: &mut Node<K, V>,
-    new: Node<K, V>,
-    counted: bool,
-    txn: &mut Txn<'_>,
-) {
-    let old = std::mem::replace(node, new);
-    // SAFETY: `*node` is the version's one link to `old` ("Ownership"),
-    // or, at the B+tree's call sites, a copy of that link which the caller
-    // writes into the parent's slot (`set_child`, `splice`) before the
-    // transaction commits; either way the version being built links `new`
-    // instead of `old` by then, which is what `discard` asks. `old` is
-    // given up once, here.
-    unsafe { txn.discard(old, counted) };
 }

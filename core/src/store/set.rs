@@ -29,8 +29,9 @@
 //! * `Tree`: more than `INLINE` members (canonical: a set is `Inline` iff
 //!   it fits), and the tree's own invariants.
 
-use super::ordset::OrdIter;
-use super::{OrdTree, Share, ShareToken, Txn};
+use super::ordset::{OrdIter, OrdTree};
+use super::reclaim::Txn;
+use super::share::{Share, ShareToken};
 
 /// A thread's subscribers.
 pub(crate) type SubscriberSet<C> = SortedSet<C, SUBSCRIBERS_INLINE>;

@@ -2,8 +2,12 @@
 //! transaction, holds whichever versions a test says it still reads, and
 //! reclaims the rest.
 
-use super::reclaim::Reclaimer;
-use super::{Deferred, OrdTree, Share, ShareToken, Trie, Txn, Version};
+use super::deferred::Deferred;
+use super::node::Version;
+use super::ordset::OrdTree;
+use super::reclaim::{Reclaimer, Txn};
+use super::share::{Share, ShareToken};
+use super::trie::Trie;
 
 // The value types the trie's unit tests store.
 // SAFETY: points to no node and has no destructor.

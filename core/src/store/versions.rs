@@ -11,10 +11,13 @@
 //! publish a version the store did not build, or free anything (the proof:
 //! "Reclamation" in `store/mod.rs`).
 
+use super::deferred::Deferred;
 #[cfg(not(loom))]
 use super::hazard;
+use super::node::Version;
+use super::pool::NodeCount;
 use super::reclaim::{Reclaimer, Txn};
-use super::{Deferred, NodeCount, Share, ShareToken, Version};
+use super::share::{Share, ShareToken};
 use crate::sync::{Arc, ArcSwap, AtomicPtr, Cached, Guard, Mutex, Ordering};
 use std::ptr::NonNull;
 
@@ -374,7 +377,8 @@ impl<G: Publish> Drop for Versions<G> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::store::{SubscriberSet, Trie};
+    use crate::store::set::SubscriberSet;
+    use crate::store::trie::Trie;
 
     type Sets = Trie<u64, SubscriberSet<u64>>;
 

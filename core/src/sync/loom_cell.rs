@@ -4,7 +4,8 @@
 //! Also the loom stand-in for `OnceLock` (the lazily allocated listener
 //! home).
 
-use crate::sync::{AtomicBool, Mutex, Ordering};
+use super::loom_lock::Mutex;
+use loom::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(not(switchboard_loom_publish))]
 pub(crate) use mutex_cell::{ArcSwap, Cached};
@@ -26,7 +27,8 @@ impl<T> std::ops::Deref for Guard<T> {
 #[cfg(not(switchboard_loom_publish))]
 mod mutex_cell {
     use super::Guard;
-    use crate::sync::{Arc, Mutex};
+    use crate::sync::loom_lock::Mutex;
+    use loom::sync::Arc;
 
     /// Stands in for `ArcSwap`: a mutex around the current `Arc`. It
     /// checks the engine's protocol around the cell (publish, then notify;
@@ -84,8 +86,8 @@ mod mutex_cell {
 mod publish_cell {
     #![allow(clippy::disallowed_types)]
     use super::Guard;
-    use crate::sync::Arc;
     use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
     use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
     /// Stands in for `ArcSwap` with its orderings: the current value is

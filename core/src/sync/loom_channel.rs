@@ -5,7 +5,8 @@
 //! rules (receivers see `Disconnected` once every sender is gone and the
 //! queue is drained; dropping the receiver discards queued messages).
 
-use super::{Arc, Condvar, Mutex};
+use super::loom_lock::{Condvar, Mutex};
+use loom::sync::Arc;
 use std::collections::VecDeque;
 
 struct State<T> {

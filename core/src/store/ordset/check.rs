@@ -1,7 +1,7 @@
 //! The B+tree's invariant check (module docs, "Invariants").
 
-use super::write::low_mask;
-use super::{max_size, min_size, OrdNode, OrdTree, MAX_HEIGHT};
+use super::layout::{low_mask, max_size, min_size, OrdNode, MAX_HEIGHT};
+use super::OrdTree;
 
 impl<K: Copy + Ord> OrdTree<K> {
     /// Checks the invariants (module docs); returns a description of the

@@ -1,6 +1,6 @@
 //! [`OrdIter`]: the ascending iterator over an [`OrdTree`](super::OrdTree).
 
-use super::{is_leaf, keys, OrdNode, MAX_HEIGHT};
+use super::layout::{is_leaf, keys, OrdNode, MAX_HEIGHT};
 use std::iter::FusedIterator;
 
 /// Ascending iterator over an [`OrdTree`](super::OrdTree); lives on the stack.

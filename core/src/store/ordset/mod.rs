@@ -43,32 +43,17 @@
 //! The trie's: a replaced node goes to [`Txn::discard`], which frees it when
 //! the transaction commits if this transaction made it and otherwise
 //! retires it with its `[born, died)` interval for `Reclaimer::collect`.
-//! The path-copying writes live in `write.rs`; readers never run them.
+//! The path-copying writes live in `write.rs`; readers never run them. The
+//! sizes above and the node accessors every part uses are `layout.rs`'s.
 
+mod layout;
 mod write;
 
-use super::node::Node;
-use super::reclaim::{replace, Txn};
+use super::copy::replace;
+use super::reclaim::Txn;
+use layout::{is_leaf, keys, min_key, OrdNode, INNER_FILL, LEAF_FILL, MAX_HEIGHT};
 use std::fmt;
 use write::{build, even_chunks, insert_in, remove_in, Grown};
-
-/// Most keys in a leaf.
-const LEAF_MAX: usize = 64;
-/// Most children of an inner node (its `nodemap` is a `u32`).
-const INNER_MAX: usize = 32;
-/// Fewest keys in a non-root leaf.
-const LEAF_MIN: usize = LEAF_MAX / 4;
-/// Fewest children of a non-root inner node.
-const INNER_MIN: usize = INNER_MAX / 4;
-/// Keys per leaf in a bulk build: room to grow before splitting.
-const LEAF_FILL: usize = LEAF_MAX * 3 / 4;
-/// Children per inner node in a bulk build.
-const INNER_FILL: usize = INNER_MAX * 3 / 4;
-/// Highest possible tree: one of height `h` holds at least
-/// `2 * INNER_MIN^(h-2) * LEAF_MIN = 2^(3h-1)` keys, and `len` is a `usize`.
-const MAX_HEIGHT: usize = 22;
-
-type OrdNode<K> = Node<K, ()>;
 
 /// A persistent set of `K`, ascending (see the module docs).
 ///
@@ -95,41 +80,6 @@ impl<K> fmt::Debug for OrdTree<K> {
             .field("len", &self.len)
             .field("height", &self.height)
             .finish()
-    }
-}
-
-#[inline]
-fn is_leaf<K>(node: &OrdNode<K>) -> bool {
-    node.header().nodemap == 0
-}
-
-/// A node's entries: keys (leaf) or children's minimums (inner).
-#[inline]
-fn keys<K>(node: &OrdNode<K>) -> &[(K, ())] {
-    node.parts(true).1
-}
-
-/// The smallest key below a non-empty node.
-#[inline]
-fn min_key<K: Copy>(node: &OrdNode<K>) -> K {
-    keys(node)[0].0
-}
-
-#[inline]
-fn max_size(leaf: bool) -> usize {
-    if leaf {
-        LEAF_MAX
-    } else {
-        INNER_MAX
-    }
-}
-
-#[inline]
-fn min_size(leaf: bool) -> usize {
-    if leaf {
-        LEAF_MIN
-    } else {
-        INNER_MIN
     }
 }
 

@@ -2,7 +2,7 @@
 //! valgrind (CI runs `store::` under memcheck).
 
 use super::*;
-use crate::store::Version;
+use crate::store::node::Version;
 use std::collections::BTreeSet;
 
 type Writer = crate::store::testing::TestWriter<OrdTree<u64>>;

@@ -4,16 +4,10 @@
 //! merges they make, and the bulk build's chunking. Readers never run this
 //! code.
 
-use super::{is_leaf, keys, max_size, min_key, min_size, OrdNode, INNER_MAX};
+use super::layout::{is_leaf, keys, low_mask, max_size, min_key, min_size, OrdNode};
+use crate::store::copy::{make_mut, replace};
 use crate::store::node::{Born, Node, Parts};
-use crate::store::reclaim::{make_mut, replace, Txn};
-
-/// The `nodemap` of an inner node with `n` children.
-#[inline]
-pub(super) fn low_mask(n: usize) -> u32 {
-    debug_assert!(n <= INNER_MAX);
-    ((1u64 << n) - 1) as u32
-}
+use crate::store::reclaim::Txn;
 
 /// The child of an inner node whose range holds `k`: the last one whose
 /// minimum is at most `k` (the first one if `k` is below them all).

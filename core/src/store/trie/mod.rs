@@ -25,7 +25,8 @@
 //!   recycled through per-size free lists, so that the writer's allocations
 //!   never share a line with a node a reader is reading.
 //!
-//! The hash is consumed five bits per level from the low end.
+//! The hash is consumed five bits per level from the low end (`layout.rs`);
+//! the path-copying writes are in `write.rs`.
 //!
 //! # Invariants
 //!
@@ -38,22 +39,22 @@
 //!   count (at least two), entries unordered, all with one full hash.
 //! * Ownership, immutability and reclamation: the store's (`store/mod.rs`).
 
+mod layout;
 #[cfg(test)]
 mod tests;
 mod write;
 
+use layout::{bit_for, index_of, is_collision, slot, BITS};
 use write::{insert_in, remove_in};
 
+use super::copy::make_mut;
 use super::node::Node;
-use super::reclaim::{make_mut, Txn};
 #[cfg(test)]
-use super::Version;
-use super::{Share, ShareToken};
+use super::node::Version;
+use super::reclaim::Txn;
+use super::share::{Share, ShareToken};
 use crate::hash::KeyHasher;
 use std::hash::Hash;
-
-const BITS: u32 = 5;
-const MASK: u64 = (1 << BITS) - 1;
 
 /// A persistent map from `K` to `V` (see the module docs).
 ///
@@ -75,27 +76,6 @@ pub(crate) struct Trie<K, V> {
 unsafe impl<K: Send + Sync, V: Send + Sync> Send for Trie<K, V> {}
 // SAFETY: as above.
 unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Trie<K, V> {}
-
-/// The slot `hash` leads to at the level of `shift`.
-#[inline]
-fn slot(hash: u64, shift: u32) -> usize {
-    ((hash >> shift) & MASK) as usize
-}
-
-#[inline]
-fn bit_for(hash: u64, shift: u32) -> u32 {
-    1 << slot(hash, shift)
-}
-
-#[inline]
-fn index_of(bitmap: u32, bit: u32) -> usize {
-    (bitmap & (bit - 1)).count_ones() as usize
-}
-
-#[inline]
-fn is_collision(shift: u32) -> bool {
-    shift >= 64
-}
 
 impl<K, V> Trie<K, V> {
     /// An empty map whose keys are placed by `hasher`.

@@ -123,7 +123,7 @@ fn get_mut_copies_only_the_new_version() {
 
 #[test]
 fn values_are_dropped_exactly_once() {
-    let value: crate::store::HostValue = StdArc::new(());
+    let value: crate::store::deferred::HostValue = StdArc::new(());
     {
         let mut w = Writer::new();
         for round in 0..3u64 {

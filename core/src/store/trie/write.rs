@@ -3,12 +3,12 @@
 //! [`Trie::remove`](super::Trie::remove), and the pair node an insert makes
 //! when two keys meet. Readers never run this code.
 
-use super::{bit_for, index_of, is_collision, BITS};
+use super::layout::{bit_for, index_of, is_collision, BITS};
 use crate::hash::KeyHasher;
-use crate::store::node::Born;
-use crate::store::node::Node;
-use crate::store::reclaim::{make_mut, replace, Txn};
-use crate::store::{share_entry, Share, ShareToken};
+use crate::store::copy::{make_mut, replace};
+use crate::store::node::{Born, Node};
+use crate::store::reclaim::Txn;
+use crate::store::share::{share_entry, Share, ShareToken};
 use std::hash::Hash;
 
 /// A subtree holding two distinct keys whose hashes agree below `shift`.
