@@ -27,10 +27,12 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
+use crate::config::Config;
 use crate::counters::Counters;
+use crate::delivery::{Delivery, ResetReason};
 use crate::follow::Follows;
 use crate::script::{read_cmd, Fetched, Names};
-use crate::{Config, Delivery, ResetReason, ThreadKey};
+use crate::thread_key::ThreadKey;
 
 /// Entries asked for by the first read of a thread whose entry size is not
 /// known yet.

@@ -28,9 +28,13 @@ use switchboard_async::{OwnedLease, Ownership};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::commands::LocalReply;
+use crate::commands::RoutedCommand;
+use crate::error::{ClaimError, RouteError};
+use crate::lease::Lease;
 use crate::lease::Shared;
+use crate::node::Node;
 use crate::notices::lock;
-use crate::{ClaimError, Lease, Node, RouteError, RoutedCommand, ThreadKey};
+use crate::thread_key::ThreadKey;
 
 /// This node's leases claimed through a [`Cluster`], by thread.
 type Local<T> = Arc<Mutex<HashMap<T, LocalLease>>>;

@@ -12,10 +12,11 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, Notify};
 
+use crate::error::RouteError;
 use crate::lease::{Lease, Shared};
 use crate::notices::{lock, Router};
 use crate::script::{Scripts, FENCED};
-use crate::{RouteError, ThreadKey};
+use crate::thread_key::ThreadKey;
 
 /// Commands a taker asks for at once (and buffers for the host).
 const TAKE_BATCH: usize = 64;

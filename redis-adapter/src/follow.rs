@@ -43,9 +43,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::conn::FrameWriter;
+use crate::delivery::Delivery;
+use crate::error::ReadyError;
 use crate::interest::{EngineView, Interest};
 use crate::script::{Names, Wire};
-use crate::{Delivery, ReadyError, ThreadKey};
+use crate::thread_key::ThreadKey;
 
 /// One followed thread (see the module docs for its states).
 #[derive(Debug)]

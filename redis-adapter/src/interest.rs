@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::counters::Counters;
-use crate::ThreadKey;
+use crate::thread_key::ThreadKey;
 
 /// An occupancy change, in engine order.
 #[derive(Debug, Clone, PartialEq, Eq)]

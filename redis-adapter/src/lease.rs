@@ -31,10 +31,13 @@ use std::time::Instant;
 use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 
+use crate::config::Config;
 use crate::counters::Counters;
+use crate::error::{ClaimError, PublishError, RouteError};
+use crate::node::Published;
 use crate::node::{Inner, Node};
 use crate::script::{Scripts, FENCED};
-use crate::{ClaimError, Config, PublishError, Published, RouteError, ThreadKey};
+use crate::thread_key::ThreadKey;
 
 /// A thread's current owner, as Redis sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -147,10 +147,8 @@ mod notices;
 mod random;
 mod route;
 mod script;
+mod thread_key;
 mod worker;
-
-use std::fmt::Display;
-use std::str::FromStr;
 
 pub use cluster::{Cluster, ClusterLease};
 pub use commands::{Commands, RoutedCommand};
@@ -159,12 +157,7 @@ pub use delivery::{Delivery, ResetReason};
 pub use error::{ClaimError, PublishError, ReadyError, RouteError, StartError};
 pub use lease::{Lease, Owner};
 pub use node::{Deliveries, Node, NodeStats, Published};
-
-/// A thread id a node can name in Redis: an engine key whose `Display`
-/// form parses back with `FromStr` (every integer type does).
-pub trait ThreadKey: switchboard_core::Key + Display + FromStr {}
-
-impl<T: switchboard_core::Key + Display + FromStr> ThreadKey for T {}
+pub use thread_key::ThreadKey;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

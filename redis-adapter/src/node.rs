@@ -7,13 +7,16 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use switchboard_core::Engine;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::config::Config;
 use crate::conn::Endpoint;
 use crate::counters::Counters;
+use crate::delivery::Delivery;
+use crate::error::{PublishError, ReadyError, StartError};
 use crate::notices::Router;
 use crate::random;
 use crate::script::{Names, Scripts};
+use crate::thread_key::ThreadKey;
 use crate::worker::{self, Control, Redis};
-use crate::{Config, Delivery, PublishError, ReadyError, StartError, ThreadKey};
 
 /// One process's link to the other nodes through Redis.
 ///

@@ -30,9 +30,10 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::error::RouteError;
 use crate::node::Node;
 use crate::notices::Notice;
-use crate::{RouteError, ThreadKey};
+use crate::thread_key::ThreadKey;
 
 /// How a routed call ended on the sender's side.
 enum Sent {

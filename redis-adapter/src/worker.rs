@@ -19,14 +19,17 @@ use switchboard_core::Engine;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::catchup::{Catchup, Synced};
+use crate::config::Config;
 use crate::conn::{Endpoint, Frame, FrameWriter, SubConn};
 use crate::counters::Counters;
+use crate::delivery::Delivery;
+use crate::error::ReadyError;
 use crate::follow::{Follows, Heard};
 use crate::interest::{spawn_driver, EngineView, Interest};
 use crate::notices::Router;
 use crate::random;
 use crate::script::{decode, Names};
-use crate::{Config, Delivery, ReadyError, ThreadKey};
+use crate::thread_key::ThreadKey;
 
 /// Channels per SUBSCRIBE command when (re)subscribing many threads.
 const SUBSCRIBE_CHUNK: usize = 128;
