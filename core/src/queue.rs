@@ -6,23 +6,37 @@
 //! consumer's waker, a listener polled by a task, waits in the slot's own
 //! list in `listener.rs`: a send wakes it under the lock it already holds.)
 //!
-//! * `room`: senders waiting for room in a full bounded queue. Its state is
+//! * `room`: senders waiting for room in a full bounded queue. They wait on
 //!   an event count: the receiver adds one after every command it takes
 //!   from a bounded queue, and closing the queue adds one. A waiting sender
 //!   reads the count *before* its last `try_send` (under the slot's lock)
-//!   and then waits, under the list's lock, for the count to move. A
+//!   and then waits, in the `room` wait list, for the count to move. A
 //!   receive that made room after the read moves the count after the pop,
 //!   so the sender wakes; one before the read was visible to the `try_send`
-//!   (the pop happened before the count's lock was released, and the read
-//!   took that lock after). Closing moves it too, so a waiting sender
+//!   (the pop happened before the count's `AcqRel` add, which the read's
+//!   `Acquire` load saw). Closing moves it too, so a waiting sender
 //!   re-takes the slot's lock, sees that its listener is gone, and gets its
 //!   command back.
 //!
+//! The count shares one atomic word with the number of senders that wait
+//! (`word`: the count above [`WATCH_BITS`], the waiters below), so that a
+//! receive takes no lock when nobody waits: it adds to the count and looks
+//! at the waiters in one read-modify-write. A sender counts itself into the
+//! word, under the wait list's lock, in the same read-modify-write that
+//! reads the count it tests. Read-modify-writes of one word are totally
+//! ordered, so of a receive and a sender starting to wait, either the
+//! sender's sees the receive's event (it does not wait), or the receive's
+//! sees the sender (it takes the list's lock and wakes it, after the sender
+//! registered: the sender holds that lock from its count to its
+//! registration). No lost wake-up (loom: `bounded_queue.rs`).
+//!
 //! Unbounded queues never fill, so their receivers never touch `room`.
 
-use crate::sync::Arc;
+use crate::sync::{Arc, AtomicU64, Ordering};
 use crate::waiters::{WaitKey, WaitList};
 use std::fmt;
+use std::task::{Poll, Waker};
+use std::time::Instant;
 
 /// A listener queue's capacity, chosen per listener with
 /// [`ThreadEntry::set_listener_with`](crate::ThreadEntry::set_listener_with).
@@ -71,18 +85,28 @@ impl QueueConfig {
     }
 }
 
+/// The low bits of [`QueueShared`]'s word: how many senders wait.
+const WATCH_BITS: u32 = 24;
+/// One event in the word.
+const EVENT: u64 = 1 << WATCH_BITS;
+const WATCHERS: u64 = EVENT - 1;
+
 /// What both ends of one listener generation's queue share (see the module
 /// docs).
 pub(crate) struct QueueShared {
-    /// The event count: receives from a bounded queue, plus closes.
-    pub(crate) room: WaitList<u64>,
+    /// Senders waiting for the event count to move.
+    room: WaitList<()>,
+    /// The event count (receives from a bounded queue, plus closes) above
+    /// `WATCH_BITS`, wrapping; below, the senders counted as waiting.
+    word: AtomicU64,
     pub(crate) capacity: Option<usize>,
 }
 
 impl QueueShared {
     pub(crate) fn new(config: QueueConfig) -> Self {
         QueueShared {
-            room: WaitList::new(0),
+            room: WaitList::new(()),
+            word: AtomicU64::new(0),
             capacity: config.capacity,
         }
     }
@@ -91,24 +115,77 @@ impl QueueShared {
     #[inline]
     pub(crate) fn received(&self) {
         if self.capacity.is_some() {
-            self.bump_room();
+            self.event();
         }
     }
 
     /// The queue closed: wake every waiting sender.
     pub(crate) fn closed(&self) {
-        self.bump_room();
+        self.event();
     }
 
-    fn bump_room(&self) {
-        let mut count = self.room.lock();
-        *count += 1;
-        count.wake_all();
+    /// Moves the count; wakes the waiting senders if there are any.
+    #[inline]
+    fn event(&self) {
+        // AcqRel: one link in the word's total order (module docs).
+        if self.word.fetch_add(EVENT, Ordering::AcqRel) & WATCHERS != 0 {
+            self.room.wake_all();
+        }
     }
 
     /// The event count now (read it before the last `try_send`).
     pub(crate) fn room_count(&self) -> u64 {
-        *self.room.lock()
+        self.word.load(Ordering::Acquire) >> WATCH_BITS
+    }
+
+    /// Under the room list's lock: whether the count moved past `seen`,
+    /// counting this sender in as a waiter first if `counted` says it is
+    /// not yet.
+    fn moved(&self, seen: u64, counted: &mut bool) -> bool {
+        let word = if *counted {
+            self.word.load(Ordering::Acquire)
+        } else {
+            *counted = true;
+            self.word.fetch_add(1, Ordering::AcqRel)
+        };
+        word >> WATCH_BITS != seen
+    }
+
+    /// Counts a sender out again.
+    fn uncount(&self, counted: &mut bool) {
+        if std::mem::take(counted) {
+            self.word.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Blocks until the count moves past `seen` (`true`) or `deadline`
+    /// passes (`false`).
+    pub(crate) fn wait_for_room(&self, seen: u64, deadline: Option<Instant>) -> bool {
+        let mut counted = false;
+        let moved = self
+            .room
+            .wait(deadline, |()| self.moved(seen, &mut counted).then_some(()));
+        self.uncount(&mut counted);
+        moved.is_some()
+    }
+
+    /// `Ready` once the count moved past `seen`; else `waker` waits in
+    /// `pending`'s slot (which must be on this queue: `waiting_on`).
+    pub(crate) fn poll_room<M>(
+        &self,
+        pending: &mut PendingSend<M>,
+        waker: &Waker,
+        seen: u64,
+    ) -> Poll<()> {
+        let (key, counted) = (&pending.key, &mut pending.counted);
+        let moved = self
+            .room
+            .poll(key, waker, |()| self.moved(seen, counted).then_some(()));
+        if moved.is_ready() {
+            // Ready frees the slot: no longer a waiter.
+            self.uncount(&mut pending.counted);
+        }
+        moved
     }
 }
 
@@ -143,6 +220,8 @@ pub struct PendingSend<M> {
     /// The queue `key` may be registered with.
     pub(crate) queue: Option<Arc<QueueShared>>,
     pub(crate) key: WaitKey,
+    /// Counted as a waiter in `queue`'s word.
+    counted: bool,
 }
 
 impl<M> PendingSend<M> {
@@ -153,6 +232,7 @@ impl<M> PendingSend<M> {
             generation: None,
             queue: None,
             key: WaitKey::new(),
+            counted: false,
         }
     }
 
@@ -174,6 +254,7 @@ impl<M> PendingSend<M> {
                 return;
             }
             old.room.deregister(&self.key);
+            old.uncount(&mut self.counted);
         }
         self.queue = Some(Arc::clone(queue));
     }
@@ -182,6 +263,7 @@ impl<M> PendingSend<M> {
     pub(crate) fn stop_waiting(&mut self) {
         if let Some(queue) = self.queue.take() {
             queue.room.deregister(&self.key);
+            queue.uncount(&mut self.counted);
         }
     }
 }

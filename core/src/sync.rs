@@ -237,6 +237,16 @@ mod imp {
         pub(crate) fn store(&self, v: u64, order: Ordering) {
             self.0.store(v, order);
         }
+
+        #[inline]
+        pub(crate) fn fetch_add(&self, v: u64, order: Ordering) -> u64 {
+            self.0.fetch_add(v, order)
+        }
+
+        #[inline]
+        pub(crate) fn fetch_sub(&self, v: u64, order: Ordering) -> u64 {
+            self.0.fetch_sub(v, order)
+        }
     }
 
     /// A cell written at most once, then read without a lock: `std`'s

@@ -31,6 +31,9 @@
 //!   other indexes, each once.
 //! * a key holds at most one index, and only keys of this list.
 //! * `blocked` counts the threads parked in [`wait`](WaitList::wait).
+//! * `armed` counts the slots that hold a waker (`Some(Some(_))`), so a
+//!   wake with no waker and no blocked thread only takes and drops the
+//!   lock.
 
 use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 use std::fmt;
@@ -84,6 +87,9 @@ pub(crate) struct Inner<S> {
     /// `Some(waker slot)` for an allocated slot, `None` for a free one.
     slots: Vec<Option<Option<Waker>>>,
     free: Vec<usize>,
+    /// How many slots hold a waker (`Some(Some(_))`): a wake with none and
+    /// no blocked thread has nothing to do.
+    armed: usize,
     blocked: usize,
 }
 
@@ -106,14 +112,20 @@ impl<S> Inner<S> {
         };
         match &mut self.slots[index] {
             Some(Some(w)) if w.will_wake(waker) => {}
-            slot => *slot = Some(Some(waker.clone())),
+            Some(Some(w)) => w.clone_from(waker),
+            slot => {
+                *slot = Some(Some(waker.clone()));
+                self.armed += 1;
+            }
         }
     }
 
     fn deregister(&mut self, key: &WaitKey) {
         if let Some(i) = key.get() {
             debug_assert!(self.slots[i].is_some(), "a key names a free slot");
-            self.slots[i] = None;
+            if let Some(Some(_)) = self.slots[i].take() {
+                self.armed -= 1;
+            }
             self.free.push(i);
             key.set(None);
         }
@@ -123,12 +135,22 @@ impl<S> Inner<S> {
         self.slots.len() - self.free.len()
     }
 
+    /// Whether a wake has anyone to wake.
+    #[inline]
+    fn anyone(&self) -> bool {
+        self.armed > 0 || self.blocked > 0
+    }
+
     /// Takes every registered waker; the slots stay allocated.
     fn take_wakers(&mut self) -> Wakers {
         let mut wakers = Wakers {
             first: None,
             rest: Vec::new(),
         };
+        if self.armed == 0 {
+            return wakers;
+        }
+        self.armed = 0;
         for waker in self
             .slots
             .iter_mut()
@@ -201,6 +223,10 @@ impl<S> WaitGuard<'_, S> {
     /// (the change log's writer) allocates nothing once it has grown to the
     /// number of waiters. `spare` is empty again on return.
     pub(crate) fn wake_all_into(mut self, spare: &mut Vec<Waker>) {
+        if !self.guard.anyone() {
+            return;
+        }
+        self.guard.armed = 0;
         spare.extend(
             self.guard
                 .slots
@@ -217,7 +243,11 @@ impl<S> WaitGuard<'_, S> {
 
     /// Wakes every waiter (after a change made through this guard), then
     /// releases the lock. Wakers run after the lock is released.
+    #[inline]
     pub(crate) fn wake_all(mut self) {
+        if !self.guard.anyone() {
+            return;
+        }
         let wakers = self.guard.take_wakers();
         let blocked = self.guard.blocked > 0;
         drop(self.guard);
@@ -241,6 +271,7 @@ impl<S> WaitList<S> {
                 state,
                 slots: Vec::new(),
                 free: Vec::new(),
+                armed: 0,
                 blocked: 0,
             }),
             cond: Condvar::new(),

@@ -94,3 +94,24 @@ fn send_async_wakes_when_the_listener_makes_room() {
         assert_eq!((first, listener.try_recv()), (Ok(1), Ok(2)));
     });
 }
+
+/// The receive's lock-free fast path (`queue.rs`: one read-modify-write of
+/// the count and waiter word) racing a blocking send that starts waiting:
+/// the send is woken by the receive alone (no clear to wake it otherwise),
+/// or saw the room before it waited. A lost wake-up is a deadlock loom
+/// reports.
+#[test]
+fn a_blocking_send_is_woken_by_the_receive_alone() {
+    loom::model(|| {
+        let engine = Engine::<u32>::new();
+        let entry = engine.thread(1);
+        let listener = entry.set_listener_with(&Arc::new(()), QueueConfig::bounded(1));
+        entry.try_send(1).unwrap(); // full
+
+        let e = Arc::clone(&entry);
+        let sender = thread::spawn(move || e.send(2));
+        assert_eq!(listener.recv(), Ok(1));
+        assert_eq!(sender.join().unwrap(), Ok(()));
+        assert_eq!(listener.try_recv(), Ok(2));
+    });
+}

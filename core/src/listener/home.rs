@@ -225,12 +225,7 @@ impl<M> ListenerHome<M> {
                 Err(Err(m)) => return Err(SendError::NoListener(m)),
                 Err(Ok(full)) => full,
             };
-            let seen = full.seen;
-            let moved = full
-                .queue
-                .room
-                .wait(deadline, |count| (*count != seen).then_some(()));
-            if moved.is_none() {
+            if !full.queue.wait_for_room(full.seen, deadline) {
                 return Err(SendError::Full(full.command));
             }
             m = full.command;
@@ -274,11 +269,11 @@ impl<M> ListenerHome<M> {
             pending.command = Some(full.command);
             pending.generation = Some(full.generation);
             pending.waiting_on(&full.queue);
-            let seen = full.seen;
-            let moved = full.queue.room.poll(&pending.key, cx.waker(), |count| {
-                (*count != seen).then_some(())
-            });
-            if moved.is_pending() {
+            if full
+                .queue
+                .poll_room(pending, cx.waker(), full.seen)
+                .is_pending()
+            {
                 return Poll::Pending;
             }
         }
