@@ -56,6 +56,8 @@
 //! `tests/ws_gateway.rs` runs this server and drives it with real
 //! websocket clients.
 
+#[path = "cluster.rs"]
+pub(crate) mod cluster;
 #[path = "conn.rs"]
 mod conn;
 #[path = "engine.rs"]
@@ -64,10 +66,14 @@ pub(crate) mod engine;
 pub(crate) mod hub;
 #[path = "outbox.rs"]
 pub(crate) mod outbox;
+#[path = "owner.rs"]
+mod owner;
 #[path = "protocol.rs"]
 pub(crate) mod protocol;
 #[path = "room.rs"]
 mod room;
+#[path = "sessions.rs"]
+mod sessions;
 
 pub(crate) use hub::{Hub, HubStats};
 use std::future::Future;
@@ -99,6 +105,16 @@ pub(crate) struct Config {
     pub(crate) max_sessions: usize,
     /// How long shutdown waits for listeners, then for connections.
     pub(crate) grace: Duration,
+    /// Cluster mode: the Redis URL (`--redis`).
+    pub(crate) redis: Option<String>,
+    /// Cluster mode: this node's name (`--node`).
+    pub(crate) node: String,
+    /// Cluster mode: the lease length of room owners and sessions
+    /// (renewed every quarter of it).
+    pub(crate) lease: Duration,
+    /// Cluster mode: how long a routed say, ask or takeover waits for its
+    /// owner's answer.
+    pub(crate) route_timeout: Duration,
 }
 
 impl Default for Config {
@@ -112,6 +128,10 @@ impl Default for Config {
             max_rooms: 100_000,
             max_sessions: 1_000_000,
             grace: Duration::from_secs(5),
+            redis: None,
+            node: format!("node-{}", std::process::id()),
+            lease: Duration::from_secs(2),
+            route_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -134,6 +154,14 @@ impl Config {
                 "--addr" => config.addr = value,
                 "--linger-ms" => config.linger = Duration::from_millis(number(&flag, &value)?),
                 "--outbox" => config.outbox = number(&flag, &value)?.max(1) as usize,
+                "--redis" => config.redis = Some(value),
+                "--node" => config.node = value,
+                "--lease-ms" => {
+                    config.lease = Duration::from_millis(number(&flag, &value)?.max(40));
+                }
+                "--route-timeout-ms" => {
+                    config.route_timeout = Duration::from_millis(number(&flag, &value)?.max(10));
+                }
                 _ => return Err(format!("unknown flag {flag}")),
             }
         }
@@ -178,10 +206,13 @@ impl Server {
     /// The bind's error.
     pub(crate) async fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(&config.addr).await?;
-        Ok(Server {
-            hub: Hub::new(config),
-            listener,
-        })
+        let hub = match config.redis.clone() {
+            None => Hub::new(config),
+            Some(url) => Hub::new_cluster(config, &url)
+                .await
+                .map_err(io::Error::other)?,
+        };
+        Ok(Server { hub, listener })
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -216,9 +247,20 @@ impl Server {
         let mut listeners = hub.engine.shutdown_async();
         let _ = tokio::time::timeout(grace, &mut listeners).await;
         let listeners_still_running = listeners.still_running();
+        if let Some(part) = hub.cluster() {
+            // Hand the rooms over: every owner task releases its lease
+            // once its listener ended (says it accepted were published
+            // before they were answered); the other nodes' watchers claim
+            // the rooms that still have members there.
+            part.tasks_ended(grace).await;
+        }
         let _ = shutdown.send(true);
         let all_closed = async { while connections.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(grace, all_closed).await;
+        if let Some(part) = hub.cluster() {
+            // Session leases were released as their websockets closed.
+            part.release_part().await;
+        }
         let connections_aborted = connections.len();
         connections.shutdown().await;
         let graph = hub.snapshot();
@@ -235,7 +277,13 @@ impl Server {
 
 #[tokio::main]
 pub(crate) async fn main() {
-    let config = match Config::from_args(std::env::args().skip(1)) {
+    serve_until_ctrl_c(std::env::args().skip(1)).await;
+}
+
+/// The gateway's life: parse `args`, bind, serve until Ctrl-C (SIGINT),
+/// shut down, print the report. Exits the process on a bad flag or bind.
+pub(crate) async fn serve_until_ctrl_c(args: impl IntoIterator<Item = String>) {
+    let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("ws_gateway: {e}");
