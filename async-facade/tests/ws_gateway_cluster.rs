@@ -155,7 +155,7 @@ type Lives = Arc<Mutex<Vec<Life>>>;
 
 /// A new websocket on `addr` resuming `session`, joined to `rooms`.
 async fn resumed(addr: SocketAddr, session: &str, rooms: &[String]) -> Option<Client> {
-    let mut c = Client::connect(addr).await;
+    let mut c = Client::try_connect(addr).await?;
     let r = c
         .request(json!({"op": "resume", "session": session}))
         .await?;
@@ -227,8 +227,12 @@ async fn session(
         let last = round + 1 == rounds;
         if ended {
             // Our node went away: resume on a live one.
-            let to = pick_live(&mut rng, node);
-            let next = resumed(addrs[to], &session, &rooms).await;
+            let mut to = pick_live(&mut rng, node);
+            let mut next = resumed(addrs[to], &session, &rooms).await;
+            if next.is_none() {
+                to = pick_live(&mut rng, to);
+                next = resumed(addrs[to], &session, &rooms).await;
+            }
             lives.lock().unwrap().push(Life {
                 client: c,
                 taken_over: None,
@@ -246,6 +250,12 @@ async fn session(
             let to = pick_live(&mut rng, node);
             let sent = Instant::now();
             let Some(next) = resumed(addrs[to], &session, &[]).await else {
+                // The target died meanwhile: keep this life's record.
+                c.close().await;
+                lives.lock().unwrap().push(Life {
+                    client: c,
+                    taken_over: None,
+                });
                 return;
             };
             let acked = next.frames[1].0;

@@ -53,8 +53,55 @@
 //! `no_listener`, `not_connected` (this websocket's id was taken over),
 //! `shutting_down`.
 //!
+//! # Cluster mode
+//!
+//! `--redis redis://HOST:PORT --node NAME` (and `--lease-ms N`, default
+//! 2000, renewed every quarter; `--route-timeout-ms N`, default 1000) makes
+//! this process one node of a cluster sharing that Redis (`cluster.rs`
+//! has the design). The protocol is the same, with these additions:
+//!
+//! * `hello` carries `"node":NAME`; connection ids are unique cluster-wide
+//!   (the node's part is in the id), and a session's id is the same on
+//!   every node.
+//! * A room is one room cluster-wide. Its **owner** — the node whose claim
+//!   of the room's lease won, normally the first to have a member —
+//!   serves every say and ask, wherever the client is connected (routed
+//!   through Redis, `owner.rs`): a say is published through the lease
+//!   (fenced) and every node delivers it to its own members, per room in
+//!   order, exactly once. `seq` is the room's Redis sequence (cluster-wide,
+//!   it keeps growing across loads and owners); `inc` is the owner's lease
+//!   token (a later owner's is larger). `ask` answers the owner's last
+//!   known `seq` and names it: `{"op":"count",..,"owner":NODE}`.
+//! * `said` comes when the say is published: members on other nodes (the
+//!   sayer too) may get its `msg` a little later — up to their node's
+//!   delivery lag, which the test bounds at 2 s. A leave (or takeover)
+//!   within that lag of an ack may miss that say, and a join within it may
+//!   still get it.
+//! * Failover: when an owner dies or stops, its lease expires; a node with
+//!   a member claims the room within one renew interval after (its
+//!   watcher), so the room has an owner again within the lease plus a
+//!   renew interval. Meanwhile says and asks are refused (`no_listener`:
+//!   a say so refused may still have been published and delivered, never
+//!   twice), never dropped. An owner whose own members all left unloads
+//!   the room after the linger and releases the lease; a node that still
+//!   has members claims it (a new `inc`). A node with neither members nor
+//!   owner unloads its entry.
+//! * `resume` of a session held on another node asks that node to give it
+//!   up: it ends its incarnation (nothing the old websocket sends counts
+//!   any more), closes that websocket (4000), and releases the session's
+//!   lease; this node claims it (`sessions.rs`). New error: `unavailable`
+//!   (the session could not be taken over in time).
+//! * `stats` gains `"node"` and `"cluster"`: `{"nodes", "connections",
+//!   "rooms_loaded", "listeners_running", "as_known_to"}` summed over the
+//!   nodes this node heard from in the last 1.5 s (each publishes its own
+//!   counts every 500 ms).
+//! * Ctrl-C hands the node's rooms over: every owned room's listener ends
+//!   and its lease is released (says it acked were published before), then
+//!   every websocket is closed with 1012 (service restart: reconnect).
+//!
 //! `tests/ws_gateway.rs` runs this server and drives it with real
-//! websocket clients.
+//! websocket clients; `tests/ws_gateway_cluster.rs` runs three cluster
+//! nodes as processes.
 
 #[path = "cluster.rs"]
 pub(crate) mod cluster;

@@ -57,13 +57,19 @@ pub(crate) struct Client {
 impl Client {
     /// Connects and reads `hello`.
     pub(crate) async fn connect(addr: SocketAddr) -> Client {
+        Client::try_connect(addr).await.expect("connect")
+    }
+
+    /// Connects and reads `hello`; `None` if the server is gone (a node
+    /// killed while we connect).
+    pub(crate) async fn try_connect(addr: SocketAddr) -> Option<Client> {
         let url = format!("ws://{addr}");
         // No Nagle: small request frames go out at once, as the server's do.
         let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
         let (ws, _) = tokio::time::timeout(LIMIT, connect)
             .await
             .expect("connect in time")
-            .expect("connect");
+            .ok()?;
         let mut client = Client {
             ws: Some(ws),
             conn: 0,
@@ -72,11 +78,11 @@ impl Client {
             sent: Vec::new(),
             end: End::Open,
         };
-        let hello = client.next().await.expect("hello");
+        let hello = client.next().await?;
         assert_eq!(hello["op"], "hello", "{hello}");
         client.conn = hello["conn"].as_u64().expect("hello names the connection");
         client.node = hello["node"].as_str().unwrap_or_default().to_owned();
-        client
+        Some(client)
     }
 
     /// Reads one frame (recorded); `None` once the server closed.
