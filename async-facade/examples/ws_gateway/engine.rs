@@ -12,6 +12,14 @@ use switchboard_redis::RoutedCommand;
 
 /// A connection id: what `hello` and `resumed` tell the client.
 pub(crate) type ConnId = u64;
+/// One incarnation of a connection id: what a websocket acts as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Conn {
+    pub(crate) id: ConnId,
+    /// The engine's incarnation number: never reused.
+    pub(crate) inc: u64,
+}
+
 /// A room's thread id in the engine.
 pub(crate) type RoomId = u64;
 

@@ -28,13 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use switchboard_async::prelude::*;
 use switchboard_async::{Caps, QueueConfig, Reply, Snapshot, Stats, Supervisor};
 
-/// One incarnation of a connection id: what a websocket acts as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Conn {
-    pub(crate) id: ConnId,
-    /// The engine's incarnation number: never reused.
-    pub(crate) inc: u64,
-}
+pub(crate) use super::engine::Conn;
 
 /// Room names ↔ thread ids. Invariants: a name gets an id the first time
 /// it is joined and keeps it for the life of the server (so ids are stable

@@ -22,8 +22,7 @@
 //! stands for. Entries change only under `held`'s lock, and an
 //! incarnation of `c` is made (`connect_with`) only under it.
 
-use super::engine::{ConnId, Engine};
-use super::hub::Conn;
+use super::engine::{Conn, ConnId, Engine};
 use super::outbox::{Close, Outbox};
 use super::protocol::Refusal;
 use futures::StreamExt;
