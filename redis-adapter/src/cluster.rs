@@ -29,11 +29,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::commands::LocalReply;
 use crate::commands::RoutedCommand;
-use crate::error::{ClaimError, RouteError};
+use crate::error::{ClaimError, PublishError, RouteError};
 use crate::lease::Lease;
 use crate::lease::Shared;
-use crate::node::Node;
+use crate::node::{Node, Published};
 use crate::notices::lock;
+use crate::script::FENCED;
 use crate::thread_key::ThreadKey;
 
 /// This node's leases claimed through a [`Cluster`], by thread.
@@ -41,6 +42,7 @@ type Local<T> = Arc<Mutex<HashMap<T, LocalLease>>>;
 
 struct LocalLease {
     id: u64,
+    token: u64,
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<RoutedCommand>,
 }
@@ -144,6 +146,65 @@ impl<T: ThreadKey> Cluster<T> {
         lock(&self.local)
             .get(&t)
             .is_some_and(|l| !l.shared.is_lost())
+    }
+
+    /// The fencing token of `t`'s lease held through this `Cluster`, if
+    /// one is held and not lost. A listener started by a cluster
+    /// [`Supervisor`](switchboard_async::Supervisor) reads it when it
+    /// starts (its claim has won by then) and names it in
+    /// [`publish`](Self::publish).
+    pub fn token(&self, t: T) -> Option<u64> {
+        lock(&self.local)
+            .get(&t)
+            .filter(|l| !l.shared.is_lost())
+            .map(|l| l.token)
+    }
+
+    /// [`Lease::publish`] through `t`'s lease held by this `Cluster`,
+    /// only if that lease has fencing token `token` (the one the listener
+    /// started with): fenced in Redis, so a listener whose lease ended —
+    /// or was replaced by a newer lease of this node — cannot publish.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::Fenced`] if this `Cluster` holds no live lease of
+    /// `t` with `token`, or Redis refused the token (the lease is then
+    /// lost); otherwise as [`Node::publish`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Node::publish`].
+    pub async fn publish(
+        &self,
+        t: T,
+        token: u64,
+        payload: &[u8],
+    ) -> Result<Published, PublishError> {
+        let shared = lock(&self.local)
+            .get(&t)
+            .filter(|l| l.token == token)
+            .map(|l| Arc::clone(&l.shared));
+        let counters = &self.node.inner.counters;
+        let Some(shared) = shared.filter(|s| !s.is_lost()) else {
+            // Relaxed: a statistic.
+            counters.fenced.fetch_add(1, Ordering::Relaxed);
+            return Err(PublishError::Fenced);
+        };
+        let i = &self.node.inner;
+        let lease = i.names.lease(&t);
+        let script = &i.scripts.fenced_publish;
+        match self
+            .node
+            .run_publish(script, t, payload, Some((&lease, token)))
+            .await
+        {
+            Err(PublishError::Redis(e)) if e.code() == Some(FENCED) => {
+                shared.lose();
+                counters.fenced.fetch_add(1, Ordering::Relaxed);
+                Err(PublishError::Fenced)
+            }
+            r => r,
+        }
     }
 
     /// Queues `command` for `t`'s local lease, if one is held and not
@@ -282,6 +343,7 @@ impl<T: ThreadKey> Ownership<T> for Cluster<T> {
                 t,
                 LocalLease {
                     id,
+                    token: lease.token,
                     shared: Arc::clone(&lease.shared),
                     tx,
                 },

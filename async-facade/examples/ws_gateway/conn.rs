@@ -43,12 +43,12 @@ pub(crate) async fn serve(hub: Arc<Hub>, tcp: TcpStream, mut shutdown: watch::Re
     let mut writer = tokio::spawn(write(sink, drain));
 
     let mut me = hub.connect(outbox.clone());
-    outbox.push(Message::text(protocol::hello(me.id)));
+    outbox.push(Message::text(protocol::hello(me.id, hub.node_name())));
     let why = loop {
         tokio::select! {
             biased;
             why = closing(&mut closed) => break why,
-            () = stopping(&mut shutdown) => break Some(Close::ShuttingDown),
+            () = stopping(&mut shutdown) => break Some(hub.shutdown_close()),
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     let frame = handle(&hub, &mut me, &outbox, &text).await;
@@ -104,7 +104,10 @@ async fn handle(hub: &Arc<Hub>, me: &mut Conn, outbox: &Outbox, text: &str) -> S
     };
     match op {
         Op::Join { room } => match hub.join(*me, &room) {
-            Ok(()) => answer(&id, json!({"op": "joined", "room": room})),
+            Ok(()) => {
+                hub.ready(&room).await;
+                answer(&id, json!({"op": "joined", "room": room}))
+            }
             Err(why) => error(&id, Some(&room), why),
         },
         Op::Leave { room } => match hub.leave(*me, &room) {
@@ -119,14 +122,16 @@ async fn handle(hub: &Arc<Hub>, me: &mut Conn, outbox: &Outbox, text: &str) -> S
             }
         }
         Op::Ask { room } => match hub.ask(&room).await {
-            Ok(count) => answer(&id, json!({"op": "count", "room": room, "count": count})),
+            Ok((count, None)) => answer(&id, json!({"op": "count", "room": room, "count": count})),
+            Ok((count, Some(owner))) => answer(
+                &id,
+                json!({"op": "count", "room": room, "count": count, "owner": owner}),
+            ),
             Err(why) => error(&id, Some(&room), why),
         },
         Op::Stats => {
             let s = hub.stats();
-            answer(
-                &id,
-                json!({
+            let mut body = json!({
                     "op": "stats",
                     "connections": s.engine.connections,
                     "rooms_loaded": s.rooms_loaded(),
@@ -136,10 +141,14 @@ async fn handle(hub: &Arc<Hub>, me: &mut Conn, outbox: &Outbox, text: &str) -> S
                     "sessions": s.sessions,
                     "slow_consumers_closed": s.slow_consumers_closed,
                     "version": s.engine.version,
-                }),
-            )
+            });
+            if let Some((node, cluster)) = hub.cluster_stats() {
+                body["node"] = node.into();
+                body["cluster"] = cluster;
+            }
+            answer(&id, body)
         }
-        Op::Resume { session } => match hub.resume(&session, *me, outbox) {
+        Op::Resume { session } => match hub.take_session(&session, *me, outbox).await {
             Ok(conn) => {
                 *me = conn;
                 answer(&id, json!({"op": "resumed", "conn": conn.id}))
@@ -193,6 +202,7 @@ async fn write(mut sink: Sink, drain: Drain) {
         Close::SlowConsumer => return,
         Close::Replaced => (CloseCode::Library(4000), "session resumed elsewhere"),
         Close::ShuttingDown => (CloseCode::Away, "server shutting down"),
+        Close::Restart => (CloseCode::Restart, "node shutting down: reconnect"),
         Close::Ended => (CloseCode::Normal, ""),
     };
     // Bounded: fan-outs may still be pushing.

@@ -7,10 +7,19 @@
 use super::outbox::Outbox;
 use serde_json::Value;
 use std::sync::Arc;
-use switchboard_async::{Reply, ThreadEntry};
+use switchboard_async::{Reply, Supervisor, ThreadEntry};
+use switchboard_redis::RoutedCommand;
 
 /// A connection id: what `hello` and `resumed` tell the client.
 pub(crate) type ConnId = u64;
+/// One incarnation of a connection id: what a websocket acts as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Conn {
+    pub(crate) id: ConnId,
+    /// The engine's incarnation number: never reused.
+    pub(crate) inc: u64,
+}
+
 /// A room's thread id in the engine.
 pub(crate) type RoomId = u64;
 
@@ -18,6 +27,8 @@ pub(crate) type RoomId = u64;
 /// each room's state in its entry, commands to each room's listener.
 pub(crate) type Engine = switchboard_async::Engine<RoomId, ConnId, Room, RoomCmd, Outbox>;
 pub(crate) type RoomEntry = ThreadEntry<RoomId, Room, RoomCmd>;
+/// The supervisor of the room listeners.
+pub(crate) type Listeners = Supervisor<RoomId, ConnId, Room, RoomCmd, Outbox>;
 
 /// One load of a room: the state in its thread entry, given by the join
 /// that creates the entry (`Hub::join`). A room is unloaded when the
@@ -48,4 +59,7 @@ pub(crate) enum RoomCmd {
     },
     /// Answer how many messages this load has seen.
     Ask(Reply<u64>),
+    /// Cluster mode: a say or ask routed to this node as the room's owner
+    /// (`owner.rs`), from any node.
+    Routed(RoutedCommand),
 }

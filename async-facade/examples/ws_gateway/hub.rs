@@ -14,25 +14,21 @@
 //! version it reads). A [`Supervisor`] runs one listener task per loaded
 //! room and unloads idle rooms.
 
-use super::engine::{ConnId, Engine, Room, RoomCmd, RoomId};
+use super::cluster::{self, ClusterPart, Counts};
+use super::engine::{ConnId, Engine, Listeners, Room, RoomCmd, RoomId};
 use super::outbox::{Close, Outbox};
+use super::owner;
 use super::protocol::Refusal;
 use super::room;
 use super::Config;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use switchboard_async::prelude::*;
 use switchboard_async::{Caps, QueueConfig, Reply, Snapshot, Stats, Supervisor};
 
-/// One incarnation of a connection id: what a websocket acts as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Conn {
-    pub(crate) id: ConnId,
-    /// The engine's incarnation number: never reused.
-    pub(crate) inc: u64,
-}
+pub(crate) use super::engine::Conn;
 
 /// Room names ↔ thread ids. Invariants: a name gets an id the first time
 /// it is joined and keeps it for the life of the server (so ids are stable
@@ -40,10 +36,14 @@ pub(crate) struct Conn {
 /// `loads[id - 1]` counts the loads of room `id`. The registry keeps every
 /// name it has seen, up to `max_rooms`; beyond that a join of a new name
 /// is refused (`too_many`).
+///
+/// In cluster mode a room's id is a hash of its name (the same on every
+/// node, `cluster::room_id`), and `loads` is not used (the owner numbers
+/// loads, `owner.rs`).
 #[derive(Debug, Default)]
 struct Rooms {
     ids: HashMap<String, RoomId>,
-    loads: Vec<u64>,
+    loads: HashMap<RoomId, u64>,
 }
 
 /// The hub: the engine and what the gateway keeps beside it.
@@ -51,8 +51,10 @@ struct Rooms {
 pub(crate) struct Hub {
     pub(crate) engine: Arc<Engine>,
     /// Starts each loaded room's listener task (`room::serve`), once.
-    listeners: Supervisor<RoomId, ConnId, Room, RoomCmd, Outbox>,
+    listeners: Listeners,
     config: Config,
+    /// Cluster mode (`--redis`): the Redis side (`cluster.rs`).
+    cluster: Option<Arc<ClusterPart>>,
     rooms: RwLock<Rooms>,
     /// Session string → the connection id it names, for the life of the
     /// server (up to `max_sessions`). Held across a takeover, so two
@@ -84,11 +86,130 @@ impl Hub {
             engine,
             listeners,
             config,
+            cluster: None,
             rooms: RwLock::default(),
             sessions: Mutex::default(),
             next_id: AtomicU64::new(1),
             slow_closed: AtomicU64::new(0),
         })
+    }
+
+    /// A hub in cluster mode over the Redis at `url`: the room listeners
+    /// run on each room's owner only (`owner.rs`), deliveries come from
+    /// Redis, sessions are held through leases (`sessions.rs`).
+    ///
+    /// # Errors
+    ///
+    /// A message when Redis cannot be reached or the node's id prefix is
+    /// held by another live node.
+    pub(crate) async fn new_cluster(config: Config, url: &str) -> Result<Arc<Hub>, String> {
+        let engine = Arc::new(Engine::new());
+        let (part, first_id, deliveries, stats) = ClusterPart::start(&engine, &config, url).await?;
+        let weak = Arc::downgrade(&engine);
+        let owner_part = Arc::clone(&part);
+        let listeners = Supervisor::new(&engine, move |commands, entry| {
+            owner::serve(weak.clone(), Arc::clone(&owner_part), commands, entry)
+        })
+        .queue(QueueConfig::bounded(config.room_queue))
+        .unload_when_idle(config.linger, tokio::time::sleep)
+        .cluster(part.cluster.clone(), RoomCmd::Routed);
+        let weak = Arc::downgrade(&engine);
+        tokio::spawn(cluster::deliver(
+            weak.clone(),
+            Arc::clone(&part),
+            deliveries,
+        ));
+        tokio::spawn(cluster::follow_stats(Arc::downgrade(&part), stats));
+        let counts = |e: &Engine| {
+            let s = e.stats();
+            Counts {
+                connections: s.connections,
+                rooms_loaded: s.threads,
+                listeners_running: s.live_listener_handles,
+            }
+        };
+        tokio::spawn(cluster::publish_stats(
+            weak.clone(),
+            Arc::clone(&part),
+            counts,
+        ));
+        tokio::spawn(cluster::watch(weak, listeners.clone(), Arc::clone(&part)));
+        Ok(Arc::new(Hub {
+            engine,
+            listeners,
+            config,
+            cluster: Some(part),
+            rooms: RwLock::default(),
+            sessions: Mutex::default(),
+            next_id: AtomicU64::new(first_id),
+            slow_closed: AtomicU64::new(0),
+        }))
+    }
+
+    /// Cluster mode's Redis side, if this hub is a cluster node.
+    pub(crate) fn cluster(&self) -> Option<&Arc<ClusterPart>> {
+        self.cluster.as_ref()
+    }
+
+    /// The node's name in cluster mode.
+    pub(crate) fn node_name(&self) -> Option<&str> {
+        self.cluster.as_deref().map(|p| p.name.as_str())
+    }
+
+    /// How a connection is closed at shutdown: "going away" (1001), or in
+    /// cluster mode "service restart" (1012: reconnect to another node).
+    pub(crate) fn shutdown_close(&self) -> Close {
+        if self.cluster.is_some() {
+            Close::Restart
+        } else {
+            Close::ShuttingDown
+        }
+    }
+
+    /// Cluster mode: resolves once this node follows room `name` in Redis
+    /// (every say published from now on reaches its members here). A
+    /// no-op otherwise, or if nobody here is in the room any more.
+    pub(crate) async fn ready(&self, name: &str) {
+        if let (Some(part), Some(room)) = (&self.cluster, self.room_id(name)) {
+            let _ = part.node.ready(room).await;
+        }
+    }
+
+    /// [`resume`](Self::resume), across nodes in cluster mode
+    /// (`sessions.rs`).
+    ///
+    /// # Errors
+    ///
+    /// As `resume`; in cluster mode `unavailable` or `shutting_down`.
+    pub(crate) async fn take_session(
+        &self,
+        session: &str,
+        current: Conn,
+        outbox: &Outbox,
+    ) -> Result<Conn, Refusal> {
+        let Some(part) = &self.cluster else {
+            return self.resume(session, current, outbox);
+        };
+        let id = cluster::session_id(session);
+        let conn = part.sessions.take(&self.engine, id, outbox).await?;
+        self.disconnect(current);
+        Ok(conn)
+    }
+
+    /// Cluster mode: `(node, cluster)` for the `stats` frame: this node's
+    /// name, and the counts of every node heard from recently (each
+    /// node's own, as it published them last, at most 500 ms old).
+    pub(crate) fn cluster_stats(&self) -> Option<(String, Value)> {
+        let part = self.cluster.as_ref()?;
+        let (sum, nodes) = part.cluster_counts();
+        let cluster = json!({
+            "nodes": nodes,
+            "connections": sum.connections,
+            "rooms_loaded": sum.rooms_loaded,
+            "listeners_running": sum.listeners_running,
+            "as_known_to": part.name,
+        });
+        Some((part.name.clone(), cluster))
     }
 
     pub(crate) fn config(&self) -> &Config {
@@ -117,6 +238,9 @@ impl Hub {
     /// Ends `conn` if it is still live: its rooms are left. A stale
     /// incarnation changes nothing. Returns whether it was live.
     pub(crate) fn disconnect(&self, conn: Conn) -> bool {
+        if let Some(part) = &self.cluster {
+            part.sessions.ended(conn);
+        }
         self.engine.disconnect_if(conn.id, conn.inc).is_some()
     }
 
@@ -176,9 +300,17 @@ impl Hub {
             b.subscribe_with(room, conn.id, || self.load(room, name))
                 .map_err(|_| Refusal::NotConnected)
         })?;
-        // The supervisor's get-or-start: of racing joins, one starts it.
+        // The supervisor's get-or-start: of racing joins, one starts it
+        // (in cluster mode, it claims the room: refused while another
+        // node owns it).
         if let Some(task) = self.listeners.start(&entry) {
-            tokio::spawn(task);
+            match &self.cluster {
+                Some(part) => part.spawn(task),
+                None => drop(tokio::spawn(task)),
+            }
+        }
+        if let Some(part) = &self.cluster {
+            part.joined(room);
         }
         Ok(())
     }
@@ -188,7 +320,7 @@ impl Hub {
     /// registry's: nothing takes them in the other order.
     fn load(&self, room: RoomId, name: &str) -> Room {
         let mut rooms = write(&self.rooms);
-        let loads = &mut rooms.loads[(room - 1) as usize];
+        let loads = rooms.loads.entry(room).or_default();
         *loads += 1;
         Room {
             name: name.into(),
@@ -238,6 +370,12 @@ impl Hub {
         if !live || !self.engine.is_subscribed(room, conn.id) {
             return Err(Refusal::NotMember);
         }
+        if let Some(part) = &self.cluster {
+            let room = (room, name);
+            return part
+                .say(&self.engine, &self.listeners, room, conn.id, mid, text)
+                .await;
+        }
         let entry = self.engine.get_thread(room).ok_or(Refusal::NotMember)?;
         let (reply, seq) = Reply::pair();
         let from = conn.id;
@@ -257,7 +395,12 @@ impl Hub {
     ///
     /// `not_loaded` if the room has no listener, `no_listener` or
     /// `shutting_down` if it went away before answering.
-    pub(crate) async fn ask(&self, name: &str) -> Result<u64, Refusal> {
+    pub(crate) async fn ask(&self, name: &str) -> Result<(u64, Option<String>), Refusal> {
+        if let Some(part) = &self.cluster {
+            let room = (cluster::room_id(name), name);
+            let (count, owner) = part.ask(&self.engine, &self.listeners, room).await?;
+            return Ok((count, Some(owner)));
+        }
         let entry = self
             .room_id(name)
             .and_then(|room| self.engine.get_thread(room))
@@ -270,7 +413,8 @@ impl Hub {
                 Refusal::NotLoaded
             });
         }
-        count.into_async().await.map_err(|_| self.gone())
+        let count = count.into_async().await.map_err(|_| self.gone())?;
+        Ok((count, None))
     }
 
     fn gone(&self) -> Refusal {
@@ -290,11 +434,14 @@ impl Hub {
         HubStats {
             engine: self.engine.stats(),
             rooms_known: read(&self.rooms).ids.len(),
-            sessions: self
-                .sessions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .len(),
+            sessions: match &self.cluster {
+                Some(part) => part.sessions.len(),
+                None => self
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .len(),
+            },
             slow_consumers_closed: self.slow_closed.load(Ordering::Relaxed),
         }
     }
@@ -319,8 +466,10 @@ impl Hub {
         if rooms.ids.len() >= self.config.max_rooms {
             return Err(Refusal::TooMany);
         }
-        rooms.loads.push(0);
-        let room = rooms.loads.len() as RoomId;
+        let room = match self.cluster {
+            Some(_) => cluster::room_id(name),
+            None => rooms.ids.len() as RoomId + 1,
+        };
         rooms.ids.insert(name.to_owned(), room);
         Ok(room)
     }

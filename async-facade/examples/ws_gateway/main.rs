@@ -53,9 +53,58 @@
 //! `no_listener`, `not_connected` (this websocket's id was taken over),
 //! `shutting_down`.
 //!
+//! # Cluster mode
+//!
+//! `--redis redis://HOST:PORT --node NAME` (and `--lease-ms N`, default
+//! 2000, renewed every quarter; `--route-timeout-ms N`, default 1000) makes
+//! this process one node of a cluster sharing that Redis (`cluster.rs`
+//! has the design). The protocol is the same, with these additions:
+//!
+//! * `hello` carries `"node":NAME`; connection ids are unique cluster-wide
+//!   (the node's part is in the id), and a session's id is the same on
+//!   every node.
+//! * A room is one room cluster-wide. Its **owner** — the node whose claim
+//!   of the room's lease won, normally the first to have a member —
+//!   serves every say and ask, wherever the client is connected (routed
+//!   through Redis, `owner.rs`): a say is published through the lease
+//!   (fenced) and every node delivers it to its own members, per room in
+//!   order, exactly once. `seq` is the room's Redis sequence (cluster-wide,
+//!   it keeps growing across loads and owners); `inc` is the owner's lease
+//!   token (a later owner's is larger). `ask` answers the owner's last
+//!   known `seq` and names it: `{"op":"count",..,"owner":NODE}`.
+//! * `said` comes when the say is published: members on other nodes (the
+//!   sayer too) may get its `msg` a little later — up to their node's
+//!   delivery lag, which the test bounds at 2 s. A leave (or takeover)
+//!   within that lag of an ack may miss that say, and a join within it may
+//!   still get it.
+//! * Failover: when an owner dies or stops, its lease expires; a node with
+//!   a member claims the room within one renew interval after (its
+//!   watcher), so the room has an owner again within the lease plus a
+//!   renew interval. Meanwhile says and asks are refused (`no_listener`:
+//!   a say so refused may still have been published and delivered, never
+//!   twice), never dropped. An owner whose own members all left unloads
+//!   the room after the linger and releases the lease; a node that still
+//!   has members claims it (a new `inc`). A node with neither members nor
+//!   owner unloads its entry.
+//! * `resume` of a session held on another node asks that node to give it
+//!   up: it ends its incarnation (nothing the old websocket sends counts
+//!   any more), closes that websocket (4000), and releases the session's
+//!   lease; this node claims it (`sessions.rs`). New error: `unavailable`
+//!   (the session could not be taken over in time).
+//! * `stats` gains `"node"` and `"cluster"`: `{"nodes", "connections",
+//!   "rooms_loaded", "listeners_running", "as_known_to"}` summed over the
+//!   nodes this node heard from in the last 1.5 s (each publishes its own
+//!   counts every 500 ms).
+//! * Ctrl-C hands the node's rooms over: every owned room's listener ends
+//!   and its lease is released (says it acked were published before), then
+//!   every websocket is closed with 1012 (service restart: reconnect).
+//!
 //! `tests/ws_gateway.rs` runs this server and drives it with real
-//! websocket clients.
+//! websocket clients; `tests/ws_gateway_cluster.rs` runs three cluster
+//! nodes as processes.
 
+#[path = "cluster.rs"]
+pub(crate) mod cluster;
 #[path = "conn.rs"]
 mod conn;
 #[path = "engine.rs"]
@@ -64,10 +113,14 @@ pub(crate) mod engine;
 pub(crate) mod hub;
 #[path = "outbox.rs"]
 pub(crate) mod outbox;
+#[path = "owner.rs"]
+mod owner;
 #[path = "protocol.rs"]
 pub(crate) mod protocol;
 #[path = "room.rs"]
 mod room;
+#[path = "sessions.rs"]
+mod sessions;
 
 pub(crate) use hub::{Hub, HubStats};
 use std::future::Future;
@@ -99,6 +152,16 @@ pub(crate) struct Config {
     pub(crate) max_sessions: usize,
     /// How long shutdown waits for listeners, then for connections.
     pub(crate) grace: Duration,
+    /// Cluster mode: the Redis URL (`--redis`).
+    pub(crate) redis: Option<String>,
+    /// Cluster mode: this node's name (`--node`).
+    pub(crate) node: String,
+    /// Cluster mode: the lease length of room owners and sessions
+    /// (renewed every quarter of it).
+    pub(crate) lease: Duration,
+    /// Cluster mode: how long a routed say, ask or takeover waits for its
+    /// owner's answer.
+    pub(crate) route_timeout: Duration,
 }
 
 impl Default for Config {
@@ -112,6 +175,10 @@ impl Default for Config {
             max_rooms: 100_000,
             max_sessions: 1_000_000,
             grace: Duration::from_secs(5),
+            redis: None,
+            node: format!("node-{}", std::process::id()),
+            lease: Duration::from_secs(2),
+            route_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -134,6 +201,14 @@ impl Config {
                 "--addr" => config.addr = value,
                 "--linger-ms" => config.linger = Duration::from_millis(number(&flag, &value)?),
                 "--outbox" => config.outbox = number(&flag, &value)?.max(1) as usize,
+                "--redis" => config.redis = Some(value),
+                "--node" => config.node = value,
+                "--lease-ms" => {
+                    config.lease = Duration::from_millis(number(&flag, &value)?.max(40));
+                }
+                "--route-timeout-ms" => {
+                    config.route_timeout = Duration::from_millis(number(&flag, &value)?.max(10));
+                }
                 _ => return Err(format!("unknown flag {flag}")),
             }
         }
@@ -178,10 +253,13 @@ impl Server {
     /// The bind's error.
     pub(crate) async fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(&config.addr).await?;
-        Ok(Server {
-            hub: Hub::new(config),
-            listener,
-        })
+        let hub = match config.redis.clone() {
+            None => Hub::new(config),
+            Some(url) => Hub::new_cluster(config, &url)
+                .await
+                .map_err(io::Error::other)?,
+        };
+        Ok(Server { hub, listener })
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -216,9 +294,20 @@ impl Server {
         let mut listeners = hub.engine.shutdown_async();
         let _ = tokio::time::timeout(grace, &mut listeners).await;
         let listeners_still_running = listeners.still_running();
+        if let Some(part) = hub.cluster() {
+            // Hand the rooms over: every owner task releases its lease
+            // once its listener ended (says it accepted were published
+            // before they were answered); the other nodes' watchers claim
+            // the rooms that still have members there.
+            part.tasks_ended(grace).await;
+        }
         let _ = shutdown.send(true);
         let all_closed = async { while connections.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(grace, all_closed).await;
+        if let Some(part) = hub.cluster() {
+            // Session leases were released as their websockets closed.
+            part.release_part().await;
+        }
         let connections_aborted = connections.len();
         connections.shutdown().await;
         let graph = hub.snapshot();
@@ -235,7 +324,13 @@ impl Server {
 
 #[tokio::main]
 pub(crate) async fn main() {
-    let config = match Config::from_args(std::env::args().skip(1)) {
+    serve_until_ctrl_c(std::env::args().skip(1)).await;
+}
+
+/// The gateway's life: parse `args`, bind, serve until Ctrl-C (SIGINT),
+/// shut down, print the report. Exits the process on a bad flag or bind.
+pub(crate) async fn serve_until_ctrl_c(args: impl IntoIterator<Item = String>) {
+    let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("ws_gateway: {e}");

@@ -24,6 +24,9 @@ pub(crate) enum Close {
     Replaced,
     /// The server is shutting down.
     ShuttingDown,
+    /// Cluster mode: this node is shutting down and its rooms are handed
+    /// over; the client should reconnect (to another node).
+    Restart,
     /// The client closed, dropped the connection, or broke the protocol.
     Ended,
 }

@@ -59,6 +59,9 @@ pub(crate) enum Refusal {
     NotConnected,
     /// The server is shutting down.
     ShuttingDown,
+    /// Cluster mode: a session could not be taken over in time (Redis
+    /// away).
+    Unavailable,
 }
 
 impl Refusal {
@@ -75,6 +78,7 @@ impl Refusal {
             Refusal::NoListener => "no_listener",
             Refusal::NotConnected => "not_connected",
             Refusal::ShuttingDown => "shutting_down",
+            Refusal::Unavailable => "unavailable",
         }
     }
 }
@@ -166,9 +170,14 @@ pub(crate) fn error(id: &Option<Value>, room: Option<&str>, why: Refusal) -> Str
     answer(id, Value::Object(fields))
 }
 
-/// `{"op":"hello","conn":c}`: the first frame of every websocket.
-pub(crate) fn hello(conn: u64) -> String {
-    json!({"op": "hello", "conn": conn}).to_string()
+/// `{"op":"hello","conn":c}` (and `"node":NAME` in cluster mode): the
+/// first frame of every websocket.
+pub(crate) fn hello(conn: u64, node: Option<&str>) -> String {
+    match node {
+        Some(node) => json!({"op": "hello", "conn": conn, "node": node}),
+        None => json!({"op": "hello", "conn": conn}),
+    }
+    .to_string()
 }
 
 /// The frame every member of a room gets for one say.

@@ -54,6 +54,8 @@ fn handle(engine: &Engine, entry: &RoomEntry, command: RoomCmd) {
             reply.send(seq);
         }
         RoomCmd::Ask(reply) => reply.send(entry.state().seq),
+        // Cluster mode's commands go to `owner.rs`, never here.
+        RoomCmd::Routed(_) => {}
     }
 }
 
