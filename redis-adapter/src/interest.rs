@@ -47,7 +47,7 @@ impl<T: ThreadKey> EngineView<T> {
     pub(crate) fn new<C, S, M, D>(engine: &Arc<Engine<T, C, S, M, D>>) -> Self
     where
         C: switchboard_core::Key,
-        S: Default + Send + Sync + 'static,
+        S: Send + Sync + 'static,
         M: Send + 'static,
         D: Send + Sync + 'static,
     {
@@ -98,7 +98,7 @@ pub(crate) fn spawn_driver<T, C, S, M, D>(
 where
     T: ThreadKey,
     C: switchboard_core::Key,
-    S: Default + Send + Sync + 'static,
+    S: Send + Sync + 'static,
     M: Send + 'static,
     D: Send + Sync + 'static,
 {
@@ -153,7 +153,7 @@ async fn resync<T, C, S, M, D>(
 where
     T: ThreadKey,
     C: switchboard_core::Key,
-    S: Default + Send + Sync + 'static,
+    S: Send + Sync + 'static,
     M: Send + 'static,
     D: Send + Sync + 'static,
 {

@@ -199,7 +199,7 @@ impl<T: ThreadKey> Node<T> {
     ) -> Result<(Node<T>, Deliveries<T>), StartError>
     where
         C: switchboard_core::Key,
-        S: Default + Send + Sync + 'static,
+        S: Send + Sync + 'static,
         M: Send + 'static,
         D: Send + Sync + 'static,
     {

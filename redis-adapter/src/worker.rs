@@ -120,7 +120,7 @@ pub(crate) fn spawn<T, C, S, M, D>(
 where
     T: ThreadKey,
     C: switchboard_core::Key,
-    S: Default + Send + Sync + 'static,
+    S: Send + Sync + 'static,
     M: Send + 'static,
     D: Send + Sync + 'static,
 {

@@ -28,10 +28,10 @@
 //! Two room names (or sessions) whose hashes collide would share a room
 //! (an id): at 100,000 rooms the odds are about 10^-6.
 
+use super::config::Config;
 use super::engine::{ConnId, Engine, Listeners, RoomId};
 use super::protocol::{self, Refusal};
 use super::sessions::Sessions;
-use super::Config;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -33,11 +33,9 @@ pub(crate) type Listeners = Supervisor<RoomId, ConnId, Room, RoomCmd, Outbox>;
 /// One load of a room: the state in its thread entry, given by the join
 /// that creates the entry (`Hub::join`). A room is unloaded when the
 /// supervisor removes the idle entry; the next join loads it again, with
-/// a new entry and the next `inc`.
-///
-/// `Default` is there only because `Supervisor` asks its states for it;
-/// the gateway never makes a room that way.
-#[derive(Debug, Default)]
+/// a new entry and the next `inc`. It has no `Default`: no room exists
+/// without its name and number.
+#[derive(Debug)]
 pub(crate) struct Room {
     /// The room's name.
     pub(crate) name: Arc<str>,

@@ -15,12 +15,12 @@
 //! room and unloads idle rooms.
 
 use super::cluster::{self, ClusterPart, Counts};
+use super::config::Config;
 use super::engine::{ConnId, Engine, Listeners, Room, RoomCmd, RoomId};
 use super::outbox::{Close, Outbox};
 use super::owner;
 use super::protocol::Refusal;
 use super::room;
-use super::Config;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
