@@ -337,7 +337,7 @@ mod tests {
         let mut x = 99u64;
         for round in 0..4 {
             // Grow to a multi-level tree, then shrink to nothing.
-            for _ in 0..1500 {
+            for _ in 0..crate::store::testing::scaled(1500) {
                 x = x
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);

@@ -116,3 +116,14 @@ impl<L: Latest> Drop for TestWriter<L> {
         self.latest.release_all(&mut txn);
     }
 }
+
+/// `n` steps for a randomized store test, or a fifth of them under
+/// valgrind (`.ci/run` sets `SWITCHBOARD_VALGRIND`): memcheck runs each
+/// step some fifty times slower, and a fifth still reaches every shape.
+pub(super) fn scaled(n: u64) -> u64 {
+    if std::env::var_os("SWITCHBOARD_VALGRIND").is_some() {
+        n / 5
+    } else {
+        n
+    }
+}

@@ -37,7 +37,8 @@ fn matches_a_btreemap_and_keeps_held_versions() {
     type Held = Vec<(Version, Trie<u64, u64>, BTreeMap<u64, u64>)>;
     let mut held: Held = Vec::new();
     let mut x = 12345u64;
-    for step in 0..20_000u64 {
+    let steps = crate::store::testing::scaled(20_000);
+    for step in 0..steps {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -50,11 +51,11 @@ fn matches_a_btreemap_and_keeps_held_versions() {
                 model.insert(key, step)
             );
         }
-        if step % 2000 == 0 {
+        if step % (steps / 10) == 0 {
             w.latest.check().unwrap();
             held.push((w.version, w.latest.share(), model.clone()));
         }
-        if step % 5000 == 4999 {
+        if step % (steps / 4) == steps / 4 - 1 {
             // Let go of the oldest held version.
             held.remove(0);
         }
