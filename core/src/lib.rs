@@ -134,8 +134,9 @@
 //! the graph version it read last and checks, with one pointer compare,
 //! that the engine still publishes it, so a read skips the per-read
 //! protection an [`Engine`] read sets up (the hazard pin's fence: 4-12%
-//! of a small lookup in `benches/README.md`'s `lookup_api` rows). Reads through it are as fresh as the engine's; the price is
-//! that it keeps its last version alive until its next read.
+//! of a small lookup in the `lookup_api` rows of `benches/HISTORY.md`).
+//! Reads through it are as fresh as the engine's; the price is that it
+//! keeps its last version alive until its next read.
 //!
 //! ```
 //! use switchboard_core::{Caps, Engine};

@@ -1,5 +1,5 @@
 //! `targets`: one short run of every benchmark group for every design,
-//! printed as tables, with each SPEC performance target marked met or
+//! printed as tables, with each performance target (benches/README.md) marked met or
 //! missed for switchboard.
 //!
 //! ```text

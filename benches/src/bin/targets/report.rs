@@ -1,5 +1,5 @@
 //! The report `targets` prints: the raw figures per design, the churn
-//! runs, and each SPEC target with its verdict.
+//! runs, and each performance target with its verdict.
 
 use super::*;
 
@@ -91,7 +91,7 @@ pub(super) fn print_targets(
 ) {
     const SB: &str = "switchboard";
     const MUTEX: &str = "pl_mutex";
-    println!("\n### SPEC targets (switchboard)\n");
+    println!("\n### Performance targets (switchboard)\n");
     println!("| target (must) | measured | verdict |");
     println!("|---|---|---|");
     let at = |n: usize| (figs[&(SB, n)], figs[&(MUTEX, n)]);

@@ -5,7 +5,7 @@
 //! swap, and the compare-and-swap that clears it), which is what a mutex's
 //! lock and unlock cost too; measured on `has_subscribers` at 100k threads
 //! it made `Engine` 1.1-1.3x a `parking_lot::Mutex<HashMap>`, while the same
-//! lookup with one fence per read was 0.85x (benches/README.md,
+//! lookup with one fence per read was 0.85x (benches/HISTORY.md,
 //! "`engine_has` brought under the mutex"). A read scoped to one call
 //! (`Versions::read`) pins instead: the reading thread publishes the
 //! version's address in a slot of its own (a plain store and one `SeqCst`
