@@ -552,7 +552,7 @@ fn sigint(proc: &Proc) {
 }
 
 /// Ctrl-C on one of two nodes: every websocket it holds is closed with
-/// 1012, the process exits, its rooms are owned anew on the other node
+/// 1012 (after its room leases were released), the process exits, its rooms are owned anew on the other node
 /// well before its leases could have expired (so they were released), no
 /// lease of it is left in Redis, and every say acked before the signal
 /// reached each member on the other node exactly once.
@@ -619,6 +619,18 @@ async fn sigint_hands_rooms_over() {
                 let code = tokio::time::timeout(Duration::from_secs(5), c.until_closed())
                     .await
                     .expect("closed in time");
+                // Told to reconnect only once its rooms were handed over.
+                let rooms_held = tokio::task::spawn_blocking(move || {
+                    let held = leases_of(port, "n1");
+                    held.into_iter()
+                        .filter(|k| k.starts_with("wsgw.o."))
+                        .collect::<Vec<_>>()
+                });
+                let rooms_held = rooms_held.await.unwrap();
+                assert!(
+                    rooms_held.is_empty(),
+                    "1012 while n1 still held {rooms_held:?}"
+                );
                 (code, signalled.elapsed())
             })
         })
