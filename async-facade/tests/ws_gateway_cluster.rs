@@ -14,7 +14,8 @@
 
 #[path = "ws_gateway_cluster/check.rs"]
 mod check;
-#[path = "ws_gateway_cluster/client.rs"]
+#[allow(dead_code)] // `ws_gateway.rs` uses the rest
+#[path = "ws_gateway/client.rs"]
 mod client;
 #[allow(dead_code)]
 #[path = "../examples/ws_gateway/main.rs"]

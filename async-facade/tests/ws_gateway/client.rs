@@ -46,6 +46,8 @@ pub(crate) struct Client {
     ws: Option<WebSocketStream<MaybeTlsStream<TcpStream>>>,
     /// The id `hello` gave, then the one each `resume` gave.
     pub(crate) conn: u64,
+    /// The node `hello` named (cluster mode).
+    pub(crate) node: String,
     /// Every frame received, with the instant it was read.
     pub(crate) frames: Vec<(Instant, Value)>,
     pub(crate) sent: Vec<Sent>,
@@ -55,24 +57,32 @@ pub(crate) struct Client {
 impl Client {
     /// Connects and reads `hello`.
     pub(crate) async fn connect(addr: SocketAddr) -> Client {
+        Client::try_connect(addr).await.expect("connect")
+    }
+
+    /// Connects and reads `hello`; `None` if the server is gone (a node
+    /// killed while we connect).
+    pub(crate) async fn try_connect(addr: SocketAddr) -> Option<Client> {
         let url = format!("ws://{addr}");
         // No Nagle: small request frames go out at once, as the server's do.
         let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
         let (ws, _) = tokio::time::timeout(LIMIT, connect)
             .await
             .expect("connect in time")
-            .expect("connect");
+            .ok()?;
         let mut client = Client {
             ws: Some(ws),
             conn: 0,
+            node: String::new(),
             frames: Vec::new(),
             sent: Vec::new(),
             end: End::Open,
         };
-        let hello = client.next().await.expect("hello");
+        let hello = client.next().await?;
         assert_eq!(hello["op"], "hello", "{hello}");
         client.conn = hello["conn"].as_u64().expect("hello names the connection");
-        client
+        client.node = hello["node"].as_str().unwrap_or_default().to_owned();
+        Some(client)
     }
 
     /// Reads one frame (recorded); `None` once the server closed.
