@@ -24,7 +24,7 @@ mod gateway;
 mod sigint;
 
 use check::{Figures, Life};
-use client::{Client, End};
+use client::{Client, End, Rng};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -146,19 +146,6 @@ fn gateway_with_lease(redis: u16, node: &str, lease_ms: u64) -> (Proc, SocketAdd
     // Keep draining its stdout (the shutdown report) in the background.
     std::thread::spawn(move || lines.for_each(drop));
     (proc, addr)
-}
-
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
 }
 
 /// Every life of every session, in order, with takeovers recorded.

@@ -5,7 +5,7 @@
 //! (`check.rs`); what only the client can know is checked on the spot.
 
 use super::check;
-use super::client::Client;
+use super::client::{Client, Rng};
 use serde_json::json;
 use std::net::SocketAddr;
 
@@ -15,19 +15,6 @@ const LIVES: usize = 3;
 /// Requests per websocket, after its `resume`.
 const OPS: usize = 12;
 const ROOMS: u64 = 16;
-
-/// A small deterministic generator (splitmix64): each slot has its own.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
-}
 
 /// A new websocket resuming `session`; checks the id it gets.
 async fn resumed(addr: SocketAddr, session: &str, id: &mut Option<u64>) -> Client {
