@@ -164,10 +164,11 @@ fn reuse<X>(buf: &mut Vec<X>) {
     }
 }
 
-/// The writer's scratch space for one write: the changes recorded so far,
-/// the edge count's delta, and a spare waker list (a stripe's wakers are
-/// gathered there on append, so waking allocates nothing once it has
-/// grown). Lives in the writer's state, under the writer mutex.
+/// The writer's scratch space for one published version (the writes of one
+/// group, `store/versions.rs`): the changes recorded so far, counts of
+/// the edges they added and removed, and a spare waker list (a stripe's
+/// wakers are gathered there on append, so waking allocates nothing once
+/// it has grown). Lives in the writer's state, under the writer mutex.
 pub(crate) struct ChangeBuf<T, C> {
     changes: Vec<Change<T, C>>,
     added: usize,
@@ -196,21 +197,45 @@ impl<T: Copy, C: Copy> ChangeBuf<T, C> {
         self.changes.push(change);
     }
 
-    /// Starts a new write.
+    /// Empties the buffer once its version is in the log.
     pub(crate) fn clear(&mut self) {
         reuse(&mut self.changes);
         self.changes.clear();
         (self.added, self.removed) = (0, 0);
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+    /// Where the next write's changes begin.
+    pub(crate) fn mark(&self) -> ChangeMark {
+        ChangeMark {
+            len: self.changes.len(),
+            added: self.added,
+            removed: self.removed,
+        }
     }
 
-    /// `edges` after the recorded changes.
-    pub(crate) fn edges_after(&self, edges: usize) -> usize {
-        edges + self.added - self.removed
+    /// Cuts off the changes recorded after `mark` (an abandoned write's).
+    pub(crate) fn undo(&mut self, mark: ChangeMark) {
+        self.changes.truncate(mark.len);
+        (self.added, self.removed) = (mark.added, mark.removed);
     }
+
+    /// Whether a change was recorded after `mark`.
+    pub(crate) fn changed_since(&self, mark: ChangeMark) -> bool {
+        self.changes.len() > mark.len
+    }
+
+    /// `edges` after the changes recorded since `mark`.
+    pub(crate) fn edges_after(&self, edges: usize, mark: ChangeMark) -> usize {
+        edges + (self.added - mark.added) - (self.removed - mark.removed)
+    }
+}
+
+/// A point in a [`ChangeBuf`]: see [`ChangeBuf::mark`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChangeMark {
+    len: usize,
+    added: usize,
+    removed: usize,
 }
 
 /// One stripe's state: see the module's invariants.

@@ -348,10 +348,6 @@ impl<T: Copy, S, M> ThreadEntry<T, S, M> {
         Ok(pending)
     }
 
-    pub(crate) fn watch_cell(&self) -> &WatchCell {
-        &self.watch
-    }
-
     /// The has-subscribers cell, shared.
     pub(crate) fn watch_arc(&self) -> Arc<WatchCell> {
         Arc::clone(&self.watch)

@@ -31,10 +31,10 @@
 //! on every publish); [`Graph::validate`] checks everything.
 
 use crate::caps::Caps;
-use crate::changes::ChangeBuf;
 use crate::hash::KeyHasher;
 use crate::store::{Keep, Publish, Roots, SubscriberSet, ThreadSet, Trie, Version};
 use crate::sync::StdArc;
+use crate::written::WriteBuf;
 use std::any::Any;
 use std::hash::Hash;
 
@@ -151,7 +151,7 @@ where
     D: Send + Sync + 'static,
 {
     type Roots = Tries<T, C, D>;
-    type Extra = ChangeBuf<T, C>;
+    type Extra = WriteBuf<T, C>;
 
     fn wrap(tries: Tries<T, C, D>, version: Version, keep: Keep) -> Self {
         Graph {

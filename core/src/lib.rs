@@ -374,6 +374,7 @@ mod sync;
 mod view;
 mod waiters;
 mod watch;
+mod written;
 
 pub use cancel::CancelToken;
 pub use caps::Caps;

@@ -100,6 +100,12 @@ mod imp {
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock()
         }
+
+        /// The guard, if the mutex is free now.
+        #[inline]
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.0.try_lock()
+        }
     }
 
     /// A condition variable paired with [`Mutex`].
@@ -217,6 +223,16 @@ mod imp {
         #[inline]
         pub(crate) fn store(&self, v: usize, order: Ordering) {
             self.0.store(v, order);
+        }
+
+        #[inline]
+        pub(crate) fn fetch_add(&self, v: usize, order: Ordering) -> usize {
+            self.0.fetch_add(v, order)
+        }
+
+        #[inline]
+        pub(crate) fn fetch_sub(&self, v: usize, order: Ordering) -> usize {
+            self.0.fetch_sub(v, order)
         }
     }
 

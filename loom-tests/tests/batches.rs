@@ -4,9 +4,10 @@
 //! * A batch (a resume: `connect_with` and two subscribes) races a reader
 //!   fanning out and looking at the connection: the reader sees either
 //!   none of the batch or all of it, in one read and across its reads.
-//! * Two batches race: each is published as one version (the version
-//!   moves by exactly two), both take effect, and the watch of the thread
-//!   both join ends `true` having flipped once.
+//! * Two batches race: each is published whole, in one version (two, or
+//!   one when the second was queued behind the first and the two were
+//!   combined: the version moves by one or two), both take effect, and the
+//!   watch of the thread both join ends `true` having flipped once.
 //!
 //! Runtime: well under a second per configuration once built.
 #![cfg(loom)]
@@ -51,7 +52,7 @@ fn a_reader_sees_a_batch_whole_or_not_at_all() {
 }
 
 #[test]
-fn two_racing_batches_are_two_versions() {
+fn two_racing_batches_are_each_published_whole() {
     loom::model(|| {
         let engine = Arc::new(Engine::new());
         engine.thread(7);
@@ -69,7 +70,8 @@ fn two_racing_batches_are_two_versions() {
         let (a, b) = (join(1), join(2));
         a.join().unwrap();
         b.join().unwrap();
-        assert_eq!(engine.version(), before + 2);
+        let moved = engine.version() - before;
+        assert!(moved == 1 || moved == 2, "moved by {moved}");
         assert_eq!(engine.subscribers(7).to_vec(), [1, 2]);
         assert!(watch.get());
         assert_eq!(watch.version(), 1, "7 became occupied once");

@@ -10,9 +10,11 @@
 //! Writers go through `Versions::write`: under the writer mutex it copies
 //! the latest tries (three root pointers), lets the engine change the copy
 //! by path copying inside one transaction, and publishes it with one
-//! `swap`. Only then does the engine append the write's changes to the
-//! change log (`changes.rs`) and notify watches, still under the writer
-//! mutex, so both happen in publish order.
+//! `swap`, together with the writes queued behind it (combining,
+//! `store/versions.rs`). Only then does the publishing write append the
+//! version's changes to the change log (`changes.rs`) and notify watches
+//! (`written.rs`), still under the writer mutex, so both happen in publish
+//! order.
 //!
 //! # Reclamation
 //!
@@ -39,7 +41,7 @@ use ops::{Edit, Effects};
 pub use versions::NodeProbe;
 
 use crate::caps::Caps;
-use crate::changes::{ChangeBuf, ChangeLog};
+use crate::changes::ChangeLog;
 use crate::config::Config;
 use crate::entry::ThreadEntry;
 use crate::error::NotConnected;
@@ -53,6 +55,7 @@ use crate::store::Versions;
 use crate::sync::{Arc, StdArc};
 use crate::view::{read_api, View};
 use crate::watch::SubscriberWatch;
+use crate::written::WriteBuf;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -76,7 +79,13 @@ use std::marker::PhantomData;
 /// A [`Snapshot`] and a per-OS-thread [`Reader`] have the same read methods
 /// (they share one implementation), and the reader's are cheaper still.
 /// Writes are serialised by one internal mutex held for the few
-/// microseconds of a path copy.
+/// microseconds of a path copy. Writers that queue for it are *combined*:
+/// each runs its own write on its own thread, in turn, and the last of the
+/// queue publishes them all as one version (the change feed then gives
+/// their changes in one [`ChangeBatch`](crate::ChangeBatch), in the order
+/// they took effect). Every writing method still returns only once its
+/// write is published, so each is linearizable; a writer alone pays only
+/// an uncontended `try_lock` for it.
 ///
 /// # Examples
 ///
@@ -127,7 +136,7 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
             None => KeyHasher::random(),
         };
         Engine {
-            current: Versions::new(ChangeBuf::new(), || Tries::new(&hasher)),
+            current: Versions::new(WriteBuf::new(), || Tries::new(&hasher)),
             registry: StdArc::new(Registry::new()),
             log: Arc::new(ChangeLog::new(config.change_log)),
             _entries: PhantomData,
@@ -149,32 +158,33 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
     }
 
     /// Runs `op` on a copy of the latest tries under the writer mutex, as
-    /// one transaction, and publishes the result if it recorded any change
-    /// (an operation records each change it makes, in order, and copies no
-    /// node unless it changes something). The changes go to the change log
-    /// once the graph is published, then the watches flip (still under the
-    /// mutex, so both happen in publish order); removed threads' listeners
-    /// are cleared after the mutex.
+    /// one transaction, and returns once its changes are published (with
+    /// those of other callers' writes queued behind it, if any: combining,
+    /// `store/versions.rs`). An operation records each change it makes, in
+    /// order, and copies no node unless it changes something. The
+    /// publishing write appends the version's changes to the change log
+    /// and flips the watches, still under the mutex (so both happen in
+    /// publish order); removed threads' listeners are cleared by each
+    /// write's own caller after the mutex.
     fn write_op<R>(&self, op: impl FnOnce(&mut Edit<'_, '_, T, C, S, M, D>) -> R) -> R {
-        let (out, effects) = self.current.write(
-            |g, txn, log| {
-                log.clear();
-                let mut effects = Effects::new();
+        let mut effects = Effects::new();
+        let out = self.current.write(
+            |g, txn, buf| {
+                let mark = buf.changes.mark();
                 let out = op(&mut Edit {
                     registry: &self.registry,
                     g: &mut *g,
                     txn,
-                    log: &mut *log,
+                    log: &mut *buf,
                     effects: &mut effects,
                 });
-                let changed = !log.is_empty();
-                g.edges = log.edges_after(g.edges);
-                (changed, (out, effects))
+                g.edges = buf.changes.edges_after(g.edges, mark);
+                (buf.changes.changed_since(mark), out)
             },
-            |graph, log, (_, effects)| {
+            |graph, buf| {
                 // Only now: a feed that receives this batch sees its graph.
-                self.log.append(graph.version, log);
-                effects.published();
+                self.log.append(graph.version, &mut buf.changes);
+                buf.published();
             },
         );
         effects.unlocked();

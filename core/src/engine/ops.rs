@@ -2,22 +2,22 @@
 //! building ([`Edit`]): a writing method of `Engine` runs one inside a
 //! write of its own, `Engine::batch` runs any number inside one.
 //!
-//! An operation changes the copy of the tries, records its changes in the
-//! write's `ChangeBuf`, and notes in [`Effects`] what must happen once the
-//! write is published: watch flips (with the cells looked up now, so that
-//! nothing is hashed or compared after the publish) and removed entries,
-//! whose watches close and whose listeners are cleared after the lock.
+//! An operation changes the copy of the tries, records its changes and the
+//! watches it flips or closes in the write's `WriteBuf` (with the cells
+//! looked up now, so that nothing is hashed or compared after the
+//! publish), and notes in [`Effects`] the removed entries, whose listeners
+//! its caller clears after the lock.
 
 use crate::caps::Caps;
-use crate::changes::{Change, ChangeBuf};
+use crate::changes::Change;
 use crate::entry::ThreadEntry;
 use crate::error::NotConnected;
 use crate::graph::{ConnNode, ErasedEntry, Tries};
 use crate::key::Key;
 use crate::shutdown::Registry;
 use crate::store::{HostValue, SubscriberSet, Txn};
-use crate::sync::{Arc, StdArc};
-use crate::watch::WatchCell;
+use crate::sync::StdArc;
+use crate::written::WriteBuf;
 
 /// A thread entry as the engine hands it out.
 pub(super) type Entry<T, S, M> = StdArc<ThreadEntry<T, S, M>>;
@@ -37,81 +37,27 @@ pub(super) fn entry_arc<T: Key, S: Send + 'static, M: Send + 'static>(
         .expect("every entry in this engine's graph has this engine's types")
 }
 
-/// What a write must do once it is published (see the module docs).
-/// Allocates nothing for a write with at most one flip and one removal.
+/// What a write's caller must do once the write is published and the
+/// writer lock released: clear the listeners of the threads it removed.
+/// Allocates nothing for a write with at most one removal.
 pub(super) struct Effects<T, S, M> {
-    flips: Small<(Arc<WatchCell>, bool)>,
-    removed: Small<Entry<T, S, M>>,
-}
-
-/// A list that holds its first item inline.
-struct Small<X> {
-    first: Option<X>,
-    more: Vec<X>,
-}
-
-impl<X> Small<X> {
-    const fn new() -> Self {
-        Small {
-            first: None,
-            more: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, x: X) {
-        if self.first.is_none() {
-            self.first = Some(x);
-        } else {
-            self.more.push(x);
-        }
-    }
-
-    fn iter(&self) -> impl DoubleEndedIterator<Item = &X> {
-        self.first.iter().chain(&self.more)
-    }
-
-    fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.more.len()
-    }
+    first: Option<Entry<T, S, M>>,
+    more: Vec<Entry<T, S, M>>,
 }
 
 impl<T: Key, S, M> Effects<T, S, M> {
     pub(super) const fn new() -> Self {
         Effects {
-            flips: Small::new(),
-            removed: Small::new(),
+            first: None,
+            more: Vec::new(),
         }
     }
 
-    /// Runs once the write is published, under the writer lock (so in
-    /// publish order): each watch ends on the value the published graph
-    /// gives it (a thread occupied and vacated again within one write
-    /// flips nothing), then removed threads' watches close. Runs no host
-    /// code but the watchers' wakers.
-    #[inline]
-    pub(super) fn published(&self) {
-        if self.flips.first.is_none() && self.removed.first.is_none() {
-            return; // the common write: nothing to tell
-        }
-        self.tell();
-    }
-
-    fn tell(&self) {
-        if self.flips.len() <= 1 {
-            if let Some((cell, value)) = &self.flips.first {
-                cell.set(*value);
-            }
+    fn removed(&mut self, e: Entry<T, S, M>) {
+        if self.first.is_none() {
+            self.first = Some(e);
         } else {
-            // The last flip of each cell is its value in the new graph.
-            let mut done = std::collections::HashSet::with_capacity(self.flips.len());
-            for (cell, value) in self.flips.iter().rev() {
-                if done.insert(Arc::as_ptr(cell)) {
-                    cell.set(*value);
-                }
-            }
-        }
-        for e in self.removed.iter() {
-            e.watch_cell().close();
+            self.more.push(e);
         }
     }
 
@@ -119,11 +65,11 @@ impl<T: Key, S, M> Effects<T, S, M> {
     /// tokens fire, their queues close).
     #[inline]
     pub(super) fn unlocked(self) {
-        let Some(first) = self.removed.first else {
+        let Some(first) = self.first else {
             return; // the common write: nothing removed
         };
         first.clear_listener();
-        for e in self.removed.more {
+        for e in self.more {
             e.clear_listener();
         }
     }
@@ -131,12 +77,12 @@ impl<T: Key, S, M> Effects<T, S, M> {
 
 /// One operation's view of a write in progress: the engine's listener
 /// registry (new entries report to it), the tries being built, the
-/// transaction, the change buffer and the effects to run after.
+/// transaction, the write buffer and the effects its caller runs after.
 pub(super) struct Edit<'a, 't, T: Key, C: Key, S, M, D: Send + Sync + 'static> {
     pub(super) registry: &'a StdArc<Registry<T>>,
     pub(super) g: &'a mut Tries<T, C, D>,
     pub(super) txn: &'a mut Txn<'t>,
-    pub(super) log: &'a mut ChangeBuf<T, C>,
+    pub(super) log: &'a mut WriteBuf<T, C>,
     pub(super) effects: &'a mut Effects<T, S, M>,
 }
 
@@ -210,7 +156,7 @@ where
         self.log.push(Change::Subscribed { t, c });
         if first {
             self.log.push(Change::Occupied { t });
-            self.effects.flips.push((entry.watch_arc(), true));
+            self.log.flip(entry.watch_arc(), true);
         }
         debug_assert_eq!(self.g.check_edge(&t, &c), Ok(()));
         Ok(entry)
@@ -238,9 +184,7 @@ where
             self.g.subs.remove(&t, self.txn);
             self.log.push(Change::Vacated { t });
             if let Some(e) = self.g.threads.get(&t) {
-                self.effects
-                    .flips
-                    .push((Self::entry_of(e).watch_arc(), false));
+                self.log.flip(Self::entry_of(e).watch_arc(), false);
             }
         }
         debug_assert_eq!(self.g.check_edge(&t, &c), Ok(()));
@@ -293,8 +237,9 @@ where
             self.log.push(Change::Vacated { t });
         }
         self.log.push(Change::ThreadRemoved { t });
-        self.effects.flips.push((entry.watch_arc(), false));
-        self.effects.removed.push(entry);
+        self.log.flip(entry.watch_arc(), false);
+        self.log.close(entry.watch_arc());
+        self.effects.removed(entry);
         true
     }
 
@@ -348,7 +293,6 @@ where
         }
         let mut emptied = Vec::new();
         let (subs, threads, log) = (&mut self.g.subs, &self.g.threads, &mut *self.log);
-        let flips = &mut self.effects.flips;
         self.g.conns.remove_with(&c, self.txn, |node, txn| {
             for t in node.threads.iter() {
                 let Some(set) = subs.get_mut(&t, txn) else {
@@ -362,7 +306,7 @@ where
                     log.push(Change::Vacated { t });
                     emptied.push(t);
                     if let Some(e) = threads.get(&t) {
-                        flips.push((Self::entry_of(e).watch_arc(), false));
+                        log.flip(Self::entry_of(e).watch_arc(), false);
                     }
                 }
                 // The reverse edge left with `c`; check the forward one

@@ -15,8 +15,9 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
     // ------------------------------------------------------ versions and changes
 
     /// The latest published version: `0` for a new engine, then one more
-    /// for each write that changed the graph (a write that changes nothing
-    /// publishes nothing and takes no number). Never locks.
+    /// for each published version: a write that changed the graph, or
+    /// several combined (see [`Engine`]'s docs); a write that changes
+    /// nothing publishes nothing and takes no number. Never locks.
     pub fn version(&self) -> u64 {
         // The natural read: a hazard pin for the call (no shared write).
         self.current.read(|g| g.version)

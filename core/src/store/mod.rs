@@ -69,20 +69,27 @@
 //! # Ownership and immutability
 //!
 //! 1. **Ownership.** Every node is owned by exactly one of: the latest
-//!    version (reachable from its roots), the retired list, or the open
-//!    transaction (made by it: on its list of new nodes). No node has
+//!    version (reachable from its roots), the pending roots of a group of
+//!    committed, unpublished writes (`versions.rs`, "Combining"), the
+//!    retired list, or the open transaction (made by it: on its list of
+//!    new nodes). No node has
 //!    two parents in one version. A value a trie removes or replaces is
 //!    released in the same transaction, by the trie (see "release"), so its
 //!    nodes move to the retired list with it and no value that shares nodes
 //!    outlives the write that unlinked them.
-//! 2. **Immutability.** A node born in an earlier version (`born <
-//!    txn.version`) is never written: the writer copies it and retires the
-//!    original. A node born in the current transaction is reachable only
+//! 2. **Immutability.** A node born in an earlier transaction (`born <
+//!    txn.version`: an earlier version's, or an earlier write's of the
+//!    same pending group) is never written: the writer copies it and
+//!    retires the original. A node born in the current transaction is reachable only
 //!    from the unpublished next version, so the writer may change or free it
 //!    in place.
-//! 3. **Visibility.** A node is visible in exactly the versions `[born,
-//!    died)`, where `died` is the version of the transaction that replaced
-//!    it (the latest version sees every node it owns).
+//! 3. **Visibility.** Numbers here are *stamps*: every transaction gets
+//!    the next one, and a published version is known by the stamp of the
+//!    last transaction of its group. A node is visible in exactly the
+//!    published versions whose stamp lies in `[born, died)`, where `died`
+//!    is the stamp of the transaction that replaced it (the latest version
+//!    sees every node it owns): the versions are published in stamp order,
+//!    and none with a stamp between two groups' last.
 //!
 //! # Reclamation: why freeing a retired node is safe
 //!
@@ -136,9 +143,11 @@
 //!    a reader may still hold is the latest one (which sees no retired node,
 //!    by 1) or a version left in the list (4); `collect` is passed the
 //!    numbers of the list's versions and keeps every node visible (3) in one
-//!    of them. The numbers are right because the store both numbered and
+//!    of them. The numbers are right because the store both stamped and
 //!    built every version (`Versions::write`: the copy of the latest roots
-//!    that the transaction changed, published as the next number; the
+//!    that a group's transactions changed, published with the stamp of the
+//!    group's last transaction, which is at least every stamp a node of
+//!    the group was born with and less than every later transaction's; the
 //!    version `swap` returns is the one published before it). A node it
 //!    frees was visible only in versions dropped in step 4, after all their
 //!    reads (4), or in versions never published.
@@ -197,4 +206,4 @@ pub(crate) use reclaim::Txn;
 pub(crate) use set::{Iter as SetIter, SubscriberSet, ThreadSet};
 pub(crate) use share::{share_fields, HostField, Share, ShareToken};
 pub(crate) use trie::Trie;
-pub(crate) use versions::{Keep, Publish, Roots, Versions};
+pub(crate) use versions::{Extra, Keep, Publish, Roots, Versions};

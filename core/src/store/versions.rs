@@ -6,6 +6,38 @@
 //! writes through [`Versions::write`], which copies the latest roots,
 //! hands the copy to the engine inside one [`Txn`], publishes it, retires
 //! the version it replaced and collects the nodes no held version can see.
+//!
+//! # Combining
+//!
+//! Writes that queue for the writer mutex are published together. Each
+//! write still runs on its caller's thread, in its own transaction, one
+//! after the other under the mutex; a write that finds another writer
+//! waiting for the mutex leaves its committed roots *pending* (unpublished)
+//! and sleeps until they are published, and the last write of the group
+//! (the one that finds no writer waiting, or the [`GROUP`]th) publishes
+//! them all as one version. So a caller's host code runs only on its own
+//! thread, a write that panics abandons only its own transaction (the
+//! pending roots are as the earlier writes of the group left them), and
+//! every caller returns only once its write is published: each write takes
+//! effect at its group's publish, within its call, so it stays
+//! linearizable.
+//!
+//! Every transaction gets its own *stamp* (the number its nodes are born
+//! with), so a write never changes in place a node an earlier write of its
+//! group made: it copies it, as it copies published nodes, and the earlier
+//! write's nodes stay as that write committed them. A published version is
+//! known to the reclaimer by the stamp of its group's last transaction;
+//! no version is published with a stamp between two groups' last, so a
+//! node's `[born, died)` in stamps holds exactly the published versions
+//! that link it (`store/mod.rs`, "Reclamation", step 5).
+//!
+//! Liveness: a write defers only if it sees, under the mutex, a writer
+//! counted in `waiting` (which counts itself before it blocks on the mutex
+//! and uncounts itself once it holds it). That writer takes the mutex after
+//! the deferring one releases it, and either publishes the group or defers
+//! in turn, so the chain ends with a publish. A write that panics wakes the
+//! deferred writers instead, and one that wakes with its group unpublished
+//! and no writer waiting publishes the group itself.
 //! The cell, the latest roots, the retired versions and the reclaimer are
 //! private here, so safe code outside the store cannot share nodes,
 //! publish a version the store did not build, or free anything (the proof:
@@ -18,7 +50,10 @@ use super::node::Version;
 use super::pool::NodeCount;
 use super::reclaim::{Reclaimer, Txn};
 use super::share::{Share, ShareToken};
-use crate::sync::{Arc, ArcSwap, AtomicPtr, Cached, Guard, Mutex, Ordering};
+use crate::sync::{
+    Arc, ArcSwap, AtomicPtr, AtomicUsize, Cached, Condvar, Guard, Mutex, MutexGuard, Ordering,
+};
+use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 
 /// The roots of a version (the engine's tries): shared into each new
@@ -31,14 +66,37 @@ pub(crate) trait Publish: Send + Sync + Sized + 'static {
     /// What it is built from.
     type Roots: Roots;
     /// Writer state kept under the writer mutex with the roots (the
-    /// engine's change buffer).
-    type Extra: Send + 'static;
+    /// engine's change buffer): what a group of writes records for its
+    /// publish.
+    type Extra: Extra;
 
     /// Version `version` of the graph, made of `roots`. It must keep `keep`
     /// for as long as it exists: `keep` keeps the nodes `roots` points to
     /// alive (the store checks that it was not dropped).
     fn wrap(roots: Self::Roots, version: Version, keep: Keep) -> Self;
 }
+
+/// What the writes of a group record for their publish (the engine's
+/// changes and watch flips): each write appends to it, an abandoned write's
+/// part is cut off again, and the publish's `after` empties it.
+pub(crate) trait Extra: Send + 'static {
+    /// Where a write's part begins.
+    type Mark: Copy;
+    /// The current end: where the next write's part begins.
+    fn mark(&self) -> Self::Mark;
+    /// Cuts off everything recorded after `mark` (an abandoned write's part).
+    fn undo(&mut self, mark: Self::Mark);
+}
+
+impl Extra for () {
+    type Mark = ();
+    fn mark(&self) {}
+    fn undo(&mut self, (): ()) {}
+}
+
+/// The most writes one group publishes together (see "Combining"): bounds
+/// how long the first of them waits.
+pub(crate) const GROUP: usize = 32;
 
 /// Keeps every node of a [`Versions`] alive: each published version holds
 /// one, so the nodes outlive every version (and every reader). A reference
@@ -91,13 +149,22 @@ impl Drop for Keep {
 /// The writer's state, under its mutex.
 ///
 /// Invariants: `latest` holds the roots of the version in the cell, whose
-/// number is `version`; `retired` holds, with its number, every replaced
-/// version that a reader may still hold (and maybe some none holds); the
-/// reclaimer's nodes are those replaced since, none reachable from
-/// `latest`.
+/// number is `version` and whose stamp is `published`; `pending`, if any,
+/// holds the roots the writes of the current group committed (built from
+/// `latest`, every node they made born after `published`), and `grouped`
+/// counts those writes, `deferred` those of them asleep until the publish;
+/// `stamp` is the last stamp a transaction got (no node is born later);
+/// `retired` holds, with its stamp, every replaced version that a reader
+/// may still hold (and maybe some none holds); the reclaimer's nodes are
+/// those replaced since, none reachable from `latest` or `pending`.
 struct Writer<G: Publish> {
     latest: G::Roots,
+    pending: Option<G::Roots>,
     version: Version,
+    published: Version,
+    stamp: Version,
+    grouped: usize,
+    deferred: usize,
     retired: Vec<(Version, Arc<G>)>,
     reclaimer: Reclaimer,
     extra: G::Extra,
@@ -111,7 +178,7 @@ struct Owner<G: Publish> {
 }
 
 impl<G: Publish> Writer<G> {
-    /// Takes `replaced` (version `number`), just swapped out of the cell,
+    /// Takes `replaced` (stamp `number`), just swapped out of the cell,
     /// drops every retired version no reader holds, and frees the nodes
     /// none of the rest can see (their host values go to `later`).
     fn retire(&mut self, number: Version, replaced: Arc<G>, later: &mut Deferred) {
@@ -130,7 +197,7 @@ impl<G: Publish> Writer<G> {
         let held = self.retired.iter().map(|&(v, _)| v);
         // SAFETY: the versions a reader may hold are the latest one (in
         // which no retired node is visible) and those still in `retired`,
-        // all of which `held` lists, each with the number the store gave it
+        // all of which `held` lists, each with the stamp the store gave it
         // when it published it ("Reclamation", step 5).
         unsafe { self.reclaimer.collect(held, later) }
     }
@@ -141,6 +208,7 @@ impl<G: Publish> Drop for Owner<G> {
         // Declared before the lock: the host values go after it is released.
         let mut later = Deferred::new();
         let w = &mut *self.writer.lock();
+        debug_assert!(w.pending.is_none(), "a group outlived its writers");
         // SAFETY: the owner goes only when no version exists (each holds a
         // `Keep`), so no reader can reach any node ("Reclamation", step 7),
         // and no write follows.
@@ -190,6 +258,11 @@ pub(crate) struct Versions<G: Publish> {
     cell: ArcSwap<G>,
     mirror: Mirror,
     owner: Arc<Owner<G>>,
+    /// Writers blocked on (or about to block on) the writer mutex: a
+    /// write that sees one defers its publish to it ("Combining").
+    waiting: AtomicUsize,
+    /// Where deferred writers sleep until their group is published.
+    published: Condvar,
 }
 
 /// The latest version's address, for [`Versions::read`]'s hazard pins, on
@@ -211,7 +284,12 @@ impl<G: Publish> Versions<G> {
         let owner = Arc::new(Owner {
             writer: Mutex::new(Writer {
                 latest: empty(),
+                pending: None,
                 version: 0,
+                published: 0,
+                stamp: 0,
+                grouped: 0,
+                deferred: 0,
                 retired: Vec::new(),
                 reclaimer: Reclaimer::default(),
                 extra,
@@ -222,6 +300,8 @@ impl<G: Publish> Versions<G> {
             mirror: Mirror(AtomicPtr::new(address(&first))),
             cell: ArcSwap::new(first),
             owner,
+            waiting: AtomicUsize::new(0),
+            published: Condvar::new(),
         }
     }
 
@@ -267,29 +347,35 @@ impl<G: Publish> Versions<G> {
     }
 
     /// One write, under the writer mutex: `edit` changes a copy of the
-    /// latest roots inside one transaction and returns `(changed, output)`;
+    /// latest roots (with the pending writes of its group: see
+    /// "Combining") inside one transaction and returns `(changed, output)`;
     /// it must not copy or give up a node unless it changes something. If it
-    /// did either, the copy is published as the next version, the version
-    /// it replaced is retired and unreachable nodes are freed; then `after`
-    /// runs on the new version, still under the mutex (so in publish order).
+    /// did either, or an earlier write of the group did, the write returns
+    /// only once the group is published as the next version: by this
+    /// write, or by a later write of the group while this one sleeps. The
+    /// publish retires the version it replaced, frees unreachable nodes and
+    /// runs the publishing write's `after` on the new version, still under
+    /// the mutex (so in publish order), with every write of the group
+    /// recorded in the extra state.
     ///
     /// # Host code
     ///
     /// `edit` and `after` may run host code (the keys' `Hash`/`Eq`/`Ord`, a
-    /// state's `Default`, a closure). If `edit` panics, the unwind drops
-    /// the transaction uncommitted, which frees every node it made and
-    /// un-retires every node it replaced (`Txn`): nothing is published and
-    /// the latest version, its number and the retired lists are as before.
-    /// Host values the write gave up (freed nodes' values, values the edit
-    /// kept with `Txn::keep_until_unlocked`) are dropped on this thread
-    /// after the mutex is released, in the normal case and in the unwind
-    /// alike. A write started on a thread that is already inside a write
-    /// (host code under the mutex calling a writing method) panics instead
-    /// of waiting for itself; that panic unwinds the outer write too.
+    /// state's `Default`, a closure). If `edit` panics, its transaction is
+    /// abandoned, which frees every node it made and un-retires every node
+    /// it replaced (`Txn`), and its part of the extra state is cut off: the
+    /// pending roots, the latest version, its number and the retired lists
+    /// are as before, and the panic reaches this caller once the mutex is
+    /// released. Host values the write gave up (freed nodes' values, values
+    /// the edit kept with `Txn::keep_until_unlocked`) are dropped on this
+    /// thread after the mutex is released, in the normal case and in the
+    /// unwind alike. A write started on a thread that is already inside a
+    /// write (host code under the mutex calling a writing method) panics
+    /// instead of waiting for itself; that panic unwinds the outer write too.
     pub(crate) fn write<O>(
         &self,
         edit: impl FnOnce(&mut G::Roots, &mut Txn<'_>, &mut G::Extra) -> (bool, O),
-        after: impl FnOnce(&G, &mut G::Extra, &O),
+        after: impl FnOnce(&G, &mut G::Extra),
     ) -> O {
         // Drop order is the design: `later` is declared first, so it is
         // dropped last, after the mutex guard and the writing mark (both
@@ -297,34 +383,123 @@ impl<G: Publish> Versions<G> {
         let mut later = Deferred::new();
         let out = {
             let _writing = Writing::enter();
-            let mut guard = self.owner.writer.lock();
+            let mut guard = self.lock();
             let w = &mut *guard;
-            let version = w.version + 1;
-            let mut next = w.latest.share(&ShareToken(()));
-            let mut txn = Txn::new(version, &mut w.reclaimer, &mut later);
-            let (changed, out) = edit(&mut next, &mut txn, &mut w.extra);
-            let touched = txn.touched();
-            debug_assert!(
-                changed || !touched,
-                "a write that changed nothing copied nodes"
-            );
-            txn.commit();
-            if changed || touched {
-                let replaced = w.version;
-                w.version = version;
-                w.latest = next.share(&ShareToken(()));
-                let graph = wrap(&self.owner, next, version);
-                let old = self.cell.swap(Arc::clone(&graph));
-                // Release: a reader whose pin reads this address sees the
-                // version's contents (H1). `retire` fences before its scan (H2).
-                self.mirror.0.store(address(&graph), Ordering::Release);
-                w.retire(replaced, old, &mut later);
-                after(&graph, &mut w.extra, &out);
+            let mark = w.extra.mark();
+            w.stamp += 1;
+            let base = w.pending.as_ref().unwrap_or(&w.latest);
+            let mut next = base.share(&ShareToken(()));
+            let mut txn = Txn::new(w.stamp, &mut w.reclaimer, &mut later);
+            let extra = &mut w.extra;
+            let edited = panic::catch_unwind(AssertUnwindSafe(|| edit(&mut next, &mut txn, extra)));
+            match edited {
+                Ok((changed, out)) => {
+                    let touched = txn.touched();
+                    debug_assert!(
+                        changed || !touched,
+                        "a write that changed nothing copied nodes"
+                    );
+                    txn.commit();
+                    if changed || touched {
+                        w.pending = Some(next);
+                    }
+                    if w.pending.is_some() {
+                        self.finish(guard, after, &mut later);
+                    }
+                    Ok(out)
+                }
+                Err(panic) => {
+                    // Abandoned: frees what it made, un-retires what it
+                    // replaced (`Txn`'s drop).
+                    drop(txn);
+                    w.extra.undo(mark);
+                    if w.deferred > 0 {
+                        // The group's deferred writers were counting on this
+                        // write to publish or defer: one of them takes over.
+                        self.published.notify_all();
+                    }
+                    Err(panic)
+                }
             }
-            out
         };
         drop(later);
-        out
+        match out {
+            Ok(out) => out,
+            Err(panic) => panic::resume_unwind(panic),
+        }
+    }
+
+    /// The writer mutex, counting this writer in `waiting` while it waits
+    /// for it.
+    #[inline]
+    fn lock(&self) -> MutexGuard<'_, Writer<G>> {
+        if let Some(guard) = self.owner.writer.try_lock() {
+            return guard;
+        }
+        // Relaxed: read only under the mutex, whose release/acquire orders
+        // a writer's uncount before any later holder's read ("Combining";
+        // a stale read can only be a count too high for an earlier holder,
+        // which waits for a writer that does come).
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let guard = self.owner.writer.lock();
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        guard
+    }
+
+    /// Ends a write whose group has pending roots: defers the publish to a
+    /// writer waiting for the mutex, sleeping until it is done, or
+    /// publishes the group now.
+    fn finish(
+        &self,
+        mut guard: MutexGuard<'_, Writer<G>>,
+        after: impl FnOnce(&G, &mut G::Extra),
+        later: &mut Deferred,
+    ) {
+        guard.grouped += 1;
+        if guard.grouped < GROUP && self.waiting.load(Ordering::Relaxed) > 0 {
+            let group = guard.version;
+            guard.deferred += 1;
+            loop {
+                guard = self.published.wait(guard);
+                if guard.version != group {
+                    return; // published by a later write of the group
+                }
+                if self.waiting.load(Ordering::Relaxed) == 0 {
+                    break; // no writer left to publish it (one panicked)
+                }
+            }
+        }
+        self.publish(&mut guard, after, later);
+    }
+
+    /// Publishes the pending roots as the next version (one swap), retires
+    /// the one it replaces, collects, wakes the group's deferred writers
+    /// and runs `after` on the new version.
+    fn publish(
+        &self,
+        w: &mut Writer<G>,
+        after: impl FnOnce(&G, &mut G::Extra),
+        later: &mut Deferred,
+    ) {
+        let next = w.pending.take().expect("a group to publish");
+        w.version += 1;
+        w.latest = next.share(&ShareToken(()));
+        let graph = wrap(&self.owner, next, w.version);
+        let old = self.cell.swap(Arc::clone(&graph));
+        // Release: a reader whose pin reads this address sees the
+        // version's contents (H1). `retire` fences before its scan (H2).
+        self.mirror.0.store(address(&graph), Ordering::Release);
+        let replaced = std::mem::replace(&mut w.published, w.stamp);
+        w.retire(replaced, old, later);
+        w.grouped = 0;
+        if w.deferred > 0 {
+            // Before `after`, which runs host code (wakers): the deferred
+            // writers' wake-up does not depend on it. They run once this
+            // writer releases the mutex.
+            w.deferred = 0;
+            self.published.notify_all();
+        }
+        after(&graph, &mut w.extra);
     }
 }
 
@@ -420,7 +595,7 @@ mod tests {
                 }
                 (true, ())
             },
-            |_, (), ()| {},
+            |_, ()| {},
         );
     }
 
@@ -442,7 +617,7 @@ mod tests {
                 let len = sets.remove_with(&3, txn, |set, _| set.len());
                 (true, len)
             },
-            |_, (), _| {},
+            |_, ()| {},
         );
         assert_eq!(read, Some(30));
         assert!(nodes.live() > 0);

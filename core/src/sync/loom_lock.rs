@@ -22,6 +22,12 @@ impl<T> Mutex<T> {
             .lock()
             .expect("loom mutexes are never poisoned in a passing model")
     }
+
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        // loom's only error here is `WouldBlock` (it never poisons on
+        // `try_lock`).
+        self.0.try_lock().ok()
+    }
 }
 
 /// loom's condition variable. loom has no clock, so `wait_until` times
