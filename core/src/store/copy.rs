@@ -19,16 +19,7 @@ where
 {
     if node.header().born() != txn.version {
         let old = *node;
-        let h = old.header();
-        let (children, entries) = old.parts(counted);
-        *node = Node::alloc(
-            h.datamap,
-            h.nodemap,
-            txn.born(),
-            counted,
-            children.iter().copied(),
-            entries.iter().map(share_entry),
-        );
+        *node = Node::alloc_copy(&old, txn.born(), counted, share_entry);
         // SAFETY: as in `replace`: `*node` (or, at a B+tree call site, the
         // parent slot the caller writes it back to before the commit) was
         // the one link to `old`, and its copy has just taken that place; it

@@ -174,6 +174,18 @@
 //!    at once) and then, in the `Reclaimer`'s drop, frees the retired ones:
 //!    by then no version, hence no reader, exists.
 //!
+//! 8. **A version's allocation is reused only when it could be freed.**
+//!    `retire` keeps one version it would drop (count one, no slot: 4) as
+//!    the writer's spare, and the next publish writes the new version into
+//!    its allocation (`Arc::get_mut`, which checks that nothing else holds
+//!    it) instead of allocating one. That is what the allocator may do with
+//!    a freed version's memory anyway, so every reader argument above
+//!    already covers a new version at an old address: a stale address in a
+//!    reader's hand is confirmed only by a load that reads the new
+//!    version's publishing store (H1-H2, the pin; arc-swap's debts
+//!    likewise), which happens after the rewrite; the spare's roots are
+//!    never read, and it is dropped with the retired list (7).
+//!
 //! The pool never hands a slot to a new node while a freed node's reader
 //! could still read it: a slot is reused only after its node was freed
 //! (5, 6, 7). Builds with `--cfg loom` or `--cfg switchboard_system_nodes`

@@ -96,7 +96,7 @@ impl Extra for () {
 
 /// The most writes one group publishes together (see "Combining"): bounds
 /// how long the first of them waits.
-pub(crate) const GROUP: usize = 32;
+const GROUP: usize = 32;
 
 /// Keeps every node of a [`Versions`] alive: each published version holds
 /// one, so the nodes outlive every version (and every reader). A reference
@@ -166,6 +166,11 @@ struct Writer<G: Publish> {
     grouped: usize,
     deferred: usize,
     retired: Vec<(Version, Arc<G>)>,
+    /// A replaced version no reader holds any more, kept whole so that the
+    /// next publish reuses its allocation instead of asking the allocator
+    /// for an aligned one ("Reclamation", step 8). Its roots are stale and
+    /// never read.
+    spare: Option<Arc<G>>,
     reclaimer: Reclaimer,
     extra: G::Extra,
 }
@@ -188,12 +193,24 @@ impl<G: Publish> Writer<G> {
         // replaced), every reader that loaded it from the cell before the
         // swap is counted (`swap` paid its debts), and a reader pinning it
         // through the mirror shows in a slot (`hazard/`, H2): nobody can
-        // reach it again, and dropping this last reference happens after
-        // every reader's reads of it ("Reclamation", steps 2-4). A pin never
+        // reach it again, and dropping (or reusing, step 8) this last
+        // reference happens after every reader's reads of it
+        // ("Reclamation", steps 2-4). A pin never
         // becomes a count (`read` lends `&G` only), so the two checks may
         // come in either order.
-        self.retired
-            .retain(|(_, g)| Arc::strong_count(g) > 1 || pinned(Arc::as_ptr(g)));
+        let mut i = 0;
+        while let Some((_, g)) = self.retired.get(i) {
+            if Arc::strong_count(g) > 1 || pinned(Arc::as_ptr(g)) {
+                i += 1;
+                continue;
+            }
+            let (_, g) = self.retired.swap_remove(i);
+            // The first one becomes the spare (dropped at once otherwise:
+            // a version's drop runs no host code).
+            if self.spare.is_none() {
+                self.spare = Some(g);
+            }
+        }
         let held = self.retired.iter().map(|&(v, _)| v);
         // SAFETY: the versions a reader may hold are the latest one (in
         // which no retired node is visible) and those still in `retired`,
@@ -231,21 +248,38 @@ fn pinned<G>(g: *const G) -> bool {
     }
 }
 
-/// `roots` as version `version`, holding a [`Keep`] of `owner`. Called
-/// only where no version can be dropped meanwhile (under the writer mutex,
-/// or before the first is published): only the writer drops versions while
-/// the [`Versions`] exists, so `owner`'s count moves only if `wrap` dropped
-/// its `Keep`.
-fn wrap<G: Publish>(owner: &Arc<Owner<G>>, roots: G::Roots, version: Version) -> Arc<G> {
+/// `roots` as version `version`, holding a [`Keep`] of `owner`, in the
+/// allocation of `spare` if given (and unshared: it always is, see
+/// `Writer::spare`), else in a new one. Called only where no version can
+/// be dropped meanwhile (under the writer mutex, or before the first is
+/// published): only the writer drops versions while the [`Versions`]
+/// exists, so `owner`'s count moves only if `wrap` dropped its `Keep`.
+fn wrap<G: Publish>(
+    owner: &Arc<Owner<G>>,
+    spare: Option<Arc<G>>,
+    roots: G::Roots,
+    version: Version,
+) -> Arc<G> {
     let keep = Keep::new(owner);
     let owners = Arc::strong_count(owner);
-    let graph = Arc::new(G::wrap(roots, version, keep));
+    let graph = G::wrap(roots, version, keep);
     assert_eq!(
         Arc::strong_count(owner),
         owners,
         "a published version must keep its `Keep`"
     );
-    graph
+    match spare {
+        Some(mut spare) => match Arc::get_mut(&mut spare) {
+            Some(place) => {
+                // Drops the old version's contents (its `Keep`: never the
+                // owner's last reference, the `Versions` holds one).
+                *place = graph;
+                spare
+            }
+            None => Arc::new(graph),
+        },
+        None => Arc::new(graph),
+    }
 }
 
 /// The engine's graph versions: the cell readers load from and the writer
@@ -291,11 +325,12 @@ impl<G: Publish> Versions<G> {
                 grouped: 0,
                 deferred: 0,
                 retired: Vec::new(),
+                spare: None,
                 reclaimer: Reclaimer::default(),
                 extra,
             }),
         });
-        let first = wrap(&owner, empty(), 0);
+        let first = wrap(&owner, None, empty(), 0);
         Versions {
             mirror: Mirror(AtomicPtr::new(address(&first))),
             cell: ArcSwap::new(first),
@@ -484,7 +519,7 @@ impl<G: Publish> Versions<G> {
         let next = w.pending.take().expect("a group to publish");
         w.version += 1;
         w.latest = next.share(&ShareToken(()));
-        let graph = wrap(&self.owner, next, w.version);
+        let graph = wrap(&self.owner, w.spare.take(), next, w.version);
         let old = self.cell.swap(Arc::clone(&graph));
         // Release: a reader whose pin reads this address sees the
         // version's contents (H1). `retire` fences before its scan (H2).
@@ -541,11 +576,14 @@ impl Drop for Writing {
 
 impl<G: Publish> Drop for Versions<G> {
     fn drop(&mut self) {
-        // Break the cycle retired version -> `Keep` -> owner -> retired
-        // list; versions readers still hold keep the owner (and its nodes)
+        // Break the cycle retired version (or spare) -> `Keep` -> owner ->
+        // retired list; versions readers still hold keep the owner (and its nodes)
         // alive until they go.
-        let retired = std::mem::take(&mut self.owner.writer.lock().retired);
-        drop(retired);
+        let (retired, spare) = {
+            let mut w = self.owner.writer.lock();
+            (std::mem::take(&mut w.retired), w.spare.take())
+        };
+        drop((retired, spare));
     }
 }
 
