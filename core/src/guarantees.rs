@@ -17,7 +17,14 @@
 //!    `stress.rs` (readers run while writers race) and the benchmarks
 //!    (reader throughput under a churning writer).
 //! 2. **Linearizable, consistent snapshots.** One publish per operation,
-//!    under the writer mutex. Checked by: `Snapshot::validate` in
+//!    under the writer mutex, or one for a group of combined operations
+//!    (writers queued for the mutex, `store/versions.rs`), each of which
+//!    takes effect at that publish and returns only after it. Checked by:
+//!    `combining.rs` (concurrent writers each see their own write once
+//!    they return, and the change feed replays every write once);
+//!    loom: `combining.rs` (two and three writers: each result, the
+//!    published versions holding exactly their writes, no writer left
+//!    asleep); `Snapshot::validate` in
 //!    `snapshot.rs`, `model.rs` (every op against a `BTreeMap` model) and
 //!    `stress.rs` (snapshots validated while writers race); loom:
 //!    `snapshot_consistency.rs`, `subscribe_unsubscribe_watch.rs`; a
@@ -149,7 +156,10 @@
 //!     after the mutex (`store/deferred.rs`), so no host destructor runs
 //!     under it; watch flips after a publish look nothing up. A write from
 //!     host code running inside a write panics instead of deadlocking. A
-//!     read's hazard pin is cleared by its drop, on an unwind too.
+//!     read's hazard pin is cleared by its drop, on an unwind too. With
+//!     combining, each write has its own transaction on its own thread: one
+//!     that panics abandons only itself, and the writes of its group that
+//!     wait for it to publish are woken to publish themselves.
 //!     Checked by: `host_code.rs` (a proptest harness against the reference
 //!     model whose keys, states and data panic in `Hash`, `Eq`, `Ord`,
 //!     `Clone`, `Default`, `Drop` or `thread_with`'s init at the N-th call:
@@ -165,4 +175,6 @@
 //!     (`every_live_handle_of_a_thread_counts_until_dropped`); store unit
 //!     tests `hazard::tests` (`the_scan_sees_a_pin_at_every_depth`,
 //!     `a_panicking_read_unpins`); loom: `store::hazard::loom_model`
-//!     (`a_pin_in_the_last_slot_of_a_panicking_read_is_seen_then_cleared`).
+//!     (`a_pin_in_the_last_slot_of_a_panicking_read_is_seen_then_cleared`);
+//!     `combining.rs` (`a_write_that_panics_in_a_group_takes_nothing_else_with_it`);
+//!     loom: `combining.rs` (`a_panicking_writer_does_not_strand_a_deferred_one`).

@@ -99,6 +99,9 @@
 //!   read-mostly fan-out; `benches/README.md` has the numbers. Writes that
 //!   belong together (a client's resume, a storm of disconnects) go in one
 //!   [`Engine::batch`]: one publish, one change-log entry, one reclamation.
+//!   Writers on several threads are combined by themselves: writes queued
+//!   for the writer lock are published together by the last of them, each
+//!   caller still returning its own result once its write is published.
 //! * A held [`Snapshot`] pins the trie nodes of its version; hold it for a
 //!   request, not a session. A [`Reader`] pins the version it read last,
 //!   and a [`Subscribers`] of more than four members the version it came
@@ -126,7 +129,12 @@
 //! one instant, and every read sees one published graph in which the two
 //! indexes agree and no edge names a dead connection. A `subscribe(t, c)`
 //! racing `disconnect(c)` either fails or is undone by the disconnect.
-//! [`guarantees`] lists each guarantee with the tests that check it.
+//! Combined writes (see "Trade-offs") keep this: each takes effect at the
+//! publish of its group, before its call returns, and only the change feed
+//! (one [`ChangeBatch`] holding several calls' changes, in the order they
+//! took effect) and [`Engine::version`] (one step for the group) show that
+//! they were combined. [`guarantees`] lists each guarantee with the tests
+//! that check it.
 //!
 //! # Hot read loops
 //!

@@ -371,10 +371,17 @@ impl<K: Copy, V: DropLater> Node<K, V> {
     /// allocation, with the children copied as one block and the entries
     /// in a plain indexed loop (what `alloc`'s iterators cost a copy
     /// measurably more instructions for).
-    pub(super) fn alloc_copy(
+    ///
+    /// # Safety
+    ///
+    /// If `bit_copy`, a copy of an entry's bytes must be what `copy_entry`
+    /// returns for it (`Share::BIT_COPY`): the entries are then copied as
+    /// one block instead.
+    pub(super) unsafe fn alloc_copy(
         old: &Self,
         born: Born<'_>,
         counted: bool,
+        bit_copy: bool,
         copy_entry: impl Fn(&(K, V)) -> (K, V),
     ) -> Self {
         let h = old.header();
@@ -385,7 +392,9 @@ impl<K: Copy, V: DropLater> Node<K, V> {
         // SAFETY: `base` is a fresh allocation of `shape(nc, nd)` for the
         // old node's counts; the children are `Copy` pointers copied into
         // their own in-bounds, aligned place (no overlap: a fresh
-        // allocation), and each entry goes to its own place. If
+        // allocation), and each entry goes to its own place, as one block
+        // only where that is what `copy_entry` makes (the caller's
+        // contract). If
         // `copy_entry` panics midway the allocation leaks; nothing reads or
         // drops it.
         unsafe {
@@ -395,8 +404,13 @@ impl<K: Copy, V: DropLater> Node<K, V> {
                 children.len(),
             );
             let dst = base.add(s.entries).cast::<(K, V)>();
-            for (i, e) in entries.iter().enumerate() {
-                ptr::write(dst.add(i), copy_entry(e));
+            if bit_copy {
+                // The caller's contract: these bytes are `copy_entry`'s.
+                ptr::copy_nonoverlapping(entries.as_ptr(), dst, entries.len());
+            } else {
+                for (i, e) in entries.iter().enumerate() {
+                    ptr::write(dst.add(i), copy_entry(e));
+                }
             }
         }
         // SAFETY: as in `alloc`: the header goes last, once the parts are in.

@@ -51,6 +51,10 @@ pub(crate) enum SortedSet<K: Copy + Ord, const INLINE: usize> {
 // once (`discard_all`) and leaves the set empty; `K` is `Copy` (no host
 // destructor), and comparing keys happens in neither.
 unsafe impl<K: Copy + Ord + Send + Sync, const INLINE: usize> Share for SortedSet<K, INLINE> {
+    /// Every variant's share copies its fields as they are (`K` is `Copy`,
+    /// a tree's share copies its root, length and height).
+    const BIT_COPY: bool = true;
+
     /// A copy sharing a tree's nodes (which the copy does not own; see the
     /// module docs).
     fn share(&self, _: &ShareToken) -> Self {

@@ -33,8 +33,15 @@ pub(crate) struct ShareToken(pub(super) ());
 ///   nothing else is given up) and leaves `self` pointing to none;
 /// * neither runs host code, and `drop_later` runs none either: it only
 ///   moves the value's host values into `later` (or drops values whose
-///   drop runs no host code).
+///   drop runs no host code);
+/// * if [`BIT_COPY`](Self::BIT_COPY) is `true`, `share` returns a bit-for-bit
+///   copy of `self` (it takes no count and clones no host value), so a
+///   copy of the bytes is a share.
 pub(crate) unsafe trait Share: Sized {
+    /// Whether `share` is a plain copy of the bytes (see the trait's
+    /// contract): a path copy then copies a node's values as one block.
+    const BIT_COPY: bool = false;
+
     /// A copy sharing every node `self` points to.
     fn share(&self, token: &ShareToken) -> Self;
 
