@@ -176,5 +176,6 @@
 //!     tests `hazard::tests` (`the_scan_sees_a_pin_at_every_depth`,
 //!     `a_panicking_read_unpins`); loom: `store::hazard::loom_model`
 //!     (`a_pin_in_the_last_slot_of_a_panicking_read_is_seen_then_cleared`);
-//!     `combining.rs` (`a_write_that_panics_in_a_group_takes_nothing_else_with_it`);
+//!     `combining.rs` (`a_write_that_panics_in_a_group_takes_nothing_else_with_it`,
+//!     `a_waker_that_panics_in_a_publish_leaves_nothing_for_the_next_one`);
 //!     loom: `combining.rs` (`a_panicking_writer_does_not_strand_a_deferred_one`).

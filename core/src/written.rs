@@ -4,9 +4,9 @@
 //!
 //! The store keeps it under the writer mutex (`Publish::Extra`): every
 //! write of a group (`store/versions.rs`, "Combining") appends its part, an
-//! abandoned write's part is cut off again ([`undo`](WriteBuf::undo)), and
-//! the publishing write tells the watches and empties it
-//! ([`published`](WriteBuf::published)).
+//! abandoned write's part is cut off again (`Extra::undo`), and the
+//! publishing write tells the watches ([`published`](WriteBuf::published));
+//! the store then empties it (`Extra::clear`).
 
 use crate::changes::{Change, ChangeBuf, ChangeMark};
 use crate::store::Extra;
@@ -66,14 +66,13 @@ impl<T: Copy, C: Copy> WriteBuf<T, C> {
     /// Once the version is published, under the writer mutex (so in
     /// publish order): each watch ends on the value the published graph
     /// gives it (a thread occupied and vacated again within one version
-    /// flips nothing), then removed threads' watches close; the buffer is
-    /// emptied. Runs no host code but the watchers' wakers.
+    /// flips nothing), then removed threads' watches close. Runs no host
+    /// code but the watchers' wakers. (The store empties the buffer after.)
     #[inline]
     pub(crate) fn published(&mut self) {
         if !self.flips.is_empty() || !self.closes.is_empty() {
             self.tell();
         }
-        self.changes.clear();
     }
 
     fn tell(&mut self) {
@@ -88,8 +87,7 @@ impl<T: Copy, C: Copy> WriteBuf<T, C> {
             }
             self.seen.clear();
         }
-        self.flips.clear();
-        for cell in self.closes.drain(..) {
+        for cell in &self.closes {
             cell.close();
         }
     }
@@ -111,5 +109,12 @@ impl<T: Copy + Send + 'static, C: Copy + Send + 'static> Extra for WriteBuf<T, C
         self.changes.undo(mark.changes);
         self.flips.truncate(mark.flips);
         self.closes.truncate(mark.closes);
+    }
+
+    fn clear(&mut self) {
+        self.changes.clear();
+        self.flips.clear();
+        self.closes.clear();
+        self.seen.clear();
     }
 }

@@ -1,7 +1,8 @@
 //! Write combining: writes queued behind another writer are published
 //! together with it, each caller getting its own result and returning only
 //! once its write is published; a write that panics in a group takes none
-//! of the others with it. (The interleavings are loom's:
+//! of the others with it; a host waker that panics when a publish wakes it
+//! leaves nothing of that version for the next one. (The interleavings are loom's:
 //! `loom-tests/tests/combining.rs`.)
 #![allow(clippy::disallowed_types)] // std's atomics: the test's own flags
 
@@ -171,5 +172,49 @@ fn concurrent_writers_are_linearizable_and_the_feed_replays_them() {
     let writes = writes.load(Ordering::Relaxed) as u64;
     assert!(versions <= writes);
     println!("{writes} writes in {versions} versions");
+    engine.snapshot().validate().unwrap();
+}
+
+/// A waker that panics when woken: host code run by a publish.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("host waker");
+    }
+}
+
+#[test]
+fn a_waker_that_panics_in_a_publish_leaves_nothing_for_the_next_one() {
+    let engine = E::new();
+    engine.connect(1, Caps::NONE);
+    engine.thread(7);
+    let mut feed = engine.changes();
+    let mut watch = engine.watch_subscribers(7).unwrap();
+    let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(watch.poll_changed(&mut cx).is_pending());
+    // The subscribe is published, then its watch flip wakes the host's
+    // waker, which panics into this caller.
+    let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        engine.subscribe(7, 1).unwrap();
+    }));
+    assert!(woken.is_err());
+    assert!(engine.is_subscribed(7, 1), "published before the wake");
+    // The next version carries only its own changes.
+    engine.connect(2, Caps::NONE);
+    let first = feed.try_next().unwrap().unwrap();
+    assert_eq!(
+        first.changes,
+        [Change::Subscribed { t: 7, c: 1 }, Change::Occupied { t: 7 }]
+    );
+    let second = feed.try_next().unwrap().unwrap();
+    assert_eq!(
+        second.changes,
+        [Change::Connected {
+            c: 2,
+            caps: Caps::NONE
+        }]
+    );
     engine.snapshot().validate().unwrap();
 }

@@ -86,12 +86,26 @@ pub(crate) trait Extra: Send + 'static {
     fn mark(&self) -> Self::Mark;
     /// Cuts off everything recorded after `mark` (an abandoned write's part).
     fn undo(&mut self, mark: Self::Mark);
+    /// Empties it once its version is published and `after` has run (on an
+    /// unwind out of `after` too, so that nothing of it reaches the next
+    /// version's publish).
+    fn clear(&mut self);
 }
 
 impl Extra for () {
     type Mark = ();
     fn mark(&self) {}
     fn undo(&mut self, (): ()) {}
+    fn clear(&mut self) {}
+}
+
+/// Clears the extra state when dropped (see [`Extra::clear`]).
+struct Cleared<'a, E: Extra>(&'a mut E);
+
+impl<E: Extra> Drop for Cleared<'_, E> {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// The most writes one group publishes together (see "Combining"): bounds
@@ -534,7 +548,8 @@ impl<G: Publish> Versions<G> {
             w.deferred = 0;
             self.published.notify_all();
         }
-        after(&graph, &mut w.extra);
+        let extra = Cleared(&mut w.extra);
+        after(&graph, &mut *extra.0);
     }
 }
 
