@@ -6,9 +6,9 @@
 //! Designs: switchboard one call at a time (`switchboard_singles`),
 //! switchboard with each resume as one `Engine::batch` and the disconnects
 //! in batches of 64 (`switchboard_batches`), and the `parking_lot::Mutex`
-//! and dashmap designs one call at a time (what their APIs offer). Sizes
-//! are a fifth of the (20k connections with 8 subscriptions each
-//! over 4k threads, not 100k over 20k) so that a run fits a 2-core machine.
+//! and dashmap designs one call at a time (what their APIs offer). The
+//! workload is `switchboard_benches::storm`'s (shared with `targets`): 20k
+//! connections with 8 subscriptions each over 4k threads.
 //! The time is the storm's wall time; after each design the reader's p99
 //! over every storm of the run is printed.
 //!
@@ -18,106 +18,11 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
-use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-use switchboard_benches::designs::{Dash, Engine, PlMutex, Switchboard};
+use std::time::Duration;
+use switchboard_benches::designs::{Dash, PlMutex, Switchboard};
 use switchboard_benches::hist::{fmt_ns, Histogram};
+use switchboard_benches::storm::{self, batches, build, singles, CONNS};
 use switchboard_benches::Registry;
-use switchboard_core::Caps;
-
-const CONNS: u64 = 20_000;
-const SUBS: u64 = 8;
-const THREADS: u64 = 4_000;
-const WRITERS: u64 = 2;
-/// Disconnects per batch in the batched storm.
-const DISCONNECT_BATCH: u64 = 64;
-
-/// The threads connection `c` follows: 8 distinct ones.
-fn plan(c: u64) -> impl Iterator<Item = u64> {
-    (0..SUBS).map(move |k| (c + k * (THREADS / SUBS)) % THREADS)
-}
-
-/// Every connection with its subscriptions.
-fn build<R: Registry>() -> R {
-    let r = R::new();
-    let conns: Vec<(u64, u64)> = (0..CONNS).map(|c| (c, 0)).collect();
-    let edges: Vec<(u64, u64)> = (0..CONNS)
-        .flat_map(|c| plan(c).map(move |t| (t, c)))
-        .collect();
-    r.populate(&conns, &edges);
-    r
-}
-
-/// One storm: `writer(w)` for each writer, while a reader fans out; the
-/// storm's wall time, the reader's latencies added to `reads`.
-fn storm(
-    reads: &mut Histogram,
-    fan_out: impl Fn(u64) + Sync,
-    writer: impl Fn(u64) + Sync,
-) -> Duration {
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let reader = s.spawn(|| {
-            let mut h = Histogram::new();
-            let mut t = 0;
-            while !done.load(Ordering::Relaxed) {
-                let start = Instant::now();
-                fan_out(t);
-                h.record(start.elapsed());
-                t = (t + 1) % THREADS;
-            }
-            h
-        });
-        let start = Instant::now();
-        std::thread::scope(|w| {
-            for i in 0..WRITERS {
-                let writer = &writer;
-                w.spawn(move || writer(i));
-            }
-        });
-        let took = start.elapsed();
-        done.store(true, Ordering::Relaxed);
-        reads.merge(&reader.join().expect("the reader"));
-        took
-    })
-}
-
-/// The connections writer `w` handles.
-fn mine(w: u64) -> impl Iterator<Item = u64> {
-    (w..CONNS).step_by(WRITERS as usize)
-}
-
-fn singles<R: Registry>(r: &R, w: u64) {
-    for c in mine(w) {
-        r.disconnect(c);
-    }
-    for c in mine(w) {
-        r.connect(c, 0);
-        for t in plan(c) {
-            black_box(r.subscribe(t, c));
-        }
-    }
-}
-
-fn batches(e: &Engine, w: u64) {
-    let all: Vec<u64> = mine(w).collect();
-    for chunk in all.chunks(DISCONNECT_BATCH as usize) {
-        e.batch(|b| {
-            for &c in chunk {
-                b.disconnect(c);
-            }
-        });
-    }
-    for &c in &all {
-        e.batch(|b| {
-            b.connect(c, Caps::NONE);
-            for t in plan(c) {
-                black_box(b.subscribe(t, c).is_ok());
-            }
-        });
-    }
-}
 
 fn bench_design<R: Registry>(
     c: &mut Criterion,
@@ -131,21 +36,7 @@ fn bench_design<R: Registry>(
     let mut reads = Histogram::new();
     g.bench_function(BenchmarkId::new(name, CONNS), |b| {
         let r = built.get_or_insert_with(build::<R>);
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    storm(
-                        &mut reads,
-                        |t| {
-                            r.for_each_subscriber(t, |c| {
-                                black_box(c);
-                            })
-                        },
-                        |w| writer(r, w),
-                    )
-                })
-                .sum()
-        });
+        b.iter_custom(|iters| (0..iters).map(|_| storm::run(r, &mut reads, writer)).sum());
     });
     g.finish();
     if let Some(r) = built {

@@ -51,6 +51,7 @@ pub mod designs;
 pub mod hist;
 pub mod measure;
 pub mod sim;
+pub mod storm;
 pub mod workload;
 
 pub use registry::{Direct, ReadHandle, Registry, DESIGNS};

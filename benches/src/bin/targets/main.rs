@@ -11,6 +11,9 @@
 //! (`switchboard_benches::measure`). Memory uses the counting allocator,
 //! switched on only while the memory figures are taken.
 //!
+//! The reconnect storm (`switchboard_benches::storm`) runs once per design
+//! ([`STORMS`] timed storms after an untimed one), with its two targets.
+//!
 //! The churn rows vary by about ±10 points between processes, so they are
 //! also measured in `--churn-repeats` (default 5) fresh processes of this
 //! binary (`--churn-only`, switchboard and `pl_mutex`); the verdicts use
@@ -18,13 +21,14 @@
 
 mod report;
 
-use report::{print_churn, print_raw, print_targets};
+use report::{print_churn, print_raw, print_storm, print_targets};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use switchboard_benches::alloc::CountingAlloc;
-use switchboard_benches::designs::{PlMutex, Switchboard};
-use switchboard_benches::hist::fmt_ns;
+use switchboard_benches::designs::{Dash, PlMutex, Switchboard};
+use switchboard_benches::hist::{fmt_ns, Histogram};
 use switchboard_benches::measure::{self, Pace};
+use switchboard_benches::storm;
 use switchboard_benches::workload::Workload;
 use switchboard_benches::{for_each_design, Registry, DESIGNS};
 
@@ -35,6 +39,33 @@ static ALLOC: CountingAlloc = CountingAlloc;
 const PACED: u64 = 250_000;
 /// Subscriber counts of the join rows.
 const JOIN_SIZES: [usize; 3] = [10, 10_000, 100_000];
+/// Timed reconnect storms per design (after one untimed).
+const STORMS: usize = 3;
+
+/// One design's reconnect storms: the median wall time, and the reader's
+/// p99 over every timed storm.
+#[derive(Debug, Clone, Copy)]
+struct Storm {
+    wall: Duration,
+    reader_p99_ns: u64,
+}
+
+/// [`STORMS`] reconnect storms over `R` (`switchboard_benches::storm`),
+/// each design's graph built once and checked after.
+fn storms<R: Registry>(writer: impl Fn(&R, u64) + Sync + Copy) -> Storm {
+    let r: R = storm::build();
+    storm::run(&r, &mut Histogram::new(), writer);
+    let mut reads = Histogram::new();
+    let mut walls: Vec<Duration> = (0..STORMS)
+        .map(|_| storm::run(&r, &mut reads, writer))
+        .collect();
+    r.validate().expect("a valid graph after the storms");
+    walls.sort();
+    Storm {
+        wall: walls[walls.len() / 2],
+        reader_p99_ns: reads.quantile_ns(0.99),
+    }
+}
 
 /// Figures of one design at one size (nanoseconds per operation unless
 /// said otherwise).
@@ -391,6 +422,19 @@ fn main() {
         memory.insert(R::NAME, bytes as f64 / w.edges.len() as f64);
     });
 
+    let mut storm_runs: Vec<(&str, Storm)> = Vec::new();
+    eprintln!("targets: reconnect storms");
+    storm_runs.push((
+        "switchboard, one call at a time",
+        storms::<Switchboard>(storm::singles::<Switchboard>),
+    ));
+    storm_runs.push((
+        "switchboard, batches",
+        storms::<Switchboard>(|r, w| storm::batches(&r.0, w)),
+    ));
+    storm_runs.push(("pl_mutex", storms::<PlMutex>(storm::singles::<PlMutex>)));
+    storm_runs.push(("dashmap", storms::<Dash>(storm::singles::<Dash>)));
+
     let churn = churn_repeats(&sizes, budget, repeats);
 
     probes.push(parallelism_now());
@@ -409,4 +453,5 @@ fn main() {
     print_raw(&sizes, &figs, &joins, &memory, mem_size);
     print_churn(&sizes, &churn);
     print_targets(&sizes, &figs, &joins, &memory, mem_size, &churn);
+    print_storm(&storm_runs);
 }

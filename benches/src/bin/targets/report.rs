@@ -249,3 +249,41 @@ pub(super) fn join_sizes(sizes: &[usize], v: &[f64], unit: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The reconnect storms, and their targets: batches at or under the mutex
+/// design's wall time, the reader's p99 during the storm ≤ 2 µs.
+pub(super) fn print_storm(runs: &[(&str, Storm)]) {
+    println!(
+        "\n### Reconnect storm ({} connections × {} subscriptions over {} threads, {} writers, 1 reader; median of {STORMS} storms)\n",
+        storm::CONNS,
+        storm::SUBS,
+        storm::THREADS,
+        storm::WRITERS
+    );
+    println!("| design | storm wall time | reader p99 during the storms |");
+    println!("|---|---:|---:|");
+    for (name, s) in runs {
+        println!(
+            "| {name} | {:.0} ms | {} |",
+            s.wall.as_secs_f64() * 1e3,
+            fmt_ns(s.reader_p99_ns)
+        );
+    }
+    let find = |name: &str| runs.iter().find(|(n, _)| *n == name).map(|(_, s)| *s);
+    let (Some(batches), Some(mutex)) = (find("switchboard, batches"), find("pl_mutex")) else {
+        return;
+    };
+    let ratio = batches.wall.as_secs_f64() / mutex.wall.as_secs_f64();
+    println!("\n| target (must) | measured | verdict |");
+    println!("|---|---|---|");
+    println!(
+        "| reconnect storm with batches ≤ 1.0× pl_mutex wall time | {ratio:.2}× | {} |",
+        verdict(ratio <= 1.0)
+    );
+    println!(
+        "| reader p99 during the batched storm ≤ 2 µs (pl_mutex's: {}) | {} | {} |",
+        fmt_ns(mutex.reader_p99_ns),
+        fmt_ns(batches.reader_p99_ns),
+        verdict(batches.reader_p99_ns <= 2_000)
+    );
+}
