@@ -243,11 +243,19 @@ impl<S> WaitGuard<'_, S> {
 
     /// Wakes every waiter (after a change made through this guard), then
     /// releases the lock. Wakers run after the lock is released.
+    ///
+    /// The test for anyone to wake and the release are inlined into the
+    /// caller; only a wake with someone to wake makes a call.
     #[inline]
-    pub(crate) fn wake_all(mut self) {
-        if !self.guard.anyone() {
-            return;
+    pub(crate) fn wake_all(self) {
+        if self.guard.anyone() {
+            self.wake_someone();
         }
+    }
+
+    /// [`wake_all`](Self::wake_all) with someone to wake.
+    #[inline(never)]
+    fn wake_someone(mut self) {
         let wakers = self.guard.take_wakers();
         let blocked = self.guard.blocked > 0;
         drop(self.guard);

@@ -110,6 +110,7 @@ impl<M> Listener<M> {
     ///
     /// [`TryRecvError::Empty`] if none is queued now,
     /// [`TryRecvError::Closed`] once closed and drained.
+    #[inline]
     pub fn try_recv(&self) -> Result<M, TryRecvError> {
         match self.rx.try_recv() {
             Ok(m) => Ok(self.took(m)),
