@@ -3,7 +3,7 @@
 //! missed for switchboard.
 //!
 //! ```text
-//! cargo run --release -p switchboard-benches --bin targets -- [--budget-ms MS] [--sizes 1000,10000,100000] [--churn-repeats N]
+//! cargo run --release -p switchboard-benches --bin targets -- [--budget-ms MS] [--sizes 1000,10000,100000] [--churn-repeats N] [--storm-only]
 //! ```
 //!
 //! Each figure is the median of three runs of about `--budget-ms` (default
@@ -12,7 +12,8 @@
 //! switched on only while the memory figures are taken.
 //!
 //! The reconnect storm (`switchboard_benches::storm`) runs once per design
-//! ([`STORMS`] timed storms after an untimed one), with its two targets.
+//! ([`STORMS`] timed storms after an untimed one), with its two targets
+//! (`--storm-only`: just those).
 //!
 //! The churn rows vary by about ±10 points between processes, so they are
 //! also measured in `--churn-repeats` (default 5) fresh processes of this
@@ -48,6 +49,23 @@ const STORMS: usize = 3;
 struct Storm {
     wall: Duration,
     reader_p99_ns: u64,
+}
+
+/// Every design's reconnect storms.
+fn storm_rows() -> Vec<(&'static str, Storm)> {
+    eprintln!("targets: reconnect storms");
+    vec![
+        (
+            "switchboard, one call at a time",
+            storms::<Switchboard>(storm::singles::<Switchboard>),
+        ),
+        (
+            "switchboard, batches",
+            storms::<Switchboard>(|r, w| storm::batches(&r.0, w)),
+        ),
+        ("pl_mutex", storms::<PlMutex>(storm::singles::<PlMutex>)),
+        ("dashmap", storms::<Dash>(storm::singles::<Dash>)),
+    ]
 }
 
 /// [`STORMS`] reconnect storms over `R` (`switchboard_benches::storm`),
@@ -355,6 +373,7 @@ fn main() {
     let mut sizes = vec![1_000, 10_000, 100_000];
     let mut repeats = 5usize;
     let mut child = false;
+    let mut storm_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -380,9 +399,10 @@ fn main() {
                     .expect("--churn-repeats N");
             }
             "--churn-only" => child = true,
+            "--storm-only" => storm_only = true,
             "--help" | "-h" => {
                 println!(
-                    "usage: targets [--budget-ms MS] [--sizes 1000,10000,100000] [--churn-repeats N]"
+                    "usage: targets [--budget-ms MS] [--sizes 1000,10000,100000] [--churn-repeats N] [--storm-only]"
                 );
                 return;
             }
@@ -392,6 +412,11 @@ fn main() {
 
     if child {
         churn_only(&sizes, budget);
+        return;
+    }
+    let storm_runs = storm_rows();
+    if storm_only {
+        print_storm(&storm_runs);
         return;
     }
 
@@ -421,19 +446,6 @@ fn main() {
         let bytes = measure::heap_bytes::<R>(&w);
         memory.insert(R::NAME, bytes as f64 / w.edges.len() as f64);
     });
-
-    let mut storm_runs: Vec<(&str, Storm)> = Vec::new();
-    eprintln!("targets: reconnect storms");
-    storm_runs.push((
-        "switchboard, one call at a time",
-        storms::<Switchboard>(storm::singles::<Switchboard>),
-    ));
-    storm_runs.push((
-        "switchboard, batches",
-        storms::<Switchboard>(|r, w| storm::batches(&r.0, w)),
-    ));
-    storm_runs.push(("pl_mutex", storms::<PlMutex>(storm::singles::<PlMutex>)));
-    storm_runs.push(("dashmap", storms::<Dash>(storm::singles::<Dash>)));
 
     let churn = churn_repeats(&sizes, budget, repeats);
 
