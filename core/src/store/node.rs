@@ -345,7 +345,27 @@ impl<K: Copy, V: DropLater> Node<K, V> {
         // Every caller passes exactly the counts its maps promise; anything
         // else would leave uninitialised slots behind a valid header.
         assert!(wc == nc && wd == nd, "node parts do not match its bitmaps");
-        // SAFETY: as above; the header goes last, once the parts are in.
+        // SAFETY: as above: every part is in.
+        unsafe { Self::finish(base, datamap, nodemap, born, counted) }
+    }
+
+    /// Writes the header of the node at `base`, last, and puts the node
+    /// on the transaction's list from the moment it is whole (if the
+    /// transaction is abandoned, every node it made is freed from there).
+    ///
+    /// # Safety
+    ///
+    /// `base` is a fresh pool allocation of the shape `datamap` and
+    /// `nodemap` give, with every child and entry written.
+    #[inline]
+    unsafe fn finish(
+        base: *mut u8,
+        datamap: u32,
+        nodemap: u32,
+        born: Born<'_>,
+        counted: bool,
+    ) -> Self {
+        // SAFETY: the caller's contract; the header goes last.
         let node = unsafe {
             ptr::write(
                 base.cast::<Header>(),
@@ -360,8 +380,6 @@ impl<K: Copy, V: DropLater> Node<K, V> {
                 _entries: PhantomData,
             }
         };
-        // On the transaction's list from the moment it is whole: if the
-        // transaction is abandoned, every node it made is freed from there.
         born.made.borrow_mut().push(node.made(counted));
         node
     }
@@ -413,24 +431,9 @@ impl<K: Copy, V: DropLater> Node<K, V> {
                 }
             }
         }
-        // SAFETY: as in `alloc`: the header goes last, once the parts are in.
-        let node = unsafe {
-            ptr::write(
-                base.cast::<Header>(),
-                Header {
-                    datamap,
-                    nodemap,
-                    born_kind: born.version | if counted { COUNTED } else { 0 },
-                },
-            );
-            Node {
-                ptr: NonNull::new_unchecked(base.cast()),
-                _entries: PhantomData,
-            }
-        };
-        // On the transaction's list from the moment it is whole (as `alloc`).
-        born.made.borrow_mut().push(node.made(counted));
-        node
+        // SAFETY: as above: every part is in, in a fresh allocation of the
+        // old node's shape (same bitmaps).
+        unsafe { Self::finish(base, datamap, nodemap, born, counted) }
     }
 
     /// This node with its types erased.
