@@ -266,7 +266,10 @@ impl<T: Key, C: Key, S: Send + 'static, M: Send + 'static, D: Send + Sync + 'sta
     /// disconnects costs one publish instead of one per call.
     ///
     /// A batch holds the writer lock while `f` runs: other writers wait for
-    /// it, readers never do. Inside `f`, write through the batch: a writing
+    /// it, readers never do. Like any write, it may be combined with the
+    /// writes queued behind it (see [`Engine`]): it then returns once they
+    /// are published with it, still as one piece (no version holds part of
+    /// a batch). Inside `f`, write through the batch: a writing
     /// method of an engine called there panics (it would wait for the lock
     /// this batch holds).
     ///
