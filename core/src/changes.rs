@@ -165,7 +165,7 @@ fn reuse<X>(buf: &mut Vec<X>) {
 }
 
 /// The writer's scratch space for one published version (the writes of one
-/// group, `store/versions.rs`): the changes recorded so far, counts of
+/// group, `store/versions/`): the changes recorded so far, counts of
 /// the edges they added and removed, and a spare waker list (a stripe's
 /// wakers are gathered there on append, so waking allocates nothing once
 /// it has grown). Lives in the writer's state, under the writer mutex.

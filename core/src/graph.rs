@@ -4,7 +4,7 @@
 //! [`Snapshot`](crate::Snapshot) pins. The store's `Versions` builds one per
 //! write around a copy of the latest [`Tries`] (three root-pointer copies)
 //! that the engine changed by path copying, and publishes it with one swap
-//! (see `engine/mod.rs` and `store/versions.rs`).
+//! (see `engine/mod.rs` and `store/versions/`).
 //!
 //! # Invariants (hold in every published graph)
 //!

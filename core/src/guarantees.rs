@@ -18,7 +18,7 @@
 //!    (reader throughput under a churning writer).
 //! 2. **Linearizable, consistent snapshots.** One publish per operation,
 //!    under the writer mutex, or one for a group of combined operations
-//!    (writers queued for the mutex, `store/versions.rs`), each of which
+//!    (writers queued for the mutex, `store/versions/`), each of which
 //!    takes effect at that publish and returns only after it. Checked by:
 //!    `combining.rs` (concurrent writers each see their own write once
 //!    they return, and the change feed replays every write once);

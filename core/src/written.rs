@@ -3,7 +3,7 @@
 //! or close, told once the version is published.
 //!
 //! The store keeps it under the writer mutex (`Publish::Extra`): every
-//! write of a group (`store/versions.rs`, "Combining") appends its part, an
+//! write of a group (`store/versions/`, "Combining") appends its part, an
 //! abandoned write's part is cut off again (`Extra::undo`), and the
 //! publishing write tells the watches ([`published`](WriteBuf::published));
 //! the store then empties it (`Extra::clear`).

@@ -1,4 +1,4 @@
-//! Write combining (`store/versions.rs`, "Combining"): writers that queue
+//! Write combining (`store/versions/`, "Combining"): writers that queue
 //! for the writer mutex are published together, each caller keeping its
 //! own result, each write taking effect within its call, and no caller
 //! left asleep.

@@ -26,7 +26,8 @@
 //! | `set.rs` | [`SortedSet`](set::SortedSet): inline up to a few members, else an `OrdTree` |
 //! | `hazard/` | hazard slots: the per-thread pins of `Versions::read`, and the writer's scan of them |
 //! | `pin.rs` | [`PinnedSet`](pin::PinnedSet): a set read out of a version, with the pin that keeps the version alive (`Subscribers`) |
-//! | `versions.rs` | [`Versions`]: the cell readers load, the writer mutex, the latest roots, the retired versions and the reclaimer; `write` (copy, publish, retire, collect) and the teardown |
+//! | `publish.rs` | [`Publish`], [`Roots`], [`Extra`]: what the store needs of the engine's version type and writer state; [`Keep`], the owner reference every version holds |
+//! | `versions/` | [`Versions`]: the cell readers load, the writer mutex, the latest roots, the retired versions and the reclaimer; `write` (copy, combine, publish, retire, collect) and the teardown; `writing.rs`, the nested-write mark |
 //! | `testing.rs` | the writer the store's unit tests share |
 //!
 //! Each file imports only from files above it in this table (a file's
@@ -70,7 +71,7 @@
 //!
 //! 1. **Ownership.** Every node is owned by exactly one of: the latest
 //!    version (reachable from its roots), the pending roots of a group of
-//!    committed, unpublished writes (`versions.rs`, "Combining"), the
+//!    committed, unpublished writes (`versions/`, "Combining"), the
 //!    retired list, or the open transaction (made by it: on its list of
 //!    new nodes). No node has
 //!    two parents in one version. A value a trie removes or replaces is
@@ -109,7 +110,7 @@
 //!    `Arc`; it reads nodes only through a version it holds (every read
 //!    path borrows from the held version, `view.rs`). A pin is cleared
 //!    when its holder drops it, on an unwind too (`hazard::Pin`'s drop).
-//! 2. **The swap settles every guard.** `Writer::retire` (`versions.rs`)
+//! 2. **The swap settles every guard.** `Writer::retire` (`versions/`)
 //!    runs after `ArcSwap::swap` has replaced the version in the cell.
 //!    `swap` pays every reader debt on the old version: for each guard still in a debt slot it
 //!    takes a reference count on the reader's behalf. Edge: the reader's
@@ -160,7 +161,7 @@
 //!    transaction also takes the nodes it retired off the retired list:
 //!    the published version, which it never changed, still links them.
 //! 7. **The last version frees the rest.** Every version holds a `Keep`, a
-//!    reference to the versions' owner (`versions.rs`; the store asserts
+//!    reference to the versions' owner (`publish.rs`, built in `versions/`; the store asserts
 //!    that each version it builds kept its `Keep`); dropping the
 //!    [`Versions`] breaks the owner's reference cycle through `retired`.
 //!    A version is dropped by whoever drops its last reference, after an
@@ -202,6 +203,7 @@ mod node;
 mod ordset;
 mod pin;
 mod pool;
+mod publish;
 mod reclaim;
 mod set;
 mod share;
@@ -214,8 +216,9 @@ pub(crate) use deferred::{Deferred, HostValue};
 pub(crate) use node::Version;
 pub(crate) use pin::PinnedSubscribers;
 pub(crate) use pool::NodeCount;
+pub(crate) use publish::{Extra, Keep, Publish, Roots};
 pub(crate) use reclaim::Txn;
 pub(crate) use set::{Iter as SetIter, SubscriberSet, ThreadSet};
 pub(crate) use share::{share_fields, HostField, Share, ShareToken};
 pub(crate) use trie::Trie;
-pub(crate) use versions::{Extra, Keep, Publish, Roots, Versions};
+pub(crate) use versions::Versions;

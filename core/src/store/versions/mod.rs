@@ -43,61 +43,23 @@
 //! publish a version the store did not build, or free anything (the proof:
 //! "Reclamation" in `store/mod.rs`).
 
+#[cfg(all(test, not(loom)))]
+mod tests;
+mod writing;
+
 use super::deferred::Deferred;
 #[cfg(not(loom))]
 use super::hazard;
 use super::node::Version;
 use super::pool::NodeCount;
+use super::publish::{Extra, Keep, Publish};
 use super::reclaim::{Reclaimer, Txn};
 use super::share::{Share, ShareToken};
 use crate::sync::{
     Arc, ArcSwap, AtomicPtr, AtomicUsize, Cached, Condvar, Guard, Mutex, MutexGuard, Ordering,
 };
 use std::panic::{self, AssertUnwindSafe};
-use std::ptr::NonNull;
-
-/// The roots of a version (the engine's tries): shared into each new
-/// version, released into a teardown when the last version goes.
-pub(crate) trait Roots: Share + Send + Sync + 'static {}
-
-/// A published version as readers see it (the engine's `Graph`): the store
-/// builds one with [`wrap`](Publish::wrap) for every version it publishes.
-pub(crate) trait Publish: Send + Sync + Sized + 'static {
-    /// What it is built from.
-    type Roots: Roots;
-    /// Writer state kept under the writer mutex with the roots (the
-    /// engine's change buffer): what a group of writes records for its
-    /// publish.
-    type Extra: Extra;
-
-    /// Version `version` of the graph, made of `roots`. It must keep `keep`
-    /// for as long as it exists: `keep` keeps the nodes `roots` points to
-    /// alive (the store checks that it was not dropped).
-    fn wrap(roots: Self::Roots, version: Version, keep: Keep) -> Self;
-}
-
-/// What the writes of a group record for their publish (the engine's
-/// changes and watch flips): each write appends to it, an abandoned write's
-/// part is cut off again, and the publish's `after` empties it.
-pub(crate) trait Extra: Send + 'static {
-    /// Where a write's part begins.
-    type Mark: Copy;
-    /// The current end: where the next write's part begins.
-    fn mark(&self) -> Self::Mark;
-    /// Cuts off everything recorded after `mark` (an abandoned write's part).
-    fn undo(&mut self, mark: Self::Mark);
-    /// Empties it once its version is published and `after` has run (on an
-    /// unwind out of `after` too, so that nothing of it reaches the next
-    /// version's publish).
-    fn clear(&mut self);
-}
-
-impl Extra for () {
-    type Mark = ();
-    fn mark(&self) {}
-    fn undo(&mut self, (): ()) {}
-    fn clear(&mut self) {}
-}
+use writing::Writing;
 
 /// Clears the extra state when dropped (see [`Extra::clear`]).
 struct Cleared<'a, E: Extra>(&'a mut E);
@@ -111,54 +73,6 @@ impl<E: Extra> Drop for Cleared<'_, E> {
 /// The most writes one group publishes together (see "Combining"): bounds
 /// how long the first of them waits.
 const GROUP: usize = 32;
-
-/// Keeps every node of a [`Versions`] alive: each published version holds
-/// one, so the nodes outlive every version (and every reader). A reference
-/// to the versions' owner with its type erased (two words, no allocation),
-/// so that the version type can hold it without naming itself.
-///
-/// Invariant: `owner` came from `Arc::into_raw` on an `Arc<Owner<G>>`, for
-/// the `G` that `release` was instantiated with, and this value owns that
-/// reference.
-pub(crate) struct Keep {
-    owner: NonNull<()>,
-    release: unsafe fn(NonNull<()>),
-}
-
-// SAFETY: `Keep` is an owned `Arc<Owner<G>>`, and `Owner<G>` is `Send +
-// Sync` (a mutex around `Send` state); dropping it from any thread is what
-// dropping the `Arc` would be.
-unsafe impl Send for Keep {}
-// SAFETY: `&Keep` gives access to nothing.
-unsafe impl Sync for Keep {}
-
-impl Keep {
-    fn new<G: Publish>(owner: &Arc<Owner<G>>) -> Self {
-        // What `Keep`'s `Send` and `Sync` rest on, checked for this `G`.
-        const fn send_sync<T: Send + Sync>() {}
-        const { send_sync::<Owner<G>>() };
-        /// # Safety
-        ///
-        /// `p` came from `Arc::into_raw` on an `Arc<Owner<G>>`, and the
-        /// reference it stands for is not used again.
-        unsafe fn release<G: Publish>(p: NonNull<()>) {
-            // SAFETY: the caller's contract.
-            drop(unsafe { Arc::from_raw(p.as_ptr().cast_const().cast::<Owner<G>>()) });
-        }
-        let raw = Arc::into_raw(Arc::clone(owner)).cast_mut().cast::<()>();
-        Keep {
-            owner: NonNull::new(raw).expect("an `Arc` is never null"),
-            release: release::<G>,
-        }
-    }
-}
-
-impl Drop for Keep {
-    fn drop(&mut self) {
-        // SAFETY: the invariant; the reference is given up once, here.
-        unsafe { (self.release)(self.owner) }
-    }
-}
 
 /// The writer's state, under its mutex.
 ///
@@ -553,42 +467,6 @@ impl<G: Publish> Versions<G> {
     }
 }
 
-/// Marks the calling thread as inside a write for as long as it lives, so
-/// that a nested write (host code run under the writer mutex calling a
-/// writing method of any engine) panics instead of deadlocking or
-/// interleaving two transactions on one thread.
-struct Writing(());
-
-#[cfg(not(loom))]
-thread_local! {
-    static WRITING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-impl Writing {
-    #[inline]
-    fn enter() -> Self {
-        #[cfg(not(loom))]
-        {
-            let nested = WRITING.try_with(|w| w.replace(true)).unwrap_or(false);
-            assert!(
-                !nested,
-                "a writing method of a switchboard engine was called from host code \
-                 running inside a write (a key's Hash/Eq/Ord, a state's Default, a \
-                 closure): it would wait for itself"
-            );
-        }
-        Writing(())
-    }
-}
-
-impl Drop for Writing {
-    #[inline]
-    fn drop(&mut self) {
-        #[cfg(not(loom))]
-        let _ = WRITING.try_with(|w| w.set(false));
-    }
-}
-
 impl<G: Publish> Drop for Versions<G> {
     fn drop(&mut self) {
         // Break the cycle retired version (or spare) -> `Keep` -> owner ->
@@ -599,105 +477,5 @@ impl<G: Publish> Drop for Versions<G> {
             (std::mem::take(&mut w.retired), w.spare.take())
         };
         drop((retired, spare));
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-    use crate::store::set::SubscriberSet;
-    use crate::store::trie::Trie;
-
-    type Sets = Trie<u64, SubscriberSet<u64>>;
-
-    impl Roots for Sets {}
-
-    /// A version as the engine's `Graph` is: roots, number, `Keep`.
-    struct TestGraph {
-        sets: Sets,
-        version: Version,
-        _keep: Keep,
-    }
-
-    impl Publish for TestGraph {
-        type Roots = Sets;
-        type Extra = ();
-
-        fn wrap(sets: Sets, version: Version, keep: Keep) -> Self {
-            TestGraph {
-                sets,
-                version,
-                _keep: keep,
-            }
-        }
-    }
-
-    /// Adds `n` members to the set of `key` (a tree beyond 4).
-    fn fill(v: &Versions<TestGraph>, key: u64, n: u64) {
-        v.write(
-            |sets, txn, ()| {
-                for c in 0..n {
-                    match sets.get_mut(&key, txn) {
-                        Some(set) => {
-                            set.insert(c, txn);
-                        }
-                        None => {
-                            sets.insert(key, SubscriberSet::one(c), txn);
-                        }
-                    }
-                }
-                (true, ())
-            },
-            |_, ()| {},
-        );
-    }
-
-    #[test]
-    fn teardown_frees_every_node_after_the_last_version() {
-        let v = Versions::<TestGraph>::new((), Trie::new);
-        let nodes = v.node_count();
-        for key in 0..40 {
-            fill(&v, key, 30);
-        }
-        let held = Arc::clone(&*v.load());
-        // Remove, replace and remove-and-read sets that are trees.
-        let read = v.write(
-            |sets, txn, ()| {
-                let removed = sets.remove(&1, txn).expect("present");
-                assert!(removed.is_empty(), "a removed value comes back released");
-                let replaced = sets.insert(2, SubscriberSet::one(7), txn);
-                assert!(replaced.is_some_and(|s| s.is_empty()));
-                let len = sets.remove_with(&3, txn, |set, _| set.len());
-                (true, len)
-            },
-            |_, ()| {},
-        );
-        assert_eq!(read, Some(30));
-        assert!(nodes.live() > 0);
-        drop(v);
-        // The held version still reads its sets: nothing was freed under it.
-        assert_eq!(held.sets.get(&1).map(|s| s.iter().count()), Some(30));
-        assert_eq!(held.version, 40);
-        assert!(nodes.live() > 0);
-        drop(held);
-        assert_eq!(nodes.live(), 0, "the last version frees every node");
-    }
-
-    /// A version type that loses its `Keep`: the store refuses to publish it.
-    struct Forgetful;
-
-    impl Publish for Forgetful {
-        type Roots = Sets;
-        type Extra = ();
-
-        fn wrap(_: Sets, _: Version, _: Keep) -> Self {
-            Forgetful
-        }
-    }
-
-    #[test]
-    #[should_panic(expected = "must keep its `Keep`")]
-    fn a_version_that_drops_its_keep_is_not_published() {
-        let _ = Versions::<Forgetful>::new((), Trie::new);
     }
 }
