@@ -32,7 +32,7 @@
 
 use crate::caps::Caps;
 use crate::hash::KeyHasher;
-use crate::store::{Keep, Publish, Roots, SubscriberSet, ThreadSet, Trie, Version};
+use crate::store::{HostArc, Keep, Publish, Roots, SubscriberSet, ThreadSet, Trie, Version};
 use crate::sync::StdArc;
 use crate::written::WriteBuf;
 use std::any::Any;
@@ -54,29 +54,21 @@ pub(crate) struct ConnNode<T: Copy + Ord, D> {
     /// Which incarnation of this id is live (invariant 7).
     pub(crate) incarnation: u64,
     pub(crate) threads: ThreadSet<T>,
-    data: Option<StdArc<D>>,
-}
-
-/// `Some(&())` when `D` is `()`, else `None`. The compiler folds the check.
-#[inline(always)]
-pub(crate) fn unit<D: 'static>() -> Option<&'static D> {
-    (&() as &dyn Any).downcast_ref::<D>()
+    /// No count at all when `D` is `()`, so that a path copy copies a
+    /// node of such connections as one block (`HostArc`).
+    data: HostArc<D>,
 }
 
 impl<T: Copy + Ord, D: 'static> ConnNode<T, D> {
     /// `data` as a connection holds it: shared by a reference count, or
     /// nothing for `()` (reads lend the static one; no allocation).
-    pub(crate) fn wrap_data(data: D) -> Option<StdArc<D>> {
-        if unit::<D>().is_some() {
-            None
-        } else {
-            Some(StdArc::new(data))
-        }
+    pub(crate) fn wrap_data(data: D) -> HostArc<D> {
+        HostArc::new(data)
     }
 
     /// A connection with no thread yet, holding `data` (from
     /// [`wrap_data`](Self::wrap_data)).
-    pub(crate) fn new(caps: Caps, incarnation: u64, data: Option<StdArc<D>>) -> Self {
+    pub(crate) fn new(caps: Caps, incarnation: u64, data: HostArc<D>) -> Self {
         ConnNode {
             caps,
             incarnation,
@@ -88,10 +80,7 @@ impl<T: Copy + Ord, D: 'static> ConnNode<T, D> {
     /// The connection's data (invariant 8).
     #[inline(always)]
     pub(crate) fn data(&self) -> Option<&D> {
-        match &self.data {
-            Some(d) => Some(d),
-            None => unit::<D>(),
-        }
+        self.data.get()
     }
 }
 

@@ -17,8 +17,9 @@
 //! shared memory; those that return a `Vec` say so.
 
 use crate::caps::Caps;
-use crate::graph::{unit, ConnNode, Graph};
+use crate::graph::{ConnNode, Graph};
 use crate::key::Key;
+use crate::store::unit;
 use crate::store::SubscriberSet;
 
 /// The read methods of one graph version (see the module docs).

@@ -87,7 +87,7 @@ where
         // Kept until the lock is released before anything else runs: if the
         // batch unwinds, the data is dropped after the lock.
         let data = ConnNode::<T, D>::wrap_data(data);
-        if let Some(d) = &data {
+        if let Some(d) = data.count() {
             self.txn.keep_until_unlocked(StdArc::clone(d) as HostValue);
         }
         Edit::connect_with(self, c, caps, data)

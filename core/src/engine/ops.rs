@@ -15,7 +15,7 @@ use crate::error::NotConnected;
 use crate::graph::{ConnNode, ErasedEntry, Tries};
 use crate::key::Key;
 use crate::shutdown::Registry;
-use crate::store::{HostValue, SubscriberSet, Txn};
+use crate::store::{HostArc, HostValue, SubscriberSet, Txn};
 use crate::sync::StdArc;
 use crate::written::WriteBuf;
 
@@ -136,14 +136,16 @@ where
                 .map(Self::entry_arc)
                 .ok_or(NotConnected);
         }
-        if let Some(conn) = self.g.conns.get_mut(&c, self.txn) {
+        if let Some(conn) = self.g.conns.path_mut(&c, self.txn) {
             conn.threads.insert(t, self.txn);
         }
         let entry = match self.g.threads.get(&t) {
             Some(e) => Self::entry_arc(e),
             None => self.add_thread(t, init),
         };
-        let first = match self.g.subs.get_mut(&t, self.txn) {
+        // One walk: the path is copied for the insert below if `t` has no
+        // set yet.
+        let first = match self.g.subs.path_mut(&t, self.txn) {
             Some(set) => {
                 set.insert(c, self.txn);
                 false
@@ -171,11 +173,12 @@ where
         if incarnation.is_some_and(|i| i != conn.incarnation) || !conn.threads.contains(&t) {
             return false;
         }
-        if let Some(conn) = self.g.conns.get_mut(&c, self.txn) {
+        if let Some(conn) = self.g.conns.path_mut(&c, self.txn) {
             conn.threads.remove(&t, self.txn);
         }
         let mut emptied = false;
-        if let Some(set) = self.g.subs.get_mut(&t, self.txn) {
+        // `subs[t]` holds `c` (invariant 1).
+        if let Some(set) = self.g.subs.path_mut(&t, self.txn) {
             set.remove(&c, self.txn);
             emptied = set.is_empty();
         }
@@ -224,7 +227,8 @@ where
         let (conns, log) = (&mut self.g.conns, &mut *self.log);
         let vacated = self.g.subs.remove_with(&t, self.txn, |set, txn| {
             for c in set.iter() {
-                if let Some(conn) = conns.get_mut(&c, txn) {
+                // `c` is live (invariant 2).
+                if let Some(conn) = conns.path_mut(&c, txn) {
                     conn.threads.remove(&t, txn);
                 }
                 log.push(Change::Unsubscribed { t, c });
@@ -249,7 +253,7 @@ where
         match self.g.conns.get(&c) {
             Some(node) if node.caps == caps => false,
             Some(_) => {
-                if let Some(node) = self.g.conns.get_mut(&c, self.txn) {
+                if let Some(node) = self.g.conns.path_mut(&c, self.txn) {
                     node.caps = caps;
                 }
                 self.log.push(Change::Connected { c, caps });
@@ -258,7 +262,7 @@ where
             None => {
                 self.g.incarnations += 1;
                 let data = ConnNode::<T, D>::wrap_data(data());
-                if let Some(d) = &data {
+                if let Some(d) = data.count() {
                     self.txn.keep_until_unlocked(StdArc::clone(d) as HostValue);
                 }
                 let node = ConnNode::new(caps, self.g.incarnations, data);
@@ -272,7 +276,7 @@ where
     /// Ends `c`'s live incarnation, if any, and starts a new one with
     /// `caps` and `data` (as `ConnNode::wrap_data` made it). Returns its
     /// number.
-    pub(super) fn connect_with(&mut self, c: C, caps: Caps, data: Option<StdArc<D>>) -> u64 {
+    pub(super) fn connect_with(&mut self, c: C, caps: Caps, data: HostArc<D>) -> u64 {
         self.disconnect(c, None);
         self.g.incarnations += 1;
         let incarnation = self.g.incarnations;
@@ -295,7 +299,8 @@ where
         let (subs, threads, log) = (&mut self.g.subs, &self.g.threads, &mut *self.log);
         self.g.conns.remove_with(&c, self.txn, |node, txn| {
             for t in node.threads.iter() {
-                let Some(set) = subs.get_mut(&t, txn) else {
+                // `subs[t]` holds `c` (invariant 1).
+                let Some(set) = subs.path_mut(&t, txn) else {
                     debug_assert!(false, "reverse edge {t:?}-{c:?} without forward edge");
                     continue;
                 };

@@ -19,9 +19,9 @@ where
 {
     if node.header().born() != txn.version {
         let old = *node;
-        // SAFETY: `Share::BIT_COPY` is the contract that a value's bytes
+        // SAFETY: `Share::bit_copy` is the contract that a value's bytes
         // are its share (and `K` is `Copy`): `share_entry`'s result.
-        *node = unsafe { Node::alloc_copy(&old, txn.born(), counted, V::BIT_COPY, share_entry) };
+        *node = unsafe { Node::alloc_copy(&old, txn.born(), counted, V::bit_copy(), share_entry) };
         // SAFETY: as in `replace`: `*node` (or, at a B+tree call site, the
         // parent slot the caller writes it back to before the commit) was
         // the one link to `old`, and its copy has just taken that place; it

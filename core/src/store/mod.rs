@@ -19,7 +19,7 @@
 //! | `deferred.rs` | [`Deferred`]: host values freed nodes held, dropped after the writer lock; `DropLater`, how a value leaves a freed node |
 //! | `node.rs` | node layout: header, child pointers, entries; `alloc` (with `Born`, what a new node needs), `free`, accessors; [`Version`] |
 //! | `reclaim.rs` | transactions (give up replaced nodes, commit or abandon) and the `Reclaimer` |
-//! | `share.rs` | [`Share`] and [`ShareToken`]: what a stored value does when the store copies or releases it; [`share_fields!`] |
+//! | `share.rs` | [`Share`] and [`ShareToken`]: what a stored value does when the store copies or releases it; [`share_fields!`]; [`HostArc`], a host value's count that a `()` value goes without |
 //! | `copy.rs` | path copies: `make_mut` (copy instead of write) and `replace` |
 //! | `trie/` | the hash trie |
 //! | `ordset/` | the B+tree |
@@ -219,6 +219,8 @@ pub(crate) use pool::NodeCount;
 pub(crate) use publish::{Extra, Keep, Publish, Roots};
 pub(crate) use reclaim::Txn;
 pub(crate) use set::{Iter as SetIter, SubscriberSet, ThreadSet};
-pub(crate) use share::{share_fields, HostField, Share, ShareToken};
+pub(crate) use share::{
+    host_bit_copy, share_fields, shared_bit_copy, unit, HostArc, HostField, Share, ShareToken,
+};
 pub(crate) use trie::Trie;
 pub(crate) use versions::Versions;

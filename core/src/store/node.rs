@@ -393,7 +393,7 @@ impl<K: Copy, V: DropLater> Node<K, V> {
     /// # Safety
     ///
     /// If `bit_copy`, a copy of an entry's bytes must be what `copy_entry`
-    /// returns for it (`Share::BIT_COPY`): the entries are then copied as
+    /// returns for it (`Share::bit_copy`): the entries are then copied as
     /// one block instead.
     pub(super) unsafe fn alloc_copy(
         old: &Self,

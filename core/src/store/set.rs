@@ -53,7 +53,10 @@ pub(crate) enum SortedSet<K: Copy + Ord, const INLINE: usize> {
 unsafe impl<K: Copy + Ord + Send + Sync, const INLINE: usize> Share for SortedSet<K, INLINE> {
     /// Every variant's share copies its fields as they are (`K` is `Copy`,
     /// a tree's share copies its root, length and height).
-    const BIT_COPY: bool = true;
+    #[inline(always)]
+    fn bit_copy() -> bool {
+        true
+    }
 
     /// A copy sharing a tree's nodes (which the copy does not own; see the
     /// module docs).

@@ -6,6 +6,8 @@
 
 use super::deferred::{Deferred, DropLater, HostValue};
 use super::reclaim::Txn;
+use crate::sync::StdArc;
+use std::any::Any;
 
 /// Proof that the caller is the store: only the store can make one, so
 /// only the store can call [`Share::share`].
@@ -34,13 +36,18 @@ pub(crate) struct ShareToken(pub(super) ());
 /// * neither runs host code, and `drop_later` runs none either: it only
 ///   moves the value's host values into `later` (or drops values whose
 ///   drop runs no host code);
-/// * if [`BIT_COPY`](Self::BIT_COPY) is `true`, `share` returns a bit-for-bit
-///   copy of `self` (it takes no count and clones no host value), so a
-///   copy of the bytes is a share.
+/// * if [`bit_copy`](Self::bit_copy) returns `true`, `share` returns a
+///   bit-for-bit copy of `self` for every value of the type (it takes no
+///   count and clones no host value), so a copy of the bytes is a share.
 pub(crate) unsafe trait Share: Sized {
-    /// Whether `share` is a plain copy of the bytes (see the trait's
-    /// contract): a path copy then copies a node's values as one block.
-    const BIT_COPY: bool = false;
+    /// Whether `share` is a plain copy of the bytes for every value of this
+    /// type (see the trait's contract): a path copy then copies a node's
+    /// values as one block. A function of the type alone, which the
+    /// compiler folds (a `const` cannot ask whether a type is `()`).
+    #[inline(always)]
+    fn bit_copy() -> bool {
+        false
+    }
 
     /// A copy sharing every node `self` points to.
     fn share(&self, token: &ShareToken) -> Self;
@@ -97,14 +104,28 @@ unsafe impl Share for () {
 /// A field of a [`share_fields!`] struct that holds a host value: a
 /// reference count, copied by a clone and handed whole to [`Deferred`].
 /// Implemented here only, for reference counts of types that hold no node.
-pub(crate) trait HostField: Sized {
+///
+/// # Safety
+///
+/// If [`bit_copy`](Self::bit_copy) returns `true`, `clone_host` returns a
+/// bit-for-bit copy for every value of the type (no count is taken), and
+/// dropping such a copy runs nothing.
+pub(crate) unsafe trait HostField: Sized {
     /// A copy (a reference count's increment).
     fn clone_host(&self) -> Self;
     /// Hands the value to `later` (see [`Share::drop_later`]).
     fn drop_later(self, later: &mut Deferred);
+    /// Whether `clone_host` is a plain copy of the bytes (see the trait's
+    /// contract).
+    #[inline(always)]
+    fn bit_copy() -> bool {
+        false
+    }
 }
 
-impl<X: Send + Sync + 'static> HostField for Option<crate::sync::StdArc<X>> {
+// SAFETY: `bit_copy` is the default `false`; `drop_later` moves the count
+// into `later`.
+unsafe impl<X: Send + Sync + 'static> HostField for Option<StdArc<X>> {
     #[inline]
     fn clone_host(&self) -> Self {
         self.clone()
@@ -116,6 +137,85 @@ impl<X: Send + Sync + 'static> HostField for Option<crate::sync::StdArc<X>> {
             later.push(x);
         }
     }
+}
+
+/// `Some(&())` when `X` is `()`, else `None`. The compiler folds the check.
+#[inline(always)]
+pub(crate) fn unit<X: 'static>() -> Option<&'static X> {
+    (&() as &dyn Any).downcast_ref::<X>()
+}
+
+/// A host value shared by a reference count, or no count at all when `X`
+/// is `()`: [`get`](Self::get) then lends the one `()`. Only
+/// [`new`](Self::new) makes one, so no value of `HostArc<()>` holds a
+/// count, and a path copy copies such a field as plain bits (`bit_copy`).
+pub(crate) struct HostArc<X>(Option<StdArc<X>>);
+
+impl<X: 'static> HostArc<X> {
+    /// `x` behind a new reference count, or nothing if `X` is `()`.
+    pub(crate) fn new(x: X) -> Self {
+        if unit::<X>().is_some() {
+            HostArc(None)
+        } else {
+            HostArc(Some(StdArc::new(x)))
+        }
+    }
+
+    /// The value: the shared one, or the one `()`.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> Option<&X> {
+        match &self.0 {
+            Some(x) => Some(x),
+            None => unit::<X>(),
+        }
+    }
+
+    /// The reference count, if there is one (none when `X` is `()`).
+    pub(crate) fn count(&self) -> Option<&StdArc<X>> {
+        self.0.as_ref()
+    }
+}
+
+impl<X> Clone for HostArc<X> {
+    fn clone(&self) -> Self {
+        HostArc(self.0.clone())
+    }
+}
+
+// SAFETY: `bit_copy` is true only for `HostArc<()>`, whose every value is
+// `HostArc(None)` (`new` is the only constructor): its clone is a copy of
+// the bytes and dropping it runs nothing. `drop_later` moves the count,
+// if any, into `later`.
+unsafe impl<X: Send + Sync + 'static> HostField for HostArc<X> {
+    #[inline]
+    fn clone_host(&self) -> Self {
+        self.clone()
+    }
+
+    #[inline]
+    fn drop_later(self, later: &mut Deferred) {
+        if let Some(x) = self.0 {
+            later.push(x);
+        }
+    }
+
+    #[inline(always)]
+    fn bit_copy() -> bool {
+        unit::<X>().is_some()
+    }
+}
+
+/// [`Share::bit_copy`] of the field `field` projects to (`share_fields!`).
+#[inline(always)]
+pub(crate) fn shared_bit_copy<S, F: Share>(_field: fn(&S) -> &F) -> bool {
+    F::bit_copy()
+}
+
+/// [`HostField::bit_copy`] of the field `field` projects to
+/// (`share_fields!`).
+#[inline(always)]
+pub(crate) fn host_bit_copy<S, F: HostField>(_field: fn(&S) -> &F) -> bool {
+    F::bit_copy()
 }
 
 /// Implements [`Share`] for a struct from the role of each field, so that
@@ -132,6 +232,10 @@ impl<X: Send + Sync + 'static> HostField for Option<crate::sync::StdArc<X>> {
 /// twice or left out; `release` and `drop_later` go over the same lists.
 /// A `copied` field that is not `Copy` does not compile (it would be moved
 /// out of a borrow), nor does a `host` field that is not a [`HostField`].
+/// `bit_copy` holds when every shared and host field's does (each field's
+/// type is read off a projection of it, so none is left out but by being
+/// missing from the lists, which the struct literal rules out): `share`
+/// then copies every field's bytes, hence the struct's.
 macro_rules! share_fields {
     (
         impl<$($g:ident),*> for $name:ident<$($a:ident),*> where [$($wc:tt)*] {
@@ -147,6 +251,13 @@ macro_rules! share_fields {
         // no node; nothing here hashes, compares or drops a host value.
         #[allow(unsafe_code)]
         unsafe impl<$($g),*> $crate::store::Share for $name<$($a),*> where $($wc)* {
+            #[inline(always)]
+            fn bit_copy() -> bool {
+                true
+                    $(&& $crate::store::shared_bit_copy(|s: &Self| &s.$s))*
+                    $(&& $crate::store::host_bit_copy(|s: &Self| &s.$h))*
+            }
+
             #[inline]
             fn share(&self, token: &$crate::store::ShareToken) -> Self {
                 $name {

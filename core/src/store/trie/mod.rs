@@ -289,10 +289,24 @@ where
 {
     /// A mutable reference to the value of `key`, copying the path to it
     /// unless this transaction already did. `None` (and no copy) if absent.
+    /// (Store tests: the engine always knows whether a key it writes is
+    /// there, and uses [`path_mut`](Self::path_mut).)
+    #[cfg(test)]
     pub(crate) fn get_mut(&mut self, key: &K, txn: &mut Txn<'_>) -> Option<&mut V> {
         if !self.contains_key(key) {
             return None;
         }
+        self.path_mut(key, txn)
+    }
+
+    /// A mutable reference to the value of `key`, copying the path to where
+    /// `key` is, or would be, unless this transaction already did: one walk
+    /// where [`get_mut`](Self::get_mut) makes two, for a caller that writes
+    /// `key` either way (it knows `key` is present, or inserts it if this
+    /// returns `None`). An absent key leaves the path copied all the same:
+    /// unchanged copies, which an insert then writes in place, and which
+    /// make the transaction publish.
+    pub(crate) fn path_mut(&mut self, key: &K, txn: &mut Txn<'_>) -> Option<&mut V> {
         let hash = self.hasher.hash(key);
         let mut node = self.root.as_mut()?;
         let mut shift = 0;
@@ -306,7 +320,11 @@ where
             }
             let bit = bit_for(hash, shift);
             if datamap & bit != 0 {
-                return Some(&mut entries[index_of(datamap, bit)].1);
+                let (k, v) = &mut entries[index_of(datamap, bit)];
+                return (k == key).then_some(v);
+            }
+            if nodemap & bit == 0 {
+                return None;
             }
             node = &mut children[index_of(nodemap, bit)];
             shift += BITS;

@@ -103,6 +103,50 @@ fn full_hash_collisions() {
     assert_eq!(w.write(|t, x| t.remove(&Weak(1), x)), None);
 }
 
+/// `path_mut` finds exactly the keys that are there: an absent key whose
+/// slot holds another key's entry, leads to a child, is empty, or shares a
+/// full hash with other keys (a collision node) gets `None`, and the
+/// unchanged path copies leave both versions as they were.
+#[test]
+fn path_mut_finds_present_keys_only() {
+    let mut w = Writer::new();
+    w.write(|t, x| {
+        for i in (0..2000u64).step_by(2) {
+            t.insert(i, i, x);
+        }
+    });
+    let before = w.latest.share();
+    let v = w.version;
+    for i in 0..2100u64 {
+        let found = w.write(|t, x| t.path_mut(&i, x).map(|v| *v));
+        assert_eq!(found, (i < 2000 && i % 2 == 0).then_some(i), "key {i}");
+    }
+    assert!(w.write(|t, x| t.path_mut(&3, x).is_none()));
+    w.write(|t, x| *t.path_mut(&8, x).unwrap() = 80);
+    w.collect(&[v]);
+    assert_eq!(w.latest.get(&8), Some(&80));
+    assert_eq!(before.get(&8), Some(&8));
+    assert_eq!(w.latest.len(), 1000);
+    w.latest.check().unwrap();
+    before.check().unwrap();
+
+    let mut c = Writer::new();
+    c.write(|t, x| {
+        for i in (0..12u64).step_by(2) {
+            t.insert(Weak(i), i, x);
+        }
+    });
+    for i in 0..14u64 {
+        let found = c.write(|t, x| t.path_mut(&Weak(i), x).map(|v| *v));
+        assert_eq!(
+            found,
+            (i < 12 && i % 2 == 0).then_some(i),
+            "colliding key {i}"
+        );
+    }
+    c.latest.check().unwrap();
+}
+
 #[test]
 fn get_mut_copies_only_the_new_version() {
     let mut w = Writer::new();
