@@ -257,14 +257,14 @@ impl<K: Copy + Ord + Send + Sync, const INLINE: usize> SortedSet<K, INLINE> {
     /// `INLINE` members becomes inline and gives its nodes to `txn`.
     pub(crate) fn remove(&mut self, k: &K, txn: &mut Txn<'_>) -> bool {
         let next = match self {
+            SortedSet::Tree(tree) if tree.len() > INLINE + 1 => return tree.remove(k, txn),
             SortedSet::Tree(tree) => {
-                if !tree.remove(k, txn) {
+                // Becomes inline: the other members are read out of the
+                // tree as it is, not out of a copy without `k`.
+                if !tree.contains(k) {
                     return false;
                 }
-                if tree.len() > INLINE {
-                    return true;
-                }
-                let small = Self::inline(tree.iter());
+                let small = Self::inline(tree.iter().filter(|m| m != k));
                 tree.discard_all(txn);
                 small
             }
@@ -374,6 +374,40 @@ mod tests {
         }
         assert!(s.is_empty());
         w.collect(&[]);
+        assert_eq!(w.reclaimer.pending(), 0);
+    }
+
+    /// At the inline threshold: a tree of `INLINE + 1` members loses an
+    /// absent key without changing, and each present one (first, middle,
+    /// last) by becoming inline with the rest, while a shared old copy
+    /// keeps all of them.
+    #[test]
+    fn a_tree_one_past_inline_shrinks_only_by_a_member() {
+        let mut w = Writer::new();
+        let members = [10u64, 20, 30, 40, 50];
+        for gone in [5, 10, 30, 50, 55] {
+            let mut s = SortedSet::<u64, 4>::Empty;
+            for k in members {
+                w.write(|_, x| s.insert(k, x));
+            }
+            assert!(matches!(s, SortedSet::Tree(_)));
+            let before = s.share(&ShareToken(()));
+            let present = members.contains(&gone);
+            assert_eq!(w.write(|_, x| s.remove(&gone, x)), present, "remove {gone}");
+            s.check().unwrap();
+            let rest: Vec<u64> = members.iter().copied().filter(|&k| k != gone).collect();
+            assert!(s.iter().eq(rest.iter().copied()), "after removing {gone}");
+            assert_eq!(matches!(s, SortedSet::Inline { .. }), present);
+            assert!(before.iter().eq(members.iter().copied()));
+            assert!(w.write(|_, x| s.insert(gone, x)));
+            let mut all = rest;
+            all.push(gone);
+            all.sort();
+            assert!(s.iter().eq(all), "after putting {gone} back");
+            s.check().unwrap();
+            w.write(|_, x| s.release(x));
+            w.collect(&[]);
+        }
         assert_eq!(w.reclaimer.pending(), 0);
     }
 

@@ -223,6 +223,17 @@ impl<K: Copy + Ord + Send + Sync> OrdTree<K> {
         // code) inside `Node::alloc`, whose iterators must run none
         // (`check` verifies the order in tests).
         let mut keys = keys.map(|k| (k, ()));
+        if len <= LEAF_FILL {
+            // One leaf (a small set outgrowing its inline form): no list
+            // of levels to allocate.
+            let root = build(true, len, version, [].into_iter(), keys.by_ref());
+            debug_assert!(keys.next().is_none(), "from_sorted: keys past len()");
+            return OrdTree {
+                root: Some(root),
+                len,
+                height: 1,
+            };
+        }
         let mut level: Vec<OrdNode<K>> = even_chunks(len, LEAF_FILL)
             .map(|n| build(true, n, version, [].into_iter(), keys.by_ref().take(n)))
             .collect();
