@@ -349,6 +349,58 @@ impl<K: Copy, V: DropLater> Node<K, V> {
         unsafe { Self::finish(base, datamap, nodemap, born, counted) }
     }
 
+    /// Allocates a node whose children and entries are those of `parts`,
+    /// in order, each slice copied as one block (the B+tree's splices and
+    /// merges; `alloc`'s iterators would copy them item by item).
+    ///
+    /// # Panics
+    ///
+    /// If the slices do not add up to the counts the bitmaps give.
+    pub(super) fn alloc_concat<const P: usize>(
+        datamap: u32,
+        nodemap: u32,
+        born: Born<'_>,
+        counted: bool,
+        parts: [Parts<'_, K, V>; P],
+    ) -> Self
+    where
+        V: Copy,
+    {
+        let nc = nodemap.count_ones() as usize;
+        let nd = if counted {
+            datamap as usize
+        } else {
+            datamap.count_ones() as usize
+        };
+        let (tc, td) = (parts.iter()).fold((0, 0), |(c, d), p| (c + p.0.len(), d + p.1.len()));
+        assert!(tc == nc && td == nd, "node parts do not match its bitmaps");
+        let s = shape::<K, V>(nc, nd);
+        let base = born.pool.alloc(s.layout).as_ptr();
+        let (mut c, mut d) = (0, 0);
+        for (children, entries) in parts {
+            // SAFETY: `base` is a fresh allocation of `shape(nc, nd)`, and
+            // the slices add up to `nc` children and `nd` entries (checked
+            // above), so each block lands in bounds and aligned, after the
+            // ones before it, overlapping nothing (a fresh allocation);
+            // children are `Copy` pointers and `(K, V)` is `Copy`.
+            unsafe {
+                ptr::copy_nonoverlapping(
+                    children.as_ptr(),
+                    base.add(s.children).cast::<Node<K, V>>().add(c),
+                    children.len(),
+                );
+                ptr::copy_nonoverlapping(
+                    entries.as_ptr(),
+                    base.add(s.entries).cast::<(K, V)>().add(d),
+                    entries.len(),
+                );
+            }
+            (c, d) = (c + children.len(), d + entries.len());
+        }
+        // SAFETY: as above: every part is in.
+        unsafe { Self::finish(base, datamap, nodemap, born, counted) }
+    }
+
     /// Writes the header of the node at `base`, last, and puts the node
     /// on the transaction's list from the moment it is whole (if the
     /// transaction is abandoned, every node it made is freed from there).
