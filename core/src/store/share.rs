@@ -56,7 +56,7 @@ pub(crate) unsafe trait Share: Sized {
     /// pointing to none (a set becomes empty). The store calls it on every
     /// value that leaves the version `txn` builds (removed or replaced in a
     /// [`Trie`](super::trie::Trie), or the latest roots when the last version goes). Safe to
-    /// call on a value reached through `get_mut` too: the nodes leave the
+    /// call on a value reached through `path_mut` too: the nodes leave the
     /// version with it.
     fn release(&mut self, txn: &mut Txn<'_>);
 

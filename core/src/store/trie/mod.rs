@@ -301,7 +301,7 @@ where
 
     /// A mutable reference to the value of `key`, copying the path to where
     /// `key` is, or would be, unless this transaction already did: one walk
-    /// where [`get_mut`](Self::get_mut) makes two, for a caller that writes
+    /// where `get_mut` (store tests) makes two, for a caller that writes
     /// `key` either way (it knows `key` is present, or inserts it if this
     /// returns `None`). An absent key leaves the path copied all the same:
     /// unchanged copies, which an insert then writes in place, and which
