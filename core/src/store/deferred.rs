@@ -81,7 +81,7 @@ impl Drop for Deferred {
 /// each entry's value. Implemented once, for every
 /// [`Share`](super::share::Share) value, by its
 /// [`drop_later`](super::share::Share::drop_later) (`share.rs`); a trait of
-/// its own so that the node layer (`node.rs`) needs nothing else of
+/// its own so that the node layer (`node/`) needs nothing else of
 /// `Share`.
 ///
 /// # Safety

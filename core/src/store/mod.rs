@@ -17,7 +17,7 @@
 //! |---|---|
 //! | `pool.rs` | the writer's cache-line slots |
 //! | `deferred.rs` | [`Deferred`]: host values freed nodes held, dropped after the writer lock; `DropLater`, how a value leaves a freed node |
-//! | `node.rs` | node layout: header, child pointers, entries; `alloc` (with `Born`, what a new node needs), `free`, accessors; [`Version`] |
+//! | `node/` | node layout: header, child pointers, entries, accessors; [`Version`]; `make.rs`: `alloc`, `alloc_concat`, `alloc_copy` (with `Born`, what a new node needs), `Made` and `free` |
 //! | `reclaim.rs` | transactions (give up replaced nodes, commit or abandon) and the `Reclaimer` |
 //! | `share.rs` | [`Share`] and [`ShareToken`]: what a stored value does when the store copies or releases it; [`share_fields!`]; [`HostArc`], a host value's count that a `()` value goes without |
 //! | `copy.rs` | path copies: `make_mut` (copy instead of write) and `replace` |
@@ -191,7 +191,7 @@
 //! could still read it: a slot is reused only after its node was freed
 //! (5, 6, 7). Builds with `--cfg loom` or `--cfg switchboard_system_nodes`
 //! give every node its own `malloc` block, so that loom (which poisons freed
-//! nodes, `node.rs`) and valgrind (CI) see any read of a freed node.
+//! nodes, `node/make.rs`) and valgrind (CI) see any read of a freed node.
 //!
 //! [`Snapshot`]: crate::Snapshot
 

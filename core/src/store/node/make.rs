@@ -1,72 +1,17 @@
-//! Node layout: one allocation per node (a header, the child pointers,
-//! the entries), built, read and freed here. The rules every `unsafe`
-//! block relies on are the store's ("Ownership", "Immutability",
-//! "Reclamation", in `store/mod.rs`).
+//! Making and freeing nodes: [`Born`] (what a new node needs), the
+//! allocations (`alloc`, `alloc_concat`, `alloc_copy`, all ending in
+//! `finish`), [`Made`] (a node with its types erased, as the transaction's
+//! and the retired lists hold it) and `free`. Layout and reads are the
+//! parent module's.
 
-use super::deferred::{Deferred, DropLater};
-use super::pool::Pool;
-use std::alloc::Layout;
+#[cfg(loom)]
+use super::POISONED;
+use super::{entry_count, shape, Header, Node, Parts, Version, COUNTED};
+use crate::store::deferred::{Deferred, DropLater};
+use crate::store::pool::Pool;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
-
-/// A graph version number: the engine's publish counter, and what every
-/// node records as the version that made it.
-pub(crate) type Version = u64;
-
-/// What every node allocation starts with.
-#[repr(C)]
-pub(super) struct Header {
-    /// Slots holding an entry inline; in a *counted* node, the entry count.
-    pub(super) datamap: u32,
-    /// Slots holding a child node.
-    pub(super) nodemap: u32,
-    /// The version whose transaction created this node, with [`COUNTED`]
-    /// set in a counted node (see [`Node`]).
-    born_kind: Version,
-}
-
-/// The bit of `Header::born_kind` that marks a counted node. No version
-/// number reaches it (one a nanosecond would take 292 years).
-const COUNTED: Version = 1 << 63;
-
-impl Header {
-    /// The version whose transaction created this node.
-    #[inline]
-    pub(super) fn born(&self) -> Version {
-        self.born_kind & !COUNTED
-    }
-
-    /// Whether this is a counted node (see [`Node`]).
-    #[inline]
-    fn counted(&self) -> bool {
-        self.born_kind & COUNTED != 0
-    }
-}
-
-/// A pointer to one node allocation: `Header`, then `nodemap.count_ones()`
-/// child `Node`s, then the entries `(K, V)`: `datamap.count_ones()` of them,
-/// or `datamap` itself in a *counted* node (the trie's hash-collision nodes
-/// and every B+tree node). Whether a node is counted is not stored: the
-/// caller knows (the trie by its depth, the B+tree always) and passes it as
-/// `counted`.
-///
-/// A handle is a copyable pointer with no ownership of its own: which copy
-/// owns the node is the store's rule ("Ownership"), and the operations that
-/// end a node's life (`free`, `Txn::discard`) are `unsafe`.
-#[repr(transparent)]
-pub(super) struct Node<K, V> {
-    ptr: NonNull<Header>,
-    _entries: PhantomData<(K, V)>,
-}
-
-impl<K, V> Clone for Node<K, V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<K, V> Copy for Node<K, V> {}
 
 /// What a new node needs: the version it is born in, the pool its memory
 /// comes from, and the list of the open transaction's nodes it goes on.
@@ -74,18 +19,18 @@ impl<K, V> Copy for Node<K, V> {}
 /// itself is borrowed elsewhere. Only a transaction makes one
 /// (`Txn::born`).
 #[derive(Clone, Copy)]
-pub(super) struct Born<'a> {
-    pub(super) version: Version,
-    pub(super) pool: &'a Pool,
-    pub(super) made: &'a RefCell<Vec<Made>>,
+pub(in crate::store) struct Born<'a> {
+    pub(in crate::store) version: Version,
+    pub(in crate::store) pool: &'a Pool,
+    pub(in crate::store) made: &'a RefCell<Vec<Made>>,
 }
 
 /// A node allocation with its type erased: what the open transaction's
 /// list of new nodes, and the retired list, hold.
 #[derive(Clone, Copy)]
-pub(super) struct Made {
-    pub(super) ptr: NonNull<Header>,
-    pub(super) counted: bool,
+pub(in crate::store) struct Made {
+    pub(in crate::store) ptr: NonNull<Header>,
+    pub(in crate::store) counted: bool,
     free: unsafe fn(NonNull<Header>, bool, &Pool, &mut Deferred),
 }
 
@@ -96,7 +41,7 @@ impl Made {
     ///
     /// As `Node::free`: no reader can reach the node, it is freed once, and
     /// `pool` is the one it came from.
-    pub(super) unsafe fn free(self, pool: &Pool, later: &mut Deferred) {
+    pub(in crate::store) unsafe fn free(self, pool: &Pool, later: &mut Deferred) {
         // SAFETY: the caller's contract; `free` was instantiated for the
         // node's own `K` and `V` when it was made (`Node::made`).
         unsafe { (self.free)(self.ptr, self.counted, pool, later) }
@@ -120,198 +65,10 @@ unsafe fn free_erased<K: Copy, V: DropLater>(
     unsafe { node.free(counted, pool, later) }
 }
 
-/// A node's children and entries.
-pub(super) type Parts<'a, K, V> = (&'a [Node<K, V>], &'a [(K, V)]);
-/// A node's children and entries, writable.
-pub(super) type PartsMut<'a, K, V> = (&'a mut [Node<K, V>], &'a mut [(K, V)]);
-
-/// Byte offsets of a node's parts, and its layout.
-struct Shape {
-    layout: Layout,
-    children: usize,
-    entries: usize,
-}
-
-#[inline]
-fn shape<K, V>(children: usize, entries: usize) -> Shape {
-    // Only overflows for counts no node has (at most 32 of each).
-    let header = Layout::new::<Header>();
-    let (l, children_at) = header
-        .extend(Layout::array::<Node<K, V>>(children).expect("small"))
-        .expect("small");
-    let (l, entries_at) = l
-        .extend(Layout::array::<(K, V)>(entries).expect("small"))
-        .expect("small");
-    debug_assert_eq!(children_at, CHILDREN_AT);
-    debug_assert_eq!(entries_at, self::entries_at::<K, V>(children));
-    Shape {
-        layout: l.pad_to_align(),
-        children: children_at,
-        entries: entries_at,
-    }
-}
-
-/// How many entries a node holds: one per `datamap` bit, or `datamap`
-/// itself for a counted node. The kind comes from the header, never from
-/// the caller, so every access to a node's parts and every free sizes the
-/// node as it was allocated; the caller's `counted` (what the structure's
-/// rules say the node is) is only checked in debug builds. (Measured: this
-/// costs fewer instructions per write than checking the caller's flag
-/// against the header.)
-#[inline]
-fn entry_count(h: &Header, counted: bool) -> usize {
-    debug_assert_eq!(h.counted(), counted, "a node read as the wrong kind");
-    if h.counted() {
-        h.datamap as usize
-    } else {
-        h.datamap.count_ones() as usize
-    }
-}
-
-/// The `born` of a node freed under loom (never a real version).
-#[cfg(loom)]
-const POISONED: Version = Version::MAX;
-
-/// Where a node's children start: right after the header.
-const CHILDREN_AT: usize = std::mem::size_of::<Header>();
-
-/// Where a node's entries start, given its child count: after the children,
-/// rounded up to the entries' alignment (what `shape` computes, cheaply).
-#[inline]
-const fn entries_at<K, V>(children: usize) -> usize {
-    let end = CHILDREN_AT + children * std::mem::size_of::<usize>();
-    let align = std::mem::align_of::<(K, V)>();
-    end.div_ceil(align) * align
-}
-
-impl<K, V> Node<K, V> {
-    /// A handle to the node allocation at `ptr`.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` came from [`as_raw`](Self::as_raw) on a `Node<K, V>` whose
-    /// allocation is still live.
-    pub(super) unsafe fn from_raw(ptr: NonNull<Header>) -> Self {
-        Node {
-            ptr,
-            _entries: PhantomData,
-        }
-    }
-
-    #[inline]
-    pub(super) fn header(&self) -> &Header {
-        // SAFETY: `ptr` points at a live node (the reclamation rule keeps
-        // every node reachable from a held version alive), whose header was
-        // written before the node was linked in.
-        let h = unsafe { self.ptr.as_ref() };
-        // Under loom, freed nodes are poisoned instead (see `free`): every
-        // access goes through here, so a model in which a reader could reach
-        // a node after the writer freed it fails on this assertion.
-        #[cfg(loom)]
-        assert!(
-            h.born_kind != POISONED,
-            "reached a node the writer had freed"
-        );
-        h
-    }
-
-    /// Child `i`, without the bounds check of [`parts`](Self::parts) (the
-    /// trie's lookup).
-    ///
-    /// # Safety
-    ///
-    /// The node has at least `i + 1` children.
-    #[inline]
-    pub(super) unsafe fn child(&self, i: usize) -> &Node<K, V> {
-        debug_assert!(i < self.header().nodemap.count_ones() as usize);
-        // SAFETY: in bounds of the initialised children (the caller's
-        // contract); the node is live and unwritten while readable (module
-        // docs).
-        unsafe {
-            &*self
-                .ptr
-                .as_ptr()
-                .cast::<u8>()
-                .add(CHILDREN_AT)
-                .cast::<Node<K, V>>()
-                .add(i)
-        }
-    }
-
-    /// Entry `i`, without the checks of [`parts`](Self::parts) (the trie's
-    /// lookup).
-    ///
-    /// # Safety
-    ///
-    /// The node is not counted, has `children` children and more than `i`
-    /// entries.
-    #[inline]
-    pub(super) unsafe fn entry(&self, children: usize, i: usize) -> &(K, V) {
-        debug_assert!(!self.header().counted());
-        debug_assert!(i < self.header().datamap.count_ones() as usize);
-        // SAFETY: as in `child`, for the entries part, which starts after
-        // `children` children (the caller's contract).
-        unsafe {
-            &*self
-                .ptr
-                .as_ptr()
-                .cast::<u8>()
-                .add(entries_at::<K, V>(children))
-                .cast::<(K, V)>()
-                .add(i)
-        }
-    }
-
-    /// The child pointers and entries. `counted`: whether this is a counted
-    /// node (see [`Node`]).
-    #[inline]
-    pub(super) fn parts(&self, counted: bool) -> Parts<'_, K, V> {
-        let h = self.header();
-        let nc = h.nodemap.count_ones() as usize;
-        let nd = entry_count(h, counted);
-        let s = shape::<K, V>(nc, nd);
-        let base = self.ptr.as_ptr().cast::<u8>();
-        // SAFETY: the allocation was made with `shape(nc, nd)` and its
-        // `nc` children and `nd` entries were initialised before the node
-        // was linked in; it stays alive and unwritten while readable
-        // (module docs).
-        unsafe {
-            (
-                std::slice::from_raw_parts(base.add(s.children).cast::<Node<K, V>>(), nc),
-                std::slice::from_raw_parts(base.add(s.entries).cast::<(K, V)>(), nd),
-            )
-        }
-    }
-
-    /// Mutable access to the parts of a node born in the current
-    /// transaction.
-    ///
-    /// # Safety
-    ///
-    /// The node is unpublished and reachable only through the caller's
-    /// exclusive borrow.
-    #[inline]
-    pub(super) unsafe fn parts_mut(&mut self, counted: bool) -> PartsMut<'_, K, V> {
-        let (nc, nd) = {
-            let h = self.header();
-            (h.nodemap.count_ones() as usize, entry_count(h, counted))
-        };
-        let s = shape::<K, V>(nc, nd);
-        let base = self.ptr.as_ptr().cast::<u8>();
-        // SAFETY: as in `parts`, and the caller guarantees exclusivity.
-        unsafe {
-            (
-                std::slice::from_raw_parts_mut(base.add(s.children).cast::<Node<K, V>>(), nc),
-                std::slice::from_raw_parts_mut(base.add(s.entries).cast::<(K, V)>(), nd),
-            )
-        }
-    }
-}
-
 impl<K: Copy, V: DropLater> Node<K, V> {
     /// Allocates a node from its parts: `nodemap.count_ones()` children
     /// (pointers, copied) and as many entries as `datamap` says (moved in).
-    pub(super) fn alloc(
+    pub(in crate::store) fn alloc(
         datamap: u32,
         nodemap: u32,
         born: Born<'_>,
@@ -356,7 +113,7 @@ impl<K: Copy, V: DropLater> Node<K, V> {
     /// # Panics
     ///
     /// If the slices do not add up to the counts the bitmaps give.
-    pub(super) fn alloc_concat<const P: usize>(
+    pub(in crate::store) fn alloc_concat<const P: usize>(
         datamap: u32,
         nodemap: u32,
         born: Born<'_>,
@@ -447,7 +204,7 @@ impl<K: Copy, V: DropLater> Node<K, V> {
     /// If `bit_copy`, a copy of an entry's bytes must be what `copy_entry`
     /// returns for it (`Share::bit_copy`): the entries are then copied as
     /// one block instead.
-    pub(super) unsafe fn alloc_copy(
+    pub(in crate::store) unsafe fn alloc_copy(
         old: &Self,
         born: Born<'_>,
         counted: bool,
@@ -489,7 +246,7 @@ impl<K: Copy, V: DropLater> Node<K, V> {
     }
 
     /// This node with its types erased.
-    pub(super) fn made(&self, counted: bool) -> Made {
+    pub(in crate::store) fn made(&self, counted: bool) -> Made {
         Made {
             ptr: self.ptr,
             counted,
@@ -506,7 +263,7 @@ impl<K: Copy, V: DropLater> Node<K, V> {
     ///
     /// No reader can reach the node any more, it is freed once, `counted`
     /// is its kind, and `pool` is the one it was allocated from.
-    pub(super) unsafe fn free(self, counted: bool, pool: &Pool, later: &mut Deferred) {
+    pub(in crate::store) unsafe fn free(self, counted: bool, pool: &Pool, later: &mut Deferred) {
         let (nc, nd) = {
             let h = self.header();
             (h.nodemap.count_ones() as usize, entry_count(h, counted))
