@@ -287,25 +287,12 @@ where
     K: Copy + Eq + Hash + Send + Sync,
     V: Share + Send + Sync,
 {
-    /// A mutable reference to the value of `key`, copying the path to it
-    /// unless this transaction already did. `None` (and no copy) if absent.
-    /// (Store tests: the engine always knows whether a key it writes is
-    /// there, and uses [`path_mut`](Self::path_mut).)
-    #[cfg(test)]
-    pub(crate) fn get_mut(&mut self, key: &K, txn: &mut Txn<'_>) -> Option<&mut V> {
-        if !self.contains_key(key) {
-            return None;
-        }
-        self.path_mut(key, txn)
-    }
-
     /// A mutable reference to the value of `key`, copying the path to where
-    /// `key` is, or would be, unless this transaction already did: one walk
-    /// where `get_mut` (store tests) makes two, for a caller that writes
-    /// `key` either way (it knows `key` is present, or inserts it if this
-    /// returns `None`). An absent key leaves the path copied all the same:
-    /// unchanged copies, which an insert then writes in place, and which
-    /// make the transaction publish.
+    /// `key` is, or would be, unless this transaction already did: one walk,
+    /// for a caller that writes `key` either way (it knows `key` is
+    /// present, or inserts it if this returns `None`). An absent key leaves
+    /// the path copied all the same: unchanged copies, which an insert then
+    /// writes in place, and which make the transaction publish.
     pub(crate) fn path_mut(&mut self, key: &K, txn: &mut Txn<'_>) -> Option<&mut V> {
         let hash = self.hasher.hash(key);
         let mut node = self.root.as_mut()?;

@@ -92,7 +92,7 @@ fn full_hash_collisions() {
     for i in 0..30 {
         assert_eq!(w.latest.get(&Weak(i)), Some(&i));
     }
-    w.write(|t, x| *t.get_mut(&Weak(4), x).unwrap() = 40);
+    w.write(|t, x| *t.path_mut(&Weak(4), x).unwrap() = 40);
     assert_eq!(w.latest.get(&Weak(4)), Some(&40));
     assert_eq!(w.write(|t, x| t.insert(Weak(4), 41, x)), Some(40));
     for i in 0..30 {
@@ -148,7 +148,7 @@ fn path_mut_finds_present_keys_only() {
 }
 
 #[test]
-fn get_mut_copies_only_the_new_version() {
+fn path_mut_copies_only_the_new_version() {
     let mut w = Writer::new();
     w.write(|t, x| {
         for i in 0..1000u64 {
@@ -157,8 +157,8 @@ fn get_mut_copies_only_the_new_version() {
     });
     let before = w.latest.share();
     let v = w.version;
-    w.write(|t, x| *t.get_mut(&7, x).unwrap() = 70);
-    assert!(w.write(|t, x| t.get_mut(&5000, x).is_none()));
+    w.write(|t, x| *t.path_mut(&7, x).unwrap() = 70);
+    assert!(w.write(|t, x| t.path_mut(&5000, x).is_none()));
     w.collect(&[v]);
     assert_eq!(w.latest.get(&7), Some(&70));
     assert_eq!(before.get(&7), Some(&7));

@@ -35,7 +35,7 @@ fn fill(v: &Versions<TestGraph>, key: u64, n: u64) {
     v.write(
         |sets, txn, ()| {
             for c in 0..n {
-                match sets.get_mut(&key, txn) {
+                match sets.path_mut(&key, txn) {
                     Some(set) => {
                         set.insert(c, txn);
                     }
