@@ -276,3 +276,19 @@ where
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ConnNode;
+    use crate::store::Share;
+
+    /// A path copy copies a node of connections as one block only where
+    /// the connection holds no count: with `()` data, and not with any
+    /// other (where each copy must take one).
+    #[test]
+    fn connections_copy_as_bits_only_without_data() {
+        assert!(<ConnNode<u64, ()> as Share>::bit_copy());
+        assert!(!<ConnNode<u64, String> as Share>::bit_copy());
+        assert!(!<ConnNode<u64, ((),)> as Share>::bit_copy());
+    }
+}

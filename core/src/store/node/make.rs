@@ -6,7 +6,7 @@
 
 #[cfg(loom)]
 use super::POISONED;
-use super::{entry_count, shape, Header, Node, Parts, Version, COUNTED};
+use super::{counts, counts_of, shape, Header, Node, Parts, Version, COUNTED};
 use crate::store::deferred::{Deferred, DropLater};
 use crate::store::pool::Pool;
 use std::cell::RefCell;
@@ -76,12 +76,7 @@ impl<K: Copy, V: DropLater> Node<K, V> {
         children: impl Iterator<Item = Node<K, V>>,
         entries: impl Iterator<Item = (K, V)>,
     ) -> Self {
-        let nc = nodemap.count_ones() as usize;
-        let nd = if counted {
-            datamap as usize
-        } else {
-            datamap.count_ones() as usize
-        };
+        let (nc, nd) = counts(datamap, nodemap, counted);
         let s = shape::<K, V>(nc, nd);
         let base = born.pool.alloc(s.layout).as_ptr();
         let (mut wc, mut wd) = (0, 0);
@@ -123,12 +118,7 @@ impl<K: Copy, V: DropLater> Node<K, V> {
     where
         V: Copy,
     {
-        let nc = nodemap.count_ones() as usize;
-        let nd = if counted {
-            datamap as usize
-        } else {
-            datamap.count_ones() as usize
-        };
+        let (nc, nd) = counts(datamap, nodemap, counted);
         let (tc, td) = (parts.iter()).fold((0, 0), |(c, d), p| (c + p.0.len(), d + p.1.len()));
         assert!(tc == nc && td == nd, "node parts do not match its bitmaps");
         let s = shape::<K, V>(nc, nd);
@@ -264,10 +254,7 @@ impl<K: Copy, V: DropLater> Node<K, V> {
     /// No reader can reach the node any more, it is freed once, `counted`
     /// is its kind, and `pool` is the one it was allocated from.
     pub(in crate::store) unsafe fn free(self, counted: bool, pool: &Pool, later: &mut Deferred) {
-        let (nc, nd) = {
-            let h = self.header();
-            (h.nodemap.count_ones() as usize, entry_count(h, counted))
-        };
+        let (nc, nd) = counts_of(self.header(), counted);
         let s = shape::<K, V>(nc, nd);
         let base = self.ptr.as_ptr().cast::<u8>();
         let entries = base.wrapping_add(s.entries).cast::<(K, V)>();
